@@ -1,0 +1,37 @@
+"""Turn a --model string into a backend: the embedded local model by default, else litellm."""
+
+from agent.errors import ConfigError
+from agent.records import Backend
+
+LOCAL = "local"
+
+
+def make_backend(
+    model: str | None,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    mode: str = "auto",
+    concurrency: int = 8,
+    timeout: float = 60.0,
+) -> Backend:
+    """`None` or `local` -> the bundled GGUF; `local:/path/model.gguf` -> that file in-process;
+    anything else is a litellm model string (openai/gpt-4o-mini, ollama/llama3.1, ...)."""
+    if model is None or model == LOCAL or model.startswith(LOCAL + ":"):
+        if api_base:
+            raise ConfigError(
+                "--api-base needs a --model served there, e.g. --model openai/my-model"
+            )
+        from agent.local_model import LocalBackend
+
+        path = model.split(":", 1)[1] if model and ":" in model else None
+        return LocalBackend(model_path=path)
+    from agent.llm import LiteLLMBackend
+
+    return LiteLLMBackend(
+        model,
+        api_base=api_base,
+        api_key=api_key,
+        mode=mode,
+        concurrency=concurrency,
+        timeout=timeout,
+    )

@@ -1,0 +1,429 @@
+"""The `labelagent` command. It parses options, calls the modules that do the work, and turns a
+LabelagentError into one message that says what to do next."""
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from agent.errors import BudgetExceeded, LabelagentError
+
+app = typer.Typer(
+    help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
+    "of to people; log every draft, decision and review to DuckDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+Db = Annotated[Path, typer.Option("--db", help="The DuckDB log file (created if missing).")]
+GuidelineOpt = Annotated[
+    Path,
+    typer.Option(
+        "--guideline",
+        "-g",
+        help="Guideline: Markdown with front matter naming the task and labels.",
+    ),
+]
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="litellm model string (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, ollama/llama3.1, ...). Default: the embedded local model ('local', or 'local:/path/model.gguf').",
+    ),
+]
+ApiBase = Annotated[
+    str | None,
+    typer.Option(
+        "--api-base",
+        help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama); use with --model openai/NAME.",
+    ),
+]
+IdField = Annotated[
+    str,
+    typer.Option(
+        "--id-field",
+        help="The field that holds item ids; without it ids are a hash of the item's content.",
+    ),
+]
+DEFAULT_DB = Path("labelagent.duckdb")
+
+
+def _fail(error: LabelagentError) -> None:
+    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    if error.hint:
+        console.print(f"[dim]{error.hint}[/]", highlight=False)
+    raise typer.Exit(3 if isinstance(error, BudgetExceeded) else 1)
+
+
+def _load_guideline(path: Path):
+    from agent.guidelines import load_guideline
+
+    guideline = load_guideline(path)
+    return guideline, path.read_text(encoding="utf-8")
+
+
+def _id_field_explicit() -> bool:
+    return "--id-field" in sys.argv
+
+
+@app.command()
+def label(
+    input: Annotated[Path, typer.Argument(help="Items to label: .jsonl, .csv, .tsv or .parquet.")],
+    guideline: GuidelineOpt,
+    db: Db = DEFAULT_DB,
+    model: Model = None,
+    api_base: ApiBase = None,
+    samples: Annotated[
+        int, typer.Option(min=1, help="Most samples per item and model (self-consistency).")
+    ] = 5,
+    jury: Annotated[
+        list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
+    ] = None,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Requests in flight at once, per model.")
+    ] = 8,
+    limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N items.")] = None,
+    budget: Annotated[
+        float | None,
+        typer.Option(help="Stop starting new items once this many US dollars are spent."),
+    ] = None,
+    id_field: IdField = "id",
+    temperature: Annotated[
+        float,
+        typer.Option(min=0.0, help="Sampling temperature (must be above 0 for self-consistency)."),
+    ] = 0.7,
+    stop_confidence: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            max=1.0,
+            help="Stop sampling an item once the leading label is this likely to be the majority (1 = only when the rest cannot change it).",
+        ),
+    ] = 0.85,
+    min_agreement: Annotated[
+        float | None,
+        typer.Option(
+            help="Escalate when fewer samples agree than this share. Default 0.8, or the latest calibration."
+        ),
+    ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(
+            help="Escalate when the mean stated confidence is below this. Default 0.5, or the latest calibration."
+        ),
+    ] = None,
+    audit_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of would-be-auto items sent to review anyway, to measure auto error without bias. Default 0.05."
+        ),
+    ] = None,
+    mode: Annotated[
+        str, typer.Option(help="Structured output: auto, tools, json_schema or json.")
+    ] = "auto",
+    timeout: Annotated[
+        float, typer.Option(help="Seconds before one request is given up and retried.")
+    ] = 60.0,
+) -> None:
+    """Draft labels for every item, route each to auto or review, and log it all."""
+    try:
+        progress = _label(
+            input,
+            guideline,
+            db,
+            model,
+            api_base,
+            samples,
+            jury or [],
+            concurrency,
+            limit,
+            budget,
+            id_field,
+            temperature,
+            stop_confidence,
+            min_agreement,
+            min_confidence,
+            audit_share,
+            mode,
+            timeout,
+        )
+    except LabelagentError as e:
+        _fail(e)
+    _print_run(progress, db)
+
+
+def _label(
+    input,
+    guideline_path,
+    db,
+    model,
+    api_base,
+    samples,
+    jury,
+    concurrency,
+    limit,
+    budget,
+    id_field,
+    temperature,
+    stop_confidence,
+    min_agreement,
+    min_confidence,
+    audit_share,
+    mode,
+    timeout,
+):
+    from agent.backends import make_backend
+    from agent.pipeline import Labeler, RunSettings
+    from agent.thresholds import thresholds_for
+
+    guideline, text = _load_guideline(guideline_path)
+    backends = [
+        make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
+        for m in [model, *jury]
+    ]
+    thresholds = thresholds_for(
+        db, guideline.content_hash, min_agreement, min_confidence, audit_share
+    )
+    settings = RunSettings(
+        samples=samples,
+        temperature=temperature,
+        stop_confidence=stop_confidence,
+        limit=limit,
+        budget_usd=budget,
+    )
+    with _progress_bar() as bar:
+        task = bar.add_task("labeling", total=None, cost="")
+
+        def show(p) -> None:
+            bar.update(
+                task,
+                total=p.total,
+                completed=p.done + p.skipped,
+                cost=f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}",
+            )
+
+        labeler = Labeler(
+            db,
+            guideline,
+            text,
+            backends,
+            settings,
+            thresholds,
+            concurrency=concurrency * len(backends),
+            on_progress=show,
+        )
+        return labeler.run(input, id_field, _id_field_explicit())
+
+
+def _progress_bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[cost]}"),
+        console=console,
+        transient=False,
+    )
+
+
+def _print_run(p, db: Path) -> None:
+    out.print(
+        f"run {p.run_id}: {p.done} labeled ({p.auto} auto, {p.escalated} escalated), "
+        f"{p.skipped} already decided, {p.requests_samples} new samples, ${p.cost_usd:.4f}. Log: {db}"
+    )
+
+
+@app.command()
+def plan(
+    input: Annotated[Path, typer.Argument(help="Items to label.")],
+    guideline: GuidelineOpt,
+    db: Db = DEFAULT_DB,
+    model: Model = None,
+    samples: Annotated[int, typer.Option(min=1)] = 5,
+    jury: Annotated[
+        list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1)] = None,
+    id_field: IdField = "id",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Dry run: check the input and show items, samples and the most it could cost."""
+    from agent.planning import plan as make_plan
+
+    try:
+        g, _ = _load_guideline(guideline)
+        result = make_plan(
+            input,
+            g,
+            db,
+            [model or "local", *(jury or [])],
+            samples,
+            id_field,
+            limit,
+            _id_field_explicit(),
+        )
+    except LabelagentError as e:
+        _fail(e)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print(
+        f"{result['items']} items in {result['input']}: {result['already_decided']} already decided, {result['to_label']} to label."
+    )
+    for m in result["models"]:
+        cost = (
+            "price unknown to litellm"
+            if m["max_cost_usd"] is None
+            else f"at most ${m['max_cost_usd']:.4f}"
+        )
+        out.print(f"  {m['model']}: at most {m['max_samples']} samples, {cost}")
+    out.print(f"[dim]{result['note']}[/]")
+
+
+@app.command()
+def status(
+    db: Db = DEFAULT_DB,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Counts by route, reviews and cost so far."""
+    from agent.status import status as get_status
+
+    try:
+        result = get_status(db)
+    except LabelagentError as e:
+        _fail(e)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    table = Table(
+        title=f"{db}: {result['items']} items, {result['drafts']} drafts ({result['failed_drafts']} failed), {result['reviews']} reviews, ${result['cost_usd']:.4f}"
+    )
+    for column in (
+        "guideline",
+        "task",
+        "auto",
+        "escalated",
+        "final labels",
+        "reviewed",
+        "cost $",
+        "escalated because",
+    ):
+        table.add_column(column)
+    for g in result["guidelines"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in g["escalation_reasons"].items())
+        table.add_row(
+            f"{g['name']} ({g['guideline_hash'][:8]})",
+            g["task"],
+            str(g["auto"]),
+            str(g["escalated"]),
+            str(g["final_labels"]),
+            str(g["reviewed_items"]),
+            f"{g['cost_usd']:.4f}",
+            reasons,
+        )
+    out.print(table)
+
+
+@app.command()
+def export(
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write: .jsonl, .csv or .parquet.")
+    ],
+    db: Db = DEFAULT_DB,
+    guideline: Annotated[
+        str | None, typer.Option(help="Only this guideline (name or hash).")
+    ] = None,
+) -> None:
+    """Write the final labels (a person's where there is one, else the auto-accepted LLM label)."""
+    from agent.exporting import export as do_export
+
+    try:
+        n = do_export(db, out_path, guideline)
+    except LabelagentError as e:
+        _fail(e)
+    out.print(f"wrote {n} final labels to {out_path}")
+
+
+@app.command("import-labels")
+def import_labels(
+    file: Annotated[
+        Path, typer.Argument(help="Rows with an id and a label in the task's own form.")
+    ],
+    annotator: Annotated[
+        str, typer.Option(help="Who gave these labels (a person, a team, 'gold').")
+    ],
+    guideline: GuidelineOpt,
+    db: Db = DEFAULT_DB,
+    id_field: IdField = "id",
+    label_field: Annotated[str, typer.Option(help="The field that holds the label.")] = "label",
+) -> None:
+    """Bring existing human or gold labels in as reviews (they count as independent labels)."""
+    from agent.importing import import_labels as do_import
+
+    try:
+        g, text = _load_guideline(guideline)
+        result = do_import(db, file, annotator, g, text, id_field, label_field)
+    except LabelagentError as e:
+        _fail(e)
+    out.print(
+        f"{result.rows} rows read, {result.added} reviews added ({result.rows - result.added} already there), {result.new_items} new items"
+    )
+
+
+@app.command()
+def demo(
+    db: Db = DEFAULT_DB,
+    items: Annotated[int, typer.Option(min=1, help="How many of the bundled items to label.")] = 40,
+) -> None:
+    """The whole loop offline: the embedded model labels bundled customer messages, then tells you what next."""
+    from agent.demo import run_demo
+
+    try:
+        run_demo(db, items, _progress_bar, out)
+    except LabelagentError as e:
+        _fail(e)
+
+
+@app.command()
+def schema(
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="Write the Markdown here instead of printing it.")
+    ] = None,
+) -> None:
+    """Print the documented schema of the DuckDB log."""
+    from agent.store.schema_doc import generate
+
+    text = generate()
+    if out_path:
+        out_path.write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def simserver(ctx: typer.Context) -> None:
+    """Start the simulated annotator (an OpenAI-compatible server on 127.0.0.1) for tests and
+    benchmarks. Options: see `labelagent simserver --help-server`."""
+    from agent.simserver import main
+
+    args = ["--help" if a == "--help-server" else a for a in ctx.args]
+    main(args)

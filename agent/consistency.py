@@ -1,0 +1,76 @@
+"""Self-consistency: when to stop sampling, and how samples become a verdict.
+
+Stopping follows Adaptive-Consistency (Aggarwal et al., 2023): after each batch, stop when the
+remaining samples cannot change the majority, or when the Beta posterior probability that the
+leading label is the more likely of the top two reaches `stop_confidence`.
+"""
+
+from collections import Counter
+from math import comb
+from statistics import mean
+
+from agent.guidelines import Guideline
+from agent.records import Sample, Verdict
+from agent.tasks import aggregate
+from agent.tasks.voting import vote_key
+
+
+def leader_probability(top: int, second: int) -> float:
+    """P(p_top > p_second) under independent Beta(top+1, second+1) mass: for Beta(a, b) with
+    whole a, b, P(X > 1/2) = P(Binomial(a+b-1, 1/2) <= a-1)."""
+    a, b = top + 1, second + 1
+    n = a + b - 1
+    return sum(comb(n, k) for k in range(a)) / 2**n
+
+
+def should_stop(samples: list[Sample], max_samples: int, stop_confidence: float) -> bool:
+    remaining = max_samples - len(samples)
+    if remaining <= 0:
+        return True
+    counts = sorted(Counter(vote_key(s.label) for s in samples if s.ok).values(), reverse=True)
+    top = counts[0] if counts else 0
+    second = counts[1] if len(counts) > 1 else 0
+    if top > second + remaining:
+        return True
+    return stop_confidence < 1 and top >= 2 and leader_probability(top, second) >= stop_confidence
+
+
+def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float) -> int:
+    """How many samples to ask for next: at first the fewest that could end the sampling."""
+    if samples:
+        return 1
+    if stop_confidence < 1:
+        return min(2, max_samples)
+    return min(max_samples // 2 + 1, max_samples)
+
+
+def build_verdict(guideline: Guideline, by_model: dict[str, list[Sample]]) -> Verdict:
+    everything = [s for samples in by_model.values() for s in samples]
+    valid = [s for s in everything if s.ok]
+    n_failed = len(everything) - len(valid)
+    if not valid:
+        return Verdict(n_samples=len(everything), n_failed=n_failed)
+    label, agreement = aggregate(guideline, [s.label for s in valid])
+    key = vote_key(label)
+    per_model, disagreeing = {}, []
+    for model, samples in by_model.items():
+        ok = [s.label for s in samples if s.ok]
+        if not ok:
+            per_model[model] = {"label": None, "agreement": None, "n": 0}
+            disagreeing.append(model)
+            continue
+        own, own_agreement = aggregate(guideline, ok)
+        per_model[model] = {"label": own, "agreement": own_agreement, "n": len(ok)}
+        if vote_key(own) != key:
+            disagreeing.append(model)
+    confidences = [s.confidence for s in valid if s.confidence is not None]
+    return Verdict(
+        label=label,
+        agreement=agreement,
+        confidence=mean(confidences) if confidences else None,
+        n_samples=len(everything),
+        n_failed=n_failed,
+        votes=dict(Counter(vote_key(s.label) for s in valid)),
+        per_model=per_model if len(by_model) > 1 else {},
+        disagreeing_models=disagreeing if len(by_model) > 1 else [],
+    )

@@ -1,0 +1,49 @@
+"""`labelagent demo`: the whole loop, offline, on tweets bundled with the package."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from agent.backends import make_backend
+from agent.guidelines import load_guideline
+from agent.paths import DEMO_DATA, resource_dir
+from agent.pipeline import Labeler, RunSettings
+from agent.status import status
+from agent.thresholds import thresholds_for
+
+DEMO_ITEMS = DEMO_DATA / "card_support_sample.jsonl"
+
+
+def run_demo(db: str | Path, n_items: int, progress_bar: Callable, out: Console) -> None:
+    guideline_path = resource_dir("guidelines") / "card_support.md"
+    guideline = load_guideline(guideline_path)
+    backend = make_backend(None)
+    out.print(
+        f"Labeling {n_items} bundled customer messages with the embedded model ({backend.name}), "
+        f"guideline {guideline_path.name}, 5 samples per item, log in {db}."
+    )
+    thresholds = thresholds_for(db, guideline.content_hash)
+    settings = RunSettings(samples=5, limit=n_items)
+    with progress_bar() as bar:
+        task = bar.add_task("demo", total=n_items, cost="")
+        labeler = Labeler(
+            db, guideline, guideline_path.read_text(encoding="utf-8"), [backend], settings,
+            thresholds, concurrency=2,
+            on_progress=lambda p: bar.update(task, completed=p.done + p.skipped, cost=f"auto {p.auto} · review {p.escalated}"),
+        )
+        progress = labeler.run(DEMO_ITEMS)
+    summary = status(db)
+    mine = next(g for g in summary["guidelines"] if g["guideline_hash"] == guideline.content_hash)
+    out.print(
+        f"\nDone: {progress.done} labeled now, {progress.skipped} already decided. In {db}: "
+        f"{mine['auto']} auto-accepted, {mine['escalated']} escalated for review "
+        f"({', '.join(f'{k} {v}' for k, v in mine['escalation_reasons'].items()) or 'none'})."
+    )
+    out.print(
+        "The embedded model is a 270M base model: it proves the offline loop, not label quality "
+        "(see README).\nNext:\n"
+        f"  labelagent status --db {db}\n"
+        f"  labelagent export --db {db} --out labels.jsonl\n"
+        f"  duckdb {db} \"SELECT item_id, label, reasons FROM decisions WHERE route = 'escalated'\""
+    )

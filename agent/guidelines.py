@@ -1,0 +1,180 @@
+"""Guidelines are Markdown documents with a small YAML front matter; this module reads them."""
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from agent.errors import GuidelineError
+
+TaskType = Literal["classification", "multilabel", "preference", "rating", "spans"]
+TASKS: tuple[str, ...] = TaskType.__args__
+
+PREFERENCE_LABELS = {"A": "Response A is better.", "B": "Response B is better."}
+PREFERENCE_FIELDS = ["prompt", "response_a", "response_b"]
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)(.*)\Z", re.DOTALL)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that keeps `yes`, `no`, `on`, `off` and `null` as the words written (label names
+    are words, not booleans) and refuses a key given twice."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class Scale(BaseModel):
+    min: int
+    max: int
+
+
+class Guideline(BaseModel):
+    """A parsed guideline. `content_hash` identifies the exact text every label was made under."""
+
+    name: str
+    task: TaskType
+    labels: dict[str, str] = {}
+    fields: list[str]
+    scale: Scale | None = None
+    dimensions: dict[str, str] = {}
+    body: str
+    path: str
+    content_hash: str
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.labels)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.replace("\r\n", "\n").encode("utf-8")).hexdigest()[:16]
+
+
+def load_guideline(path: str | Path) -> Guideline:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise GuidelineError(f"{path}: no such guideline file") from None
+    except UnicodeDecodeError as e:
+        raise GuidelineError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    return parse_guideline(text, str(path))
+
+
+def parse_guideline(text: str, path: str = "<guideline>") -> Guideline:
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    match = _FRONT_MATTER.match(text)
+    if not match:
+        raise GuidelineError(f"{path}: no front matter; the file must start with a '---' line")
+    try:
+        meta = yaml.load(match.group(1) or "", Loader=_Loader) or {}
+    except yaml.YAMLError as e:
+        raise GuidelineError(f"{path}: the front matter is not valid YAML: {e}") from None
+    if not isinstance(meta, dict):
+        raise GuidelineError(f"{path}: the front matter must be a mapping of keys to values")
+    return _build(meta, match.group(2), text, path)
+
+
+def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
+    task = meta.get("task")
+    if task not in TASKS:
+        raise GuidelineError(f"{path}: task {task!r} is unknown; use one of {', '.join(TASKS)}")
+    labels = _labels(meta.get("labels"), path)
+    if task == "preference" and not labels:
+        labels = dict(PREFERENCE_LABELS)
+    if task in ("classification", "multilabel", "spans", "preference") and len(labels) < 2:
+        if not (task == "spans" and labels):
+            raise GuidelineError(
+                f"{path}: a {task} guideline needs at least two labels under 'labels'"
+            )
+    default_fields = PREFERENCE_FIELDS if task == "preference" else ["text"]
+    fields = meta.get("fields", default_fields)
+    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f.strip() for f in fields):
+        raise GuidelineError(f"{path}: 'fields' must be a list of item field names")
+    if len(set(fields)) != len(fields):
+        raise GuidelineError(f"{path}: 'fields' names a field twice: {fields}")
+    if task == "spans" and len(fields) != 1:
+        raise GuidelineError(
+            f"{path}: a spans guideline marks one text field; 'fields' has {fields}"
+        )
+    extra = {}
+    if task == "rating":
+        extra = _rating(meta, path)
+    try:
+        return Guideline(
+            name=str(meta.get("name") or Path(path).stem),
+            task=task,
+            labels=labels,
+            fields=fields,
+            body=body.strip(),
+            path=path,
+            content_hash=content_hash(text),
+            **extra,
+        )
+    except ValidationError as e:
+        raise GuidelineError(f"{path}: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from None
+
+
+def _labels(raw: object, path: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if isinstance(raw, list):
+        raw = {str(name): "" for name in raw}
+    if not isinstance(raw, dict):
+        raise GuidelineError(f"{path}: 'labels' must map each label to its definition")
+    labels: dict[str, str] = {}
+    for key, definition in raw.items():
+        name = str(key).strip()
+        if not name:
+            raise GuidelineError(f"{path}: a label name is empty")
+        if name in labels:
+            raise GuidelineError(f"{path}: label {name!r} is given twice")
+        if isinstance(definition, dict | list):
+            raise GuidelineError(f"{path}: the definition of label {name!r} must be text")
+        labels[name] = "" if definition is None else str(definition).strip()
+    return labels
+
+
+def _rating(meta: dict, path: str) -> dict:
+    scale = meta.get("scale")
+    if not isinstance(scale, dict) or not {"min", "max"} <= scale.keys():
+        raise GuidelineError(f"{path}: a rating guideline needs 'scale: {{min: 1, max: 5}}'")
+    low, high = scale["min"], scale["max"]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
+        raise GuidelineError(f"{path}: scale min and max must be whole numbers, got {low!r}, {high!r}")
+    if low >= high:
+        raise GuidelineError(f"{path}: scale min ({low}) must be below max ({high})")
+    dims = meta.get("dimensions")
+    if isinstance(dims, list):
+        dims = {str(d): "" for d in dims}
+    if not isinstance(dims, dict) or not dims:
+        raise GuidelineError(
+            f"{path}: a rating guideline needs 'dimensions' (name: what it scores)"
+        )
+    for name in dims:
+        if not _IDENTIFIER.match(str(name)):
+            raise GuidelineError(
+                f"{path}: dimension {name!r} must be a plain name (letters, digits, underscores)"
+            )
+    return {
+        "scale": Scale(min=low, max=high),
+        "dimensions": {str(k): "" if v is None else str(v) for k, v in dims.items()},
+    }

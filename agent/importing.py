@@ -1,0 +1,87 @@
+"""Existing human or gold labels go into the log as reviews (source `import`, blind: they never saw
+the model's output). Every row is checked before anything is written; importing twice adds nothing."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from agent import inputs
+from agent.errors import InputError
+from agent.guidelines import Guideline
+from agent.records import Item
+from agent.store import log
+from agent.store.db import migrate, transaction
+from agent.tasks import TASK_MODULES
+
+
+@dataclass
+class ImportSummary:
+    rows: int
+    added: int
+    new_items: int
+
+
+def parse_label(guideline: Guideline, value: Any, item: Item) -> Any:
+    """A label in the task's own form; CSV cells may hold JSON ('["a","b"]', '{"x": 3}')."""
+    if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if guideline.task == "spans" and isinstance(value, list):
+        text = str(item.fields.get(guideline.fields[0], ""))
+        value = [
+            {**s, "text": text[s["start"] : s["end"]]}
+            if isinstance(s, dict) and "text" not in s and "start" in s
+            else s
+            for s in value
+        ]
+    return TASK_MODULES[guideline.task].normalize(guideline, value, item)
+
+
+def import_labels(
+    db: str | Path,
+    path: str | Path,
+    annotator: str,
+    guideline: Guideline,
+    guideline_text: str,
+    id_field: str = "id",
+    label_field: str = "label",
+) -> ImportSummary:
+    summary = inputs.scan(path, [label_field], id_field, id_field_explicit=True)
+    rows = []
+    for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
+        for item in chunk:
+            try:
+                label = parse_label(guideline, item.fields[label_field], item)
+            except ValueError as e:
+                raise InputError(f"{path}, line {item.line}: field {label_field!r}: {e}") from None
+            fields = {k: v for k, v in item.fields.items() if k != label_field}
+            rows.append(
+                {
+                    "item_id": item.item_id,
+                    "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True),
+                    "content_hash": inputs.content_id(fields),
+                    "label": json.dumps(label, ensure_ascii=False, sort_keys=True),
+                    "source_key": f"import:{annotator}:{guideline.content_hash}:{item.item_id}",
+                }
+            )
+    migrate(db)
+    log.record_guideline(db, guideline, guideline_text)
+    with transaction(db) as con:
+        con.register("imported", pa.Table.from_pylist(rows))
+        new_items = con.execute(
+            "INSERT INTO items (item_id, dataset, fields, content_hash)"
+            " SELECT item_id, ?, fields, content_hash FROM imported ON CONFLICT DO NOTHING",
+            [summary.dataset],
+        ).fetchall()[0][0]
+        added = con.execute(
+            "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind, source,"
+            " source_key) SELECT item_id, ?, ?, label, 'import', true, 'import', source_key"
+            " FROM imported ON CONFLICT DO NOTHING",
+            [guideline.content_hash, annotator],
+        ).fetchall()[0][0]
+    return ImportSummary(rows=len(rows), added=added, new_items=new_items)

@@ -1,0 +1,403 @@
+"""Read the dataset to label: JSON Lines, CSV/TSV or Parquet, streamed.
+
+`scan` validates the whole file before any model call is paid; `iter_items` then reads it again,
+lazily, in chunks. Both walk the same record readers, so they agree on lines and ids.
+"""
+
+import csv
+import datetime
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from agent.errors import InputError
+from agent.records import Item
+
+_JSONL = {".jsonl", ".ndjson", ".json"}
+_DELIMITED = {".csv": ",", ".tsv": "\t"}
+_PARQUET = {".parquet"}
+SUPPORTED = (".jsonl", ".ndjson", ".json", ".csv", ".tsv", ".parquet")
+_BOM = "\ufeff"
+_CSV_FIELD_LIMIT = 2**31 - 1
+_FLOAT_INT_TEXT = re.compile(r"^-?\d+\.0+$")
+_MAX_LISTED_FIELDS = 10
+_MAX_SHOWN = 60
+
+Record = tuple[int, dict[str, Any]]  # (line or row where the item starts, its fields)
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    path: Path
+    dataset: str
+    n_items: int
+    id_source: str  # "field": ids from the id field; "content": sha256 of the item's fields
+
+
+def scan(
+    path: str | Path,
+    required_fields: list[str],
+    id_field: str = "id",
+    id_field_explicit: bool = False,
+) -> InputSummary:
+    """Validate every item (fields, ids, duplicates) in one streaming pass; raise InputError."""
+    file = _check_path(path)
+    unit = _unit(file)
+    seen: dict[str, int] = {}
+    id_source = ""
+    first_line = 0
+    n_items = 0
+    for line, fields in _records(file):
+        _check_required(file, unit, line, fields, required_fields)
+        if not id_source:
+            id_source = _choose_id_source(file, unit, line, fields, id_field, id_field_explicit)
+            first_line = line
+        elif id_source == "content" and id_field in fields:
+            raise InputError(
+                f"{file}: {unit} {line} has an id field '{id_field}' but the item on {unit} "
+                f"{first_line} does not; either every item has '{id_field}' or none does."
+            )
+        item_id = _item_id(file, unit, line, fields, id_field, id_source)
+        _check_unique(file, unit, line, item_id, seen, id_source, id_field)
+        n_items += 1
+    if n_items == 0:
+        raise InputError(_empty_message(file))
+    return InputSummary(path=file, dataset=file.stem, n_items=n_items, id_source=id_source)
+
+
+def iter_items(
+    path: str | Path,
+    id_field: str = "id",
+    id_source: str = "field",
+    chunk_size: int = 1000,
+) -> Iterator[list[Item]]:
+    """Yield the items in file order, at most `chunk_size` at a time. Call `scan` first."""
+    if id_source not in ("field", "content"):
+        raise ValueError(f"id_source must be 'field' or 'content', not {id_source!r}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, not {chunk_size}")
+    file = _check_path(path)
+    unit = _unit(file)
+    records = _records(file, batch_size=chunk_size)
+    while chunk := list(islice(records, chunk_size)):
+        yield [
+            Item(
+                item_id=_item_id(file, unit, line, fields, id_field, id_source),
+                fields=fields,
+                line=line,
+            )
+            for line, fields in chunk
+        ]
+
+
+def read_items(path: str | Path, required_fields: list[str], id_field: str = "id") -> list[Item]:
+    """Validate and read the whole file at once; for small files and tests."""
+    summary = scan(path, required_fields, id_field)
+    return [
+        item for chunk in iter_items(summary.path, id_field, summary.id_source) for item in chunk
+    ]
+
+
+def content_id(fields: dict[str, Any]) -> str:
+    """The id of an item without an id field: the first 16 hex digits of its fields' sha256."""
+    canonical = json.dumps(
+        fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+# --- checks -------------------------------------------------------------------------------------
+
+
+def _check_path(path: str | Path) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise InputError(f"Input file {file} does not exist.")
+    if file.is_dir():
+        raise InputError(f"Input path {file} is a directory, not a file.")
+    if file.suffix.lower() not in SUPPORTED:
+        raise InputError(
+            f"Input file {file} has an unsupported extension '{file.suffix}'; "
+            f"supported: {', '.join(SUPPORTED)} (.json only as JSON Lines)."
+        )
+    return file
+
+
+def _unit(file: Path) -> str:
+    return "row" if file.suffix.lower() in _PARQUET else "line"
+
+
+def _empty_message(file: Path) -> str:
+    if file.suffix.lower() in _DELIMITED:
+        return f"{file} has no rows to label (a header alone is an empty file)."
+    return f"{file} has no items to label."
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _check_required(
+    file: Path, unit: str, line: int, fields: dict[str, Any], required: list[str]
+) -> None:
+    for name in required:
+        if name not in fields:
+            problem = "is missing"
+        elif _is_empty(fields[name]):
+            problem = "is empty"
+        else:
+            continue
+        raise InputError(
+            f"{file}, {unit} {line}: required field '{name}' {problem} "
+            f"(the item has fields: {_list_fields(fields)})."
+        )
+
+
+def _list_fields(fields: dict[str, Any]) -> str:
+    if not fields:
+        return "none"
+    names = [_shorten(str(name)) for name in islice(fields, _MAX_LISTED_FIELDS)]
+    more = len(fields) - len(names)
+    return ", ".join(names) + (f", ... and {more} more" if more else "")
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
+
+
+def _choose_id_source(
+    file: Path, unit: str, line: int, fields: dict[str, Any], id_field: str, explicit: bool
+) -> str:
+    """The first item decides: with the id field, every item needs one; without, ids come from
+    content (unless the user named the field, then its absence is an error)."""
+    if id_field in fields:
+        return "field"
+    if explicit:
+        raise InputError(
+            f"{file}, {unit} {line}: the id field '{id_field}' is not in the item "
+            f"(the item has fields: {_list_fields(fields)})."
+        )
+    return "content"
+
+
+def _item_id(
+    file: Path, unit: str, line: int, fields: dict[str, Any], id_field: str, id_source: str
+) -> str:
+    if id_source == "content":
+        return content_id(fields)
+    if id_field not in fields:
+        raise InputError(
+            f"{file}, {unit} {line}: the id field '{id_field}' is missing, but other items have "
+            f"it (the item has fields: {_list_fields(fields)})."
+        )
+    value = fields[id_field]
+    if _is_empty(value):
+        raise InputError(f"{file}, {unit} {line}: the id field '{id_field}' is empty.")
+    return _id_text(file, unit, line, value, id_field)
+
+
+def _id_text(file: Path, unit: str, line: int, value: Any, id_field: str) -> str:
+    if isinstance(value, str):
+        # A CSV written from a float column (pandas does this when one id is missing) says "3.0".
+        if file.suffix.lower() in _DELIMITED and _FLOAT_INT_TEXT.match(value):
+            return value.split(".", 1)[0]
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    raise InputError(
+        f"{file}, {unit} {line}: the id field '{id_field}' must be a string or a number, "
+        f"not {type(value).__name__}."
+    )
+
+
+def _check_unique(
+    file: Path,
+    unit: str,
+    line: int,
+    item_id: str,
+    seen: dict[str, int],
+    id_source: str,
+    id_field: str,
+) -> None:
+    first = seen.setdefault(item_id, line)
+    if first == line:
+        return
+    if id_source == "content":
+        raise InputError(
+            f"{file}: the same content appears on {unit}s {first} and {line} (items without an "
+            f"'{id_field}' field get ids from their content; remove the duplicate or add ids)."
+        )
+    raise InputError(
+        f"{file}: id '{_shorten(item_id)}' on {unit} {line} was already used on {unit} {first}."
+    )
+
+
+# --- record readers -----------------------------------------------------------------------------
+
+
+def _records(file: Path, batch_size: int = 1000) -> Iterator[Record]:
+    suffix = file.suffix.lower()
+    if suffix in _JSONL:
+        return _jsonl_records(file)
+    if suffix in _DELIMITED:
+        return _delimited_records(file, _DELIMITED[suffix])
+    return _parquet_records(file, batch_size)
+
+
+def _decoded_lines(file: Path) -> Iterator[tuple[int, str]]:
+    """Physical lines (split on \\n only, ends kept), decoded; a UTF-8 BOM is dropped."""
+    offset = 0
+    with _open_binary(file) as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise InputError(
+                    f"{file}, line {number}: invalid UTF-8 at byte offset {exc.start} in the line "
+                    f"({offset + exc.start} in the file); save the file as UTF-8."
+                ) from None
+            if number == 1 and text.startswith(_BOM):
+                text = text[1:]
+            offset += len(raw)
+            yield number, text
+
+
+def _open_binary(file: Path) -> Any:
+    try:
+        return file.open("rb")
+    except OSError as exc:
+        raise InputError(f"Cannot read input file {file}: {exc.strerror}.") from None
+
+
+def _jsonl_records(file: Path) -> Iterator[Record]:
+    for number, text in _decoded_lines(file):
+        if not text.strip():
+            continue
+        yield number, _parse_json_line(file, number, text)
+
+
+def _parse_json_line(file: Path, number: int, text: str) -> dict[str, Any]:
+    note = ""
+    if file.suffix.lower() == ".json":
+        note = " A .json input must be JSON Lines: one JSON object per line, no enclosing [ ]."
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{file}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}): "
+            f"{_shorten(text.strip())}.{note}"
+        ) from None
+    if not isinstance(value, dict):
+        raise InputError(
+            f"{file}, line {number}: expected a JSON object {{...}}, got {_json_kind(value)}.{note}"
+        )
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    return f"a {type(value).__name__}"
+
+
+def _delimited_records(file: Path, delimiter: str) -> Iterator[Record]:
+    csv.field_size_limit(_CSV_FIELD_LIMIT)  # long texts are normal here; the default is 128 KiB
+    lines = _decoded_lines(file)
+    reader = csv.reader((text for _, text in lines), delimiter=delimiter)
+    header: list[str] | None = None
+    start = 1
+    for row in _csv_rows(file, reader):
+        if row:
+            if header is None:
+                header = _check_header(file, start, row)
+            else:
+                yield start, _row_fields(file, start, header, row)
+        start = reader.line_num + 1
+
+
+def _csv_rows(file: Path, reader: Any) -> Iterator[list[str]]:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"{file}, line {reader.line_num}: malformed row ({exc}).") from None
+        yield row
+
+
+def _check_header(file: Path, line: int, header: list[str]) -> list[str]:
+    duplicates = sorted({name for name in header if header.count(name) > 1})
+    if duplicates:
+        names = ", ".join(f"'{_shorten(name)}'" for name in duplicates)
+        raise InputError(f"{file}, line {line}: the header repeats column {names}.")
+    return header
+
+
+def _row_fields(file: Path, line: int, header: list[str], row: list[str]) -> dict[str, str]:
+    if len(row) != len(header):
+        raise InputError(
+            f"{file}, line {line}: the row has {len(row)} values but the header has "
+            f"{len(header)} columns (an unquoted delimiter or an unclosed quote?)."
+        )
+    return dict(zip(header, row, strict=True))
+
+
+def _parquet_records(file: Path, batch_size: int) -> Iterator[Record]:
+    import pyarrow as pa  # imported here: pyarrow is heavy and most inputs are not Parquet
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(file)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{file} is not a readable Parquet file ({exc}).") from None
+    row = 0
+    with parquet:
+        for batch in parquet.iter_batches(batch_size=batch_size):
+            for values in batch.to_pylist():
+                row += 1
+                yield row, _parquet_fields(file, row, values)
+
+
+def _parquet_fields(file: Path, row: int, values: dict[str, Any]) -> dict[str, Any]:
+    fields = {}
+    for name, value in values.items():
+        try:
+            fields[name] = _plain(value)
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{file}, row {row}: column '{name}' holds invalid UTF-8 "
+                f"at byte offset {exc.start}."
+            ) from None
+    return fields
+
+
+def _plain(value: Any) -> Any:
+    """Make a Parquet value JSON-safe, so items store and hash the same way from every format."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,298 @@
+"""The one place that calls remote models: instructor over litellm, async.
+
+Retries are ours alone (tenacity): litellm is called with num_retries=0 and instructor only
+re-asks when an answer does not validate. Every sample comes back as a `Sample`, failed or not.
+"""
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+import openai
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+from agent.errors import ConfigError, ModelError, ParseError
+from agent.records import Sample, SampleRequest
+from agent.tasks import answer_model, parse_answer, to_answer
+
+MODES = ("auto", "tools", "json_schema", "json")
+FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+
+
+def is_transient(error: BaseException) -> bool:
+    """429, 5xx, timeouts and dropped connections are worth another try; the rest are not."""
+    if isinstance(
+        error, openai.APITimeoutError | openai.APIConnectionError | openai.RateLimitError
+    ):
+        return True
+    return isinstance(error, openai.APIStatusError) and error.status_code >= 500
+
+
+def retry_after_seconds(error: BaseException) -> float | None:
+    """The server's own wait, from `retry-after-ms` or `Retry-After` (seconds)."""
+    for headers in (
+        getattr(error, "headers", None),
+        getattr(getattr(error, "response", None), "headers", None),
+    ):
+        if not headers:
+            continue
+        lowered = {str(k).lower(): v for k, v in dict(headers).items()}
+        try:
+            if "retry-after-ms" in lowered:
+                return float(lowered["retry-after-ms"]) / 1000
+            if "retry-after" in lowered:
+                return float(lowered["retry-after"])
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+class RetryPolicy:
+    """Exponential backoff with full jitter, overridden by the server's Retry-After."""
+
+    def __init__(self, attempts: int = 6, base: float = 0.5, cap: float = 30.0) -> None:
+        self.attempts, self.base, self.cap = attempts, base, cap
+
+    def wait(self, retry_state: Any) -> float:
+        error = retry_state.outcome.exception()
+        told = retry_after_seconds(error) if error else None
+        backoff = random.uniform(
+            0, min(self.cap, self.base * 2 ** (retry_state.attempt_number - 1))
+        )
+        return min(self.cap, told) if told is not None else backoff
+
+    def retrying(self) -> AsyncRetrying:
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self.wait,
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+
+
+def _litellm() -> Any:
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.drop_params = True
+    return litellm
+
+
+def choose_mode(model: str, mode: str) -> Any:
+    """Tool calling where the provider supports it, JSON schema otherwise, plain JSON as a last
+    resort (what OpenAI-compatible servers such as llama.cpp and Ollama accept)."""
+    import instructor
+
+    if mode not in MODES:
+        raise ConfigError(f"--mode {mode!r} is unknown; use one of {', '.join(MODES)}")
+    if mode == "auto":
+        litellm = _litellm()
+        try:
+            if litellm.supports_function_calling(model=model):
+                mode = "tools"
+            elif litellm.supports_response_schema(model=model):
+                mode = "json_schema"
+            else:
+                mode = "json"
+        except Exception:
+            mode = "json"
+    return {
+        "tools": instructor.Mode.TOOLS,
+        "json_schema": instructor.Mode.JSON_SCHEMA,
+        "json": instructor.Mode.JSON,
+    }[mode]
+
+
+class LiteLLMBackend:
+    """Any litellm model string: openai/..., anthropic/..., gemini/..., ollama/..., or any
+    OpenAI-compatible server through `api_base`."""
+
+    def __init__(
+        self,
+        model: str,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        mode: str = "auto",
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_reasks: int = 1,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        import instructor
+
+        logging.getLogger("instructor").setLevel(logging.CRITICAL)
+        logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
+        self.name = model
+        self.api_base, self.api_key = api_base, api_key
+        self.mode = choose_mode(model, mode)
+        self.timeout, self.max_reasks = timeout, max_reasks
+        self.retry = retry or RetryPolicy()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
+        self._client = instructor.from_litellm(_litellm().acompletion, mode=self.mode)
+        self.requests = 0
+        self.succeeded = 0
+
+    @property
+    def supports_n(self) -> bool:
+        return self._n_ok is not False
+
+    async def sample(self, request: SampleRequest) -> list[Sample]:
+        if request.n > 1 and self.supports_n:
+            samples = await self._draw(request, request.n)
+            if len(samples) < request.n:
+                self._n_ok = False
+                more = [
+                    self._draw(request.model_copy(update={"seed": request.seed + i}), 1)
+                    for i in range(len(samples), request.n)
+                ]
+                for extra in await asyncio.gather(*more):
+                    samples.extend(extra)
+            elif samples and samples[0].ok:
+                self._n_ok = True
+            return samples
+        draws = [
+            self._draw(request.model_copy(update={"seed": request.seed + i}), 1)
+            for i in range(request.n)
+        ]
+        return [s for batch in await asyncio.gather(*draws) for s in batch]
+
+    async def _draw(self, request: SampleRequest, n: int) -> list[Sample]:
+        started = time.perf_counter()
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    parsed, completion = await self._call(request, n)
+        except FATAL as e:
+            raise ModelError(f"{self.name}: {type(e).__name__}: {_short(e)}") from None
+        except openai.APIConnectionError as e:
+            if not self.succeeded:
+                raise ModelError(
+                    f"{self.name}: cannot connect to the model server: {_short(e)}"
+                ) from None
+            return [self._failed(f"connection: {_short(e)}", started) for _ in range(n)]
+        except Exception as e:
+            return [self._failed(_describe(e), started) for _ in range(n)]
+        self.succeeded += 1
+        return self._samples(request, parsed, completion, started)
+
+    async def _call(self, request: SampleRequest, n: int) -> tuple[Any, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.name,
+            "messages": request.messages,
+            "response_model": answer_model(request.guideline),
+            "context": {"item": request.item},
+            "max_retries": self.max_reasks + 1,
+            "temperature": request.temperature,
+            "seed": request.seed,
+            "timeout": self.timeout,
+            "num_retries": 0,
+        }
+        if n > 1:
+            kwargs["n"] = n
+        if self.api_base:
+            kwargs["api_base"] = self.api_base
+        if self.api_key:
+            kwargs["api_key"] = self.api_key
+        async with self._limit:
+            self.requests += 1
+            try:
+                return await self._client.chat.completions.create_with_completion(**kwargs)
+            except Exception as e:
+                raise _unwrap(e) from None
+
+    def _samples(
+        self, request: SampleRequest, first: Any, completion: Any, started: float
+    ) -> list[Sample]:
+        usage = getattr(completion, "usage", None)
+        prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        completion_tokens = getattr(usage, "completion_tokens", 0) or 0
+        choices = list(getattr(completion, "choices", []) or [])[: max(1, request.n)]
+        share = 1 / max(1, len(choices))
+        cost = _cost(completion)
+        latency = (time.perf_counter() - started) * 1000
+        samples = []
+        for index, choice in enumerate(choices):
+            if index == 0:
+                answer, error = to_answer(request.guideline, first), None
+            else:
+                answer, error = _parse_choice(request, choice)
+            samples.append(
+                Sample(
+                    model=self.name,
+                    label=answer.label if answer else None,
+                    confidence=answer.confidence if answer else None,
+                    rationale=answer.rationale if answer else None,
+                    prompt_tokens=prompt_tokens if index == 0 else 0,
+                    completion_tokens=round(completion_tokens * share),
+                    cost_usd=cost * share,
+                    latency_ms=latency,
+                    error=error,
+                )
+            )
+        return samples
+
+    def _failed(self, error: str, started: float) -> Sample:
+        return Sample(
+            model=self.name, error=error, latency_ms=(time.perf_counter() - started) * 1000
+        )
+
+
+def _parse_choice(request: SampleRequest, choice: Any) -> tuple[Any, str | None]:
+    """instructor parses only the first choice; the others are parsed here the same way."""
+    message = getattr(choice, "message", None)
+    raw = getattr(message, "content", None)
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        raw = tool_calls[0].function.arguments
+    if not raw:
+        return None, "invalid answer: empty"
+    try:
+        return parse_answer(request.guideline, request.item, raw), None
+    except ParseError as e:
+        return None, f"invalid answer: {e}"
+
+
+def _unwrap(error: Exception) -> BaseException:
+    """instructor wraps API errors in InstructorRetryException; we retry on the original."""
+    cause = error.__cause__
+    if (
+        cause is not None
+        and type(error).__name__ == "InstructorRetryException"
+        and not _is_validation(cause)
+    ):
+        return cause
+    return error
+
+
+def _is_validation(error: BaseException) -> bool:
+    from pydantic import ValidationError
+
+    return isinstance(error, ValidationError | ValueError) and not isinstance(
+        error, openai.OpenAIError
+    )
+
+
+def _describe(error: BaseException) -> str:
+    if type(error).__name__ == "InstructorRetryException":
+        return f"invalid answer after re-asks: {_short(error)}"
+    if isinstance(error, openai.APIStatusError):
+        return f"HTTP {error.status_code}: {_short(error)}"
+    if isinstance(error, openai.APITimeoutError):
+        return "timeout"
+    return f"{type(error).__name__}: {_short(error)}"
+
+
+def _short(error: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cost(completion: Any) -> float:
+    """litellm's price table; 0 for models it does not know (local servers, simulators)."""
+    try:
+        return float(_litellm().completion_cost(completion_response=completion) or 0.0)
+    except Exception:
+        return 0.0

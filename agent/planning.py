@@ -1,0 +1,89 @@
+"""`labelagent plan`: how many items, calls and dollars a run would take, before spending any."""
+
+from pathlib import Path
+from typing import Any
+
+from agent import inputs
+from agent.guidelines import Guideline
+from agent.store import log
+from agent.store.db import migrate
+from agent.tasks import build_messages, prompt_hash
+
+COMPLETION_TOKENS_PER_SAMPLE = 60
+PROMPT_SAMPLE_ITEMS = 200
+
+
+def price_per_sample(model: str, prompt_tokens: float) -> float | None:
+    """Dollars for one sample from litellm's local price table; None when the model is unknown."""
+    if model == "local" or model.startswith("local:"):
+        return 0.0
+    import litellm
+
+    try:
+        prompt_cost, completion_cost = litellm.cost_per_token(
+            model=model,
+            prompt_tokens=round(prompt_tokens),
+            completion_tokens=COMPLETION_TOKENS_PER_SAMPLE,
+        )
+    except Exception:
+        return None
+    return prompt_cost + completion_cost
+
+
+def plan(
+    input_path: str | Path,
+    guideline: Guideline,
+    db: str | Path,
+    models: list[str],
+    samples: int,
+    id_field: str = "id",
+    limit: int | None = None,
+    id_field_explicit: bool = False,
+) -> dict[str, Any]:
+    summary = inputs.scan(input_path, guideline.fields, id_field, id_field_explicit)
+    total = summary.n_items if limit is None else min(limit, summary.n_items)
+    decided, seen, prompt_chars = 0, 0, []
+    exists = Path(db).exists()
+    if exists:
+        migrate(db)
+    for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
+        chunk = chunk[: total - seen]
+        seen += len(chunk)
+        for item in chunk[: max(0, PROMPT_SAMPLE_ITEMS - len(prompt_chars))]:
+            prompt_chars.append(sum(len(m["content"]) for m in build_messages(guideline, item)))
+        if exists and chunk:
+            done, _ = log.pending_work(
+                db,
+                [i.item_id for i in chunk],
+                guideline.content_hash,
+                prompt_hash(guideline),
+                models[0],
+                models,
+            )
+            decided += len(done)
+        if seen >= total:
+            break
+    to_label = total - decided
+    prompt_tokens = sum(prompt_chars) / max(1, len(prompt_chars)) / 4
+    per_model = []
+    for model in models:
+        price = price_per_sample(model, prompt_tokens)
+        per_model.append(
+            {
+                "model": model,
+                "max_samples": to_label * samples,
+                "max_cost_usd": None if price is None else round(price * to_label * samples, 4),
+            }
+        )
+    costs = [m["max_cost_usd"] for m in per_model]
+    return {
+        "input": str(summary.path),
+        "items": total,
+        "already_decided": decided,
+        "to_label": to_label,
+        "prompt_tokens_per_sample": round(prompt_tokens),
+        "models": per_model,
+        "max_cost_usd": None if None in costs else round(sum(costs), 4),
+        "note": "Adaptive sampling stops early on clear items, so real samples and cost are lower; "
+        "cost counts each sample's prompt, which providers that honour n charge once.",
+    }

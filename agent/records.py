@@ -1,0 +1,90 @@
+"""The plain objects that flow between reading, sampling, aggregating, routing and storing."""
+
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from agent.guidelines import Guideline
+
+
+class Item(BaseModel):
+    item_id: str
+    fields: dict[str, Any]
+    line: int = 0  # where the item starts in its input file (1-based; row number for Parquet)
+
+
+class Answer(BaseModel):
+    """One parsed model answer: the label in the task's canonical form."""
+
+    label: Any
+    rationale: str = ""
+    confidence: float | None = None
+
+
+class Sample(BaseModel):
+    """One drawn sample, successful (label set) or failed (error set). Stored as a draft row."""
+
+    model: str
+    sample_index: int = 0
+    label: Any = None
+    confidence: float | None = None
+    rationale: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class SampleRequest(BaseModel):
+    """What a backend needs to draw `n` samples for one item."""
+
+    guideline: Guideline
+    item: Item
+    messages: list[dict[str, str]]
+    n: int = 1
+    seed: int = 0
+    temperature: float = 0.7
+
+
+class Backend(Protocol):
+    """Something that drafts labels: litellm (any provider) or the embedded local model."""
+
+    name: str  # stored in drafts.model
+
+    @property
+    def supports_n(self) -> bool:
+        """True when one request can return several samples (the prompt is paid once)."""
+        ...
+
+    async def sample(self, request: SampleRequest) -> list[Sample]:
+        """Draw `request.n` samples. Failures come back as samples with `error` set; never raise
+        for a per-item problem."""
+        ...
+
+
+class Verdict(BaseModel):
+    label: Any = None
+    agreement: float | None = None
+    confidence: float | None = None
+    n_samples: int = 0
+    n_failed: int = 0
+    votes: dict[str, int] = Field(default_factory=dict)
+    per_model: dict[str, Any] = Field(default_factory=dict)
+    disagreeing_models: list[str] = Field(default_factory=list)
+
+
+class Decision(BaseModel):
+    item_id: str
+    guideline_hash: str
+    run_id: str
+    model: str
+    prompt_hash: str
+    verdict: Verdict
+    route: str
+    reasons: list[str]
+    rule: dict[str, Any]

@@ -1,0 +1,55 @@
+"""Escalation: every verdict is routed `auto` or `escalated`, with its reasons."""
+
+import hashlib
+from typing import Any
+
+from pydantic import BaseModel
+
+from agent.records import Verdict
+
+
+class Thresholds(BaseModel):
+    """What a verdict must reach to be accepted without a person. `source` says where the numbers
+    came from: defaults, flags, or a calibration stored in the database."""
+
+    min_agreement: float = 0.8
+    min_confidence: float = 0.5
+    audit_share: float = 0.05
+    source: str = "defaults"
+
+    def merged(self, **overrides: float | None) -> "Thresholds":
+        given = {k: v for k, v in overrides.items() if v is not None}
+        if not given:
+            return self
+        return self.model_copy(update={**given, "source": f"{self.source}+flags"})
+
+
+def audit_draw(item_id: str, guideline_hash: str, seed: int = 0) -> float:
+    """A uniform number in [0, 1) fixed by the item, so a resumed run audits the same items."""
+    digest = hashlib.sha256(f"{seed}:{guideline_hash}:{item_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def route(
+    verdict: Verdict, thresholds: Thresholds, item_id: str, guideline_hash: str, seed: int = 0
+) -> tuple[str, list[str]]:
+    if verdict.label is None:
+        return "escalated", ["model_failed"]
+    reasons = []
+    if verdict.agreement is not None and verdict.agreement < thresholds.min_agreement:
+        reasons.append("low_agreement")
+    if verdict.confidence is not None and verdict.confidence < thresholds.min_confidence:
+        reasons.append("low_confidence")
+    if verdict.disagreeing_models:
+        reasons.append("jury_disagreement")
+    if verdict.n_failed:
+        reasons.append("failed_samples")
+    if reasons:
+        return "escalated", reasons
+    if audit_draw(item_id, guideline_hash, seed) < thresholds.audit_share:
+        return "escalated", ["audit"]
+    return "auto", []
+
+
+def rule_record(thresholds: Thresholds) -> dict[str, Any]:
+    return thresholds.model_dump()

@@ -1,0 +1,63 @@
+"""What the database holds: counts by route, reviews, cost."""
+
+from pathlib import Path
+from typing import Any
+
+from agent.errors import DatabaseError
+from agent.store.db import migrate, transaction
+
+
+def status(db: str | Path) -> dict[str, Any]:
+    if not Path(db).exists():
+        raise DatabaseError(
+            f"{db}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
+        )
+    migrate(db)
+    with transaction(db) as con:
+        guidelines = con.execute(
+            "SELECT g.guideline_hash, g.name, g.task,"
+            " count(d.item_id) FILTER (WHERE d.route = 'auto'),"
+            " count(d.item_id) FILTER (WHERE d.route = 'escalated'),"
+            " (SELECT count(*) FROM final_labels f WHERE f.guideline_hash = g.guideline_hash),"
+            " (SELECT count(DISTINCT r.item_id) FROM reviews r WHERE r.guideline_hash = g.guideline_hash),"
+            " (SELECT coalesce(sum(cost_usd), 0) FROM drafts x WHERE x.guideline_hash = g.guideline_hash)"
+            " FROM guidelines g LEFT JOIN decisions d USING (guideline_hash)"
+            " GROUP BY ALL ORDER BY g.name"
+        ).fetchall()
+        reasons = con.execute(
+            "SELECT guideline_hash, reason, count(*) FROM"
+            " (SELECT guideline_hash, unnest(CAST(reasons AS VARCHAR[])) AS reason FROM decisions"
+            "  WHERE route = 'escalated') GROUP BY ALL ORDER BY 3 DESC"
+        ).fetchall()
+        totals = con.execute(
+            "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM drafts),"
+            " (SELECT count(*) FROM drafts WHERE error IS NOT NULL),"
+            " (SELECT coalesce(sum(cost_usd), 0) FROM drafts), (SELECT count(*) FROM runs),"
+            " (SELECT count(*) FROM reviews)"
+        ).fetchone()
+    by_reason: dict[str, dict[str, int]] = {}
+    for ghash, reason, count in reasons:
+        by_reason.setdefault(ghash, {})[reason] = count
+    return {
+        "db": str(db),
+        "items": totals[0],
+        "drafts": totals[1],
+        "failed_drafts": totals[2],
+        "cost_usd": round(totals[3], 6),
+        "runs": totals[4],
+        "reviews": totals[5],
+        "guidelines": [
+            {
+                "guideline_hash": g[0],
+                "name": g[1],
+                "task": g[2],
+                "auto": g[3],
+                "escalated": g[4],
+                "final_labels": g[5],
+                "reviewed_items": g[6],
+                "cost_usd": round(g[7], 6),
+                "escalation_reasons": by_reason.get(g[0], {}),
+            }
+            for g in guidelines
+        ],
+    }

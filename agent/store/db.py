@@ -1,0 +1,110 @@
+"""The DuckDB file: short-lived connections, so the agent, the review app and imports can share it.
+
+DuckDB lets one process hold a file at a time (even read-only). Every operation here opens the file,
+does its work in one transaction and closes it again, retrying while another process holds the lock.
+"""
+
+import random
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from agent.errors import DatabaseError
+from agent.store.migrations import MIGRATIONS
+
+LOCK_WAIT_SECONDS = 60.0
+_IN_PROCESS = threading.RLock()  # DuckDB shares one instance per file within a process; one user at a time
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error)
+    return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
+
+
+@contextmanager
+def connect(
+    path: str | Path, wait: float = LOCK_WAIT_SECONDS
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database, waiting up to `wait` seconds while another process holds it."""
+    with _IN_PROCESS:
+        with _open(path, wait) as con:
+            yield con
+
+
+@contextmanager
+def _open(path: str | Path, wait: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    deadline = time.monotonic() + wait
+    delay = 0.005
+    while True:
+        try:
+            con = duckdb.connect(str(path))
+            break
+        except duckdb.IOException as e:
+            if not _is_lock_error(e):
+                raise DatabaseError(f"{path}: cannot open the database: {e}") from None
+            if time.monotonic() > deadline:
+                raise DatabaseError(
+                    f"{path}: another process has held the database for {wait:.0f} s"
+                ) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.1)
+        except duckdb.Error as e:
+            raise DatabaseError(f"{path}: cannot open the database: {e}") from None
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextmanager
+def transaction(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One transaction on a fresh connection: committed if the block succeeds, else rolled back."""
+    with connect(path) as con:
+        con.begin()
+        try:
+            yield con
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+
+
+def schema_version(con: duckdb.DuckDBPyConnection) -> int:
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
+
+
+def migrate(path: str | Path) -> list[int]:
+    """Bring the database to the newest schema; returns the versions applied."""
+    applied = []
+    with transaction(path) as con:
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+            " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+        )
+        current = schema_version(con)
+        newest = MIGRATIONS[-1].version
+        if current > newest:
+            raise DatabaseError(
+                f"{path}: the database has schema version {current}, newer than this labelagent "
+                f"knows ({newest})",
+                hint="Upgrade labelagent.",
+            )
+        for migration in MIGRATIONS:
+            if migration.version > current:
+                con.execute(migration.sql)
+                con.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
+                    [migration.version, migration.name],
+                )
+                applied.append(migration.version)
+    return applied

@@ -1,0 +1,247 @@
+"""What the pipeline reads from and writes to the DuckDB log. Every write is idempotent."""
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from agent.errors import InputError
+from agent.guidelines import Guideline
+from agent.inputs import content_id
+from agent.records import Decision, Item, Sample
+from agent.store.db import transaction
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, Any]]) -> None:
+    con.register(name, pa.Table.from_pylist(rows))
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def record_guideline(db: str | Path, guideline: Guideline, text: str) -> None:
+    with transaction(db) as con:
+        con.execute(
+            "INSERT INTO guidelines (guideline_hash, name, task, path, content) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            [guideline.content_hash, guideline.name, guideline.task, guideline.path, text],
+        )
+
+
+def insert_items(db: str | Path, dataset: str, source: str, chunks: Iterable[list[Item]]) -> int:
+    """Add the items in one transaction. An id already stored with other content stops it all,
+    naming the line, and leaves the database as it was. Returns how many were new."""
+    added = 0
+    with transaction(db) as con:
+        for chunk in chunks:
+            rows = [
+                {
+                    "item_id": item.item_id,
+                    "fields": _json(item.fields),
+                    "content_hash": content_id(item.fields),
+                    "line": item.line,
+                }
+                for item in chunk
+            ]
+            _register(con, "new_items", rows)
+            clash = con.execute(
+                "SELECT n.item_id, n.line, i.dataset FROM new_items n JOIN items i USING (item_id)"
+                " WHERE i.content_hash <> n.content_hash ORDER BY n.line LIMIT 1"
+            ).fetchall()
+            if clash:
+                item_id, line, dataset_there = clash[0]
+                raise InputError(
+                    f"{source}, line {line}: id {item_id!r} is already in the database "
+                    f"(dataset {dataset_there!r}) with different content",
+                    hint="Give items unique ids (--id-field), or use another --db.",
+                )
+            added += con.execute(
+                "INSERT INTO items (item_id, dataset, fields, content_hash)"
+                " SELECT item_id, ?, fields, content_hash FROM new_items ON CONFLICT DO NOTHING",
+                [dataset],
+            ).fetchall()[0][0]
+            con.unregister("new_items")
+    return added
+
+
+def start_run(db: str | Path, run: dict[str, Any]) -> None:
+    with transaction(db) as con:
+        con.execute(
+            "INSERT INTO runs (run_id, command, dataset, guideline_hash, prompt_hash, model, jury,"
+            " settings, started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')",
+            [
+                run["run_id"],
+                run["command"],
+                run.get("dataset"),
+                run.get("guideline_hash"),
+                run.get("prompt_hash"),
+                run.get("model"),
+                _json(run.get("jury", [])),
+                _json(run.get("settings", {})),
+                now(),
+            ],
+        )
+
+
+def finish_run(db: str | Path, run_id: str, status: str) -> None:
+    with transaction(db) as con:
+        con.execute(
+            "UPDATE runs SET finished_at = ?, status = ? WHERE run_id = ?", [now(), status, run_id]
+        )
+
+
+def pending_work(
+    db: str | Path,
+    ids: list[str],
+    guideline_hash: str,
+    prompt_hash: str,
+    model: str,
+    models: list[str],
+) -> tuple[set[str], dict[str, dict[str, list[Sample]]]]:
+    """For a chunk of item ids: those already decided under this configuration, and the drafts
+    already stored for the others (so a resumed run pays for none of them again)."""
+    with transaction(db) as con:
+        _register(con, "chunk", [{"item_id": i} for i in ids])
+        decided = {
+            row[0]
+            for row in con.execute(
+                "SELECT d.item_id FROM decisions d JOIN chunk USING (item_id)"
+                " WHERE d.guideline_hash = ? AND d.prompt_hash = ? AND d.model = ?",
+                [guideline_hash, prompt_hash, model],
+            ).fetchall()
+        }
+        rows = con.execute(
+            "SELECT item_id, model, sample_index, label, confidence, rationale, prompt_tokens,"
+            " completion_tokens, cost_usd, latency_ms, error FROM drafts JOIN chunk USING (item_id)"
+            " WHERE guideline_hash = ? AND prompt_hash = ? AND list_contains(?, model)"
+            " ORDER BY item_id, model, sample_index",
+            [guideline_hash, prompt_hash, models],
+        ).fetchall()
+    stored: dict[str, dict[str, list[Sample]]] = {}
+    for row in rows:
+        if row[0] in decided:
+            continue
+        sample = Sample(
+            model=row[1],
+            sample_index=row[2],
+            label=None if row[3] is None else json.loads(row[3]),
+            confidence=row[4],
+            rationale=row[5],
+            prompt_tokens=row[6] or 0,
+            completion_tokens=row[7] or 0,
+            cost_usd=row[8] or 0.0,
+            latency_ms=row[9] or 0.0,
+            error=row[10],
+        )
+        stored.setdefault(row[0], {}).setdefault(row[1], []).append(sample)
+    return decided, stored
+
+
+def write_results(
+    db: str | Path,
+    drafts: list[tuple[str, str, str, str, Sample]],
+    decisions: list[Decision],
+) -> None:
+    """Drafts are (item_id, guideline_hash, prompt_hash, run_id, sample). A decision replaces the
+    item's current one for its guideline; the old one moves to decisions_history."""
+    with transaction(db) as con:
+        if drafts:
+            _register(con, "new_drafts", [_draft_row(*d) for d in drafts])
+            con.execute(
+                "INSERT INTO drafts (item_id, guideline_hash, prompt_hash, model, sample_index,"
+                " run_id, label, confidence, rationale, prompt_tokens, completion_tokens, cost_usd,"
+                " latency_ms, error) SELECT item_id, guideline_hash, prompt_hash, model,"
+                " sample_index, run_id, label, confidence, rationale, prompt_tokens,"
+                " completion_tokens, cost_usd, latency_ms, error FROM new_drafts"
+                " ON CONFLICT DO NOTHING"
+            )
+            con.unregister("new_drafts")
+        if decisions:
+            replace_decisions(con, [_decision_row(d) for d in decisions])
+
+
+def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+    _register(con, "new_decisions", rows)
+    con.execute(
+        "INSERT INTO decisions_history SELECT d.*, current_timestamp FROM decisions d"
+        " JOIN new_decisions n USING (item_id, guideline_hash)"
+    )
+    con.execute(
+        "DELETE FROM decisions WHERE (item_id, guideline_hash) IN"
+        " (SELECT (item_id, guideline_hash) FROM new_decisions)"
+    )
+    con.execute(
+        "INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label, route,"
+        " reasons, agreement, confidence, n_samples, n_failed, votes, disagreeing_models, rule)"
+        " SELECT item_id, guideline_hash, run_id, model, prompt_hash, label, route, reasons,"
+        " agreement, confidence, n_samples, n_failed, votes, disagreeing_models, rule"
+        " FROM new_decisions"
+    )
+    con.unregister("new_decisions")
+
+
+def _draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str, s: Sample) -> dict:
+    return {
+        "item_id": item_id,
+        "guideline_hash": guideline_hash,
+        "prompt_hash": prompt_hash,
+        "model": s.model,
+        "sample_index": s.sample_index,
+        "run_id": run_id,
+        "label": _json(s.label) if s.ok else None,
+        "confidence": s.confidence,
+        "rationale": s.rationale,
+        "prompt_tokens": s.prompt_tokens,
+        "completion_tokens": s.completion_tokens,
+        "cost_usd": s.cost_usd,
+        "latency_ms": s.latency_ms,
+        "error": s.error,
+    }
+
+
+def _decision_row(d: Decision) -> dict:
+    v = d.verdict
+    return {
+        "item_id": d.item_id,
+        "guideline_hash": d.guideline_hash,
+        "run_id": d.run_id,
+        "model": d.model,
+        "prompt_hash": d.prompt_hash,
+        "label": _json(v.label),
+        "route": d.route,
+        "reasons": _json(d.reasons),
+        "agreement": v.agreement,
+        "confidence": v.confidence,
+        "n_samples": v.n_samples,
+        "n_failed": v.n_failed,
+        "votes": _json(v.votes),
+        "disagreeing_models": _json(v.disagreeing_models),
+        "rule": _json(d.rule),
+    }
+
+
+def latest_calibration(db: str | Path, guideline_hash: str) -> dict[str, Any] | None:
+    """The newest calibrated rule for this guideline, if `labelagent calibrate` stored one."""
+    with transaction(db) as con:
+        row = con.execute(
+            "SELECT calibration_id, rule FROM calibrations WHERE guideline_hash = ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            [guideline_hash],
+        ).fetchall()
+    return None if not row else {"calibration_id": row[0][0], **json.loads(row[0][1])}
+
+
+def run_cost(db: str | Path, run_id: str) -> float:
+    with transaction(db) as con:
+        return con.execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM drafts WHERE run_id = ?", [run_id]
+        ).fetchone()[0]

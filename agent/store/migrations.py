@@ -1,0 +1,151 @@
+"""Numbered migrations of the DuckDB log. Table and column names are a public interface: add
+columns and tables in new migrations, never rename or drop in old ones."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "initial schema",
+        """
+CREATE TABLE guidelines (
+    guideline_hash VARCHAR PRIMARY KEY, -- sha256 of the guideline file (16 hex digits)
+    name VARCHAR NOT NULL,              -- the front matter's name
+    task VARCHAR NOT NULL,              -- classification | multilabel | preference | rating | spans
+    path VARCHAR,                       -- where the file was read from
+    content VARCHAR NOT NULL,           -- the whole file, so every label can be traced to its text
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE runs (
+    run_id VARCHAR PRIMARY KEY,
+    command VARCHAR NOT NULL,           -- label | import-labels | demo
+    dataset VARCHAR,                    -- input file name
+    guideline_hash VARCHAR,
+    prompt_hash VARCHAR,                -- hash of the prompt templates used
+    model VARCHAR,                      -- the main model (litellm model string or local:...)
+    jury JSON,                          -- further models that drafted too
+    settings JSON,                      -- samples, temperature, thresholds, audit share, ...
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,              -- NULL while running or after a crash
+    status VARCHAR NOT NULL             -- running | finished | stopped
+);
+CREATE TABLE items (
+    item_id VARCHAR PRIMARY KEY,        -- from --id-field, else a hash of the fields
+    dataset VARCHAR NOT NULL,
+    fields JSON NOT NULL,               -- the item as read from the input
+    content_hash VARCHAR NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE drafts (
+    item_id VARCHAR NOT NULL,
+    guideline_hash VARCHAR NOT NULL,
+    prompt_hash VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    sample_index INTEGER NOT NULL,      -- 0..K-1 per item and model
+    run_id VARCHAR NOT NULL,
+    label JSON,                         -- NULL when the sample failed
+    confidence DOUBLE,                  -- the model's own stated confidence, 0..1
+    rationale VARCHAR,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost_usd DOUBLE,                    -- litellm's price table; 0 where unknown
+    latency_ms DOUBLE,
+    error VARCHAR,                      -- why the sample failed, else NULL
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (item_id, guideline_hash, prompt_hash, model, sample_index)
+);
+CREATE TABLE decisions (
+    item_id VARCHAR NOT NULL,
+    guideline_hash VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    prompt_hash VARCHAR NOT NULL,
+    label JSON,                         -- the majority label; NULL when every sample failed
+    route VARCHAR NOT NULL CHECK (route IN ('auto', 'escalated')),
+    reasons JSON NOT NULL,              -- list: low_agreement, low_confidence, jury_disagreement, failed_samples, model_failed, audit
+    agreement DOUBLE,                   -- share of valid samples that agree with the majority
+    confidence DOUBLE,                  -- mean stated confidence of the valid samples
+    n_samples INTEGER NOT NULL,
+    n_failed INTEGER NOT NULL,
+    votes JSON NOT NULL,                -- {label as JSON: count}
+    disagreeing_models JSON NOT NULL,   -- models whose own majority differs
+    rule JSON NOT NULL,                 -- the thresholds used, and where they came from
+    decided_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (item_id, guideline_hash)
+);
+CREATE TABLE decisions_history (
+    item_id VARCHAR NOT NULL,
+    guideline_hash VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    prompt_hash VARCHAR NOT NULL,
+    label JSON,
+    route VARCHAR NOT NULL,
+    reasons JSON NOT NULL,
+    agreement DOUBLE,
+    confidence DOUBLE,
+    n_samples INTEGER NOT NULL,
+    n_failed INTEGER NOT NULL,
+    votes JSON NOT NULL,
+    disagreeing_models JSON NOT NULL,
+    rule JSON NOT NULL,
+    decided_at TIMESTAMP NOT NULL,
+    replaced_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE SEQUENCE reviews_seq;
+CREATE TABLE reviews (
+    review_id BIGINT PRIMARY KEY DEFAULT nextval('reviews_seq'),
+    item_id VARCHAR NOT NULL,
+    guideline_hash VARCHAR NOT NULL,
+    reviewer VARCHAR NOT NULL,          -- a reviewer account, or the --annotator of an import
+    label JSON,                         -- NULL for skip and flag
+    action VARCHAR NOT NULL,            -- accept | correct | skip | flag | adjudicate | import
+    note VARCHAR,
+    blind BOOLEAN NOT NULL DEFAULT false, -- the reviewer did not see the model's label
+    seconds_on_screen DOUBLE,
+    source VARCHAR NOT NULL,            -- review_ui | import
+    source_key VARCHAR UNIQUE,          -- makes an import idempotent: file, annotator and item
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE calibrations (
+    calibration_id VARCHAR PRIMARY KEY,
+    guideline_hash VARCHAR NOT NULL,
+    rule JSON NOT NULL,                 -- {"min_agreement": .., "min_confidence": ..}
+    details JSON,                       -- the data and targets it came from
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE VIEW final_labels AS
+WITH latest_review AS (
+    SELECT item_id, guideline_hash, label, reviewer, created_at,
+           row_number() OVER (PARTITION BY item_id, guideline_hash
+                              ORDER BY created_at DESC, review_id DESC) AS rn
+    FROM reviews
+    WHERE label IS NOT NULL
+)
+SELECT
+    coalesce(r.item_id, d.item_id) AS item_id,
+    coalesce(r.guideline_hash, d.guideline_hash) AS guideline_hash,
+    coalesce(r.label, d.label) AS label,
+    CASE WHEN r.item_id IS NOT NULL THEN 'human' ELSE 'llm' END AS source,
+    r.reviewer AS reviewer,
+    d.model AS model,
+    d.route AS route,
+    d.agreement AS agreement,
+    d.confidence AS confidence,
+    d.run_id AS run_id,
+    coalesce(r.created_at, d.decided_at) AS labeled_at
+FROM (SELECT * FROM latest_review WHERE rn = 1) r
+FULL OUTER JOIN decisions d
+    ON r.item_id = d.item_id AND r.guideline_hash = d.guideline_hash
+WHERE r.item_id IS NOT NULL OR d.route = 'auto';
+""",
+    ),
+]

@@ -1,0 +1,116 @@
+"""Task types. Each is a pair of pure functions (build the prompt, parse the answer) plus how its
+labels are voted on. The answer model is what the LLM is asked to fill, and its validator turns a
+messy answer into the task's canonical label or raises, so instructor can re-ask."""
+
+import json
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError, ValidationInfo, create_model, model_validator
+
+from agent.errors import ParseError
+from agent.guidelines import Guideline
+from agent.prompts import render, templates_hash
+from agent.records import Answer, Item
+from agent.tasks import classification, multilabel, rating, spans
+from agent.tasks.parsing import coerce_confidence, extract_json
+
+TASK_MODULES = {
+    "classification": classification,
+    "preference": classification,
+    "multilabel": multilabel,
+    "rating": rating,
+    "spans": spans,
+}
+
+
+def prompt_names(guideline: Guideline) -> tuple[str, ...]:
+    return (f"{guideline.task}.j2", "_guideline.j2", "item.j2")
+
+
+def prompt_hash(guideline: Guideline) -> str:
+    return templates_hash(*prompt_names(guideline))
+
+
+def item_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=1)
+
+
+def build_messages(guideline: Guideline, item: Item) -> list[dict[str, str]]:
+    fields = {name: item_text(item.fields.get(name, "")) for name in guideline.fields}
+    escaped_id = item.item_id.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    return [
+        {"role": "system", "content": render(f"{guideline.task}.j2", guideline=guideline)},
+        {"role": "user", "content": render("item.j2", item_id=escaped_id, fields=fields)},
+    ]
+
+
+class AnswerBase(BaseModel):
+    """Shared fields and the lenient pre-validation every task's answer model gets."""
+
+    guideline: ClassVar[Guideline]
+
+    rationale: str = ""
+    confidence: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalize(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, str):
+            data = extract_json(data)
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object with label, rationale and confidence")
+        data = {str(k).strip().lower(): v for k, v in data.items()}
+        if "label" not in data:
+            for alias in ("labels", "answer", "scores", "spans", "choice"):
+                if alias in data:
+                    data["label"] = data.pop(alias)
+                    break
+            else:
+                raise ValueError("the answer has no 'label'")
+        item = (info.context or {}).get("item")
+        data["label"] = TASK_MODULES[cls.guideline.task].normalize(
+            cls.guideline, data["label"], item
+        )
+        data["confidence"] = coerce_confidence(data.get("confidence"))
+        rationale = data.get("rationale")
+        data["rationale"] = "" if rationale is None else str(rationale)
+        return data
+
+
+_ANSWER_MODELS: dict[str, type[AnswerBase]] = {}
+
+
+def answer_model(guideline: Guideline) -> type[AnswerBase]:
+    """The pydantic model the LLM fills for this guideline (one class per guideline version)."""
+    key = guideline.content_hash
+    if key not in _ANSWER_MODELS:
+        annotation = TASK_MODULES[guideline.task].annotation(guideline)
+        model = create_model("Answer", __base__=AnswerBase, label=(annotation, ...))
+        model.guideline = guideline
+        _ANSWER_MODELS[key] = model
+    return _ANSWER_MODELS[key]
+
+
+def to_answer(guideline: Guideline, validated: AnswerBase) -> Answer:
+    label = TASK_MODULES[guideline.task].canonical(guideline, validated.label)
+    return Answer(label=label, rationale=validated.rationale, confidence=validated.confidence)
+
+
+def parse_answer(guideline: Guideline, item: Item, raw: str | dict) -> Answer:
+    """A model's raw answer (text or decoded JSON) as the task's canonical label, or ParseError."""
+    try:
+        validated = answer_model(guideline).model_validate(raw, context={"item": item})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ParseError(f"{where + ': ' if where else ''}{first['msg']}") from None
+    except ValueError as e:
+        raise ParseError(str(e)) from None
+    return to_answer(guideline, validated)
+
+
+def aggregate(guideline: Guideline, labels: list[Any]) -> tuple[Any, float]:
+    """The majority label of valid samples and the agreement (share of samples agreeing)."""
+    return TASK_MODULES[guideline.task].aggregate(guideline, labels)

@@ -1,0 +1,30 @@
+"""Any number of labels per item."""
+
+from typing import Any, Literal
+
+from agent.guidelines import Guideline
+from agent.records import Item
+from agent.tasks.parsing import match_choice
+from agent.tasks.voting import membership_majority
+
+
+def annotation(guideline: Guideline) -> Any:
+    return list[Literal[tuple(guideline.label_names)]]
+
+
+def normalize(guideline: Guideline, value: Any, item: Item | None) -> list[str]:
+    if isinstance(value, str):
+        value = [] if value.strip().lower() in ("", "none", "[]") else value.split(",")
+    if not isinstance(value, list):
+        raise ValueError(f"expected a list of labels, got {value!r}")
+    chosen = {match_choice(v, guideline.label_names) for v in value}
+    return [name for name in guideline.label_names if name in chosen]
+
+
+def canonical(guideline: Guideline, label: Any) -> list[str]:
+    return list(label)
+
+
+def aggregate(guideline: Guideline, labels: list[Any]) -> tuple[list[str], float]:
+    kept, agreement = membership_majority(labels)
+    return [name for name in guideline.label_names if name in kept], agreement

@@ -1,0 +1,68 @@
+"""Character spans of one text field, each with a label. The model copies the span's text; the
+offsets are found in the item, so a span that is not in the text is an invalid answer."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, create_model
+
+from agent.guidelines import Guideline
+from agent.records import Item
+from agent.tasks.parsing import match_choice
+from agent.tasks.voting import membership_majority
+
+
+def annotation(guideline: Guideline) -> Any:
+    span = create_model("Span", text=(str, ...), label=(Literal[tuple(guideline.label_names)], ...))
+    return list[span]
+
+
+def normalize(guideline: Guideline, value: Any, item: Item | None) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise ValueError("expected a list of spans, each with text and label")
+    text = _item_text(guideline, item)
+    spans, taken = [], set()
+    for entry in value:
+        if not isinstance(entry, dict) or "text" not in entry or "label" not in entry:
+            raise ValueError(f"each span needs text and label, got {entry!r}")
+        label = match_choice(entry["label"], guideline.label_names)
+        start = _find(text, str(entry["text"]), taken) if text is not None else entry.get("start")
+        if start is None:
+            raise ValueError(f"span text {entry['text']!r} does not appear in the item's text")
+        end = start + len(str(entry["text"]))
+        taken.add(start)
+        spans.append(
+            {
+                "start": start,
+                "end": end,
+                "label": label,
+                "text": text[start:end] if text else entry["text"],
+            }
+        )
+    return sorted(spans, key=lambda s: (s["start"], s["end"], s["label"]))
+
+
+def _item_text(guideline: Guideline, item: Item | None) -> str | None:
+    return None if item is None else str(item.fields.get(guideline.fields[0], ""))
+
+
+def _find(text: str, needle: str, taken: set[int]) -> int | None:
+    """The first occurrence not already used by an earlier span; case-insensitive as a fallback."""
+    needle = needle.strip()
+    if not needle:
+        return None
+    for haystack, target in ((text, needle), (text.lower(), needle.lower())):
+        start = haystack.find(target)
+        while start != -1:
+            if start not in taken:
+                return start
+            start = haystack.find(target, start + 1)
+    return None
+
+
+def canonical(guideline: Guideline, label: Any) -> list[dict[str, Any]]:
+    return [s.model_dump() if isinstance(s, BaseModel) else dict(s) for s in label]
+
+
+def aggregate(guideline: Guideline, labels: list[Any]) -> tuple[list[dict[str, Any]], float]:
+    kept, agreement = membership_majority(labels)
+    return sorted(kept, key=lambda s: (s["start"], s["end"], s["label"])), agreement

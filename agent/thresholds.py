@@ -1,0 +1,29 @@
+"""Where routing thresholds come from: flags, else the latest calibration, else defaults.
+This is the seam `labelagent calibrate` plugs into."""
+
+from pathlib import Path
+
+from agent.routing import Thresholds
+from agent.store import log
+from agent.store.db import migrate
+
+
+def thresholds_for(
+    db: str | Path,
+    guideline_hash: str,
+    min_agreement: float | None = None,
+    min_confidence: float | None = None,
+    audit_share: float | None = None,
+) -> Thresholds:
+    base = Thresholds()
+    if Path(db).exists():
+        migrate(db)
+        rule = log.latest_calibration(db, guideline_hash)
+        if rule:
+            known = {
+                k: rule[k] for k in ("min_agreement", "min_confidence", "audit_share") if k in rule
+            }
+            base = Thresholds(**known, source=f"calibration {rule['calibration_id']}")
+    return base.merged(
+        min_agreement=min_agreement, min_confidence=min_confidence, audit_share=audit_share
+    )

@@ -1,0 +1,137 @@
+"""The command line as a user meets it: bad inputs name the file and line and change nothing."""
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import GUIDELINES, REPO, write_jsonl
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.store.schema_doc import generate
+
+runner = CliRunner()
+SENTIMENT = str(GUIDELINES / "sentiment.md")
+
+
+class Run:
+    """What a command printed (with line wrapping undone) and its exit code."""
+
+    def __init__(self, *args: object) -> None:
+        result = runner.invoke(app, [str(a) for a in args])
+        self.exit_code = result.exit_code
+        self.output = " ".join(result.output.split())
+        self.raw = result.output
+
+
+run = Run
+
+
+def snapshot(db: Path) -> list:
+    con = duckdb.connect(str(db))
+    try:
+        return [
+            con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall()
+            for t in ("items", "drafts", "decisions", "runs", "reviews")
+        ]
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def labeled_db(tmp_path: Path) -> Path:
+    """A database with three imported gold labels, made through the CLI."""
+    db = tmp_path / "log.duckdb"
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": f"g{i}", "text": f"t{i}", "label": "positive"} for i in range(3)])
+    result = run("import-labels", gold, "--annotator", "gold", "--guideline", SENTIMENT, "--db", db)
+    assert result.exit_code == 0, result.output
+    return db
+
+
+BAD_INPUTS = {
+    "empty file": ("empty.jsonl", b"", "empty.jsonl"),
+    "malformed line": ("bad.jsonl", b'{"id": 1, "text": "a"}\n{"id": 2, "text": \n', "bad.jsonl, line 2"),
+    "missing field": ("nofield.jsonl", b'{"id": 1, "text": "a"}\n{"id": 2, "body": "b"}\n', "line 2: required field 'text'"),
+    "invalid utf-8": ("latin.jsonl", b'{"id": 1, "text": "a"}\n{"id": 2, "text": "caf\xe9"}\n', "line 2: invalid UTF-8"),
+    "duplicate id": ("dup.jsonl", b'{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', "id '1' on line 2 was already used on line 1"),
+    "csv missing field": ("bad.csv", b"id,body\n1,hello\n", "required field 'text'"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_input_is_refused_with_file_and_line_and_nothing_changes(name, tmp_path, labeled_db):
+    filename, content, message = BAD_INPUTS[name]
+    path = tmp_path / filename
+    path.write_bytes(content)
+    before = snapshot(labeled_db)
+    result = run("label", path, "--guideline", SENTIMENT, "--db", labeled_db, "--model", "openai/never-called", "--api-base", "http://127.0.0.1:9/v1")
+    assert result.exit_code == 1
+    assert message in result.output
+    assert snapshot(labeled_db) == before
+
+
+def test_a_broken_guideline_is_refused_with_its_file(tmp_path):
+    broken = tmp_path / "broken.md"
+    broken.write_text("---\ntask: sorting\nlabels: [a, b]\n---\n", encoding="utf-8")
+    result = run("plan", tmp_path / "x.jsonl", "--guideline", broken)
+    assert result.exit_code == 1
+    assert "broken.md: task 'sorting' is unknown" in result.output
+
+
+def test_plan_counts_items_and_cost_before_spending(tmp_path):
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": i, "text": "so good"} for i in range(7)])
+    result = run("plan", path, "--guideline", SENTIMENT, "--db", tmp_path / "none.duckdb", "--model", "gpt-4o-mini", "--json")
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.raw)
+    assert plan["items"] == 7 and plan["to_label"] == 7
+    assert plan["models"][0]["max_samples"] == 35
+    assert plan["max_cost_usd"] > 0, "gpt-4o-mini is in litellm's local price table"
+    assert not (tmp_path / "none.duckdb").exists(), "a dry run creates nothing"
+
+
+def test_import_labels_twice_adds_nothing_the_second_time(tmp_path, labeled_db):
+    gold = tmp_path / "gold.jsonl"
+    result = run("import-labels", gold, "--annotator", "gold", "--guideline", SENTIMENT, "--db", labeled_db)
+    assert result.exit_code == 0
+    assert "3 rows read, 0 reviews added" in result.output
+
+
+def test_import_labels_refuses_a_label_outside_the_guideline(tmp_path, labeled_db):
+    bad = write_jsonl(tmp_path / "labels.jsonl", [{"id": "g1", "label": "positive"}, {"id": "g2", "label": "ecstatic"}])
+    before = snapshot(labeled_db)
+    result = run("import-labels", bad, "--annotator", "ann", "--guideline", SENTIMENT, "--db", labeled_db)
+    assert result.exit_code == 1
+    assert "labels.jsonl, line 2: field 'label': 'ecstatic' is not one of the labels" in result.output
+    assert snapshot(labeled_db) == before
+
+
+def test_status_and_export_show_imported_labels_as_human(tmp_path, labeled_db):
+    status = run("status", "--db", labeled_db, "--json")
+    assert status.exit_code == 0, status.output
+    assert json.loads(status.raw)["reviews"] == 3
+    for suffix in (".jsonl", ".csv", ".parquet"):
+        out = tmp_path / f"labels{suffix}"
+        result = run("export", "--db", labeled_db, "--out", out)
+        assert result.exit_code == 0, result.output
+        assert "wrote 3 final labels" in result.output
+    exported = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
+    assert {(r["item_id"], r["source"], r["reviewer"]) for r in exported} == {(f"g{i}", "human", "gold") for i in range(3)}
+
+
+def test_export_refuses_an_unknown_format(tmp_path, labeled_db):
+    result = run("export", "--db", labeled_db, "--out", tmp_path / "labels.xlsx")
+    assert result.exit_code == 1
+    assert "use one of .jsonl, .csv, .parquet" in result.output
+
+
+def test_status_of_a_missing_database_says_what_to_do(tmp_path):
+    result = run("status", "--db", tmp_path / "nothing.duckdb")
+    assert result.exit_code == 1
+    assert "labelagent demo" in result.output
+
+
+def test_the_documented_schema_is_the_one_the_code_makes():
+    assert (REPO / "docs" / "schema.md").read_text(encoding="utf-8") == generate(), (
+        "run: labelagent schema --out docs/schema.md"
+    )

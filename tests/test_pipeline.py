@@ -1,0 +1,162 @@
+"""The labeling loop end to end with a scripted backend: routing, resuming, budgets, juries."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import GUIDELINES, write_jsonl
+from fakes import FakeBackend
+
+from agent.errors import BudgetExceeded, InputError
+from agent.guidelines import load_guideline
+from agent.pipeline import Labeler, RunSettings
+from agent.routing import Thresholds
+
+SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
+
+
+def items(tmp_path: Path, n: int = 10) -> Path:
+    return write_jsonl(tmp_path / "items.jsonl", [{"id": f"t{i}", "text": f"tweet {i}"} for i in range(n)])
+
+
+def label(db: Path, path: Path, *backends: FakeBackend, **settings) -> object:
+    thresholds = Thresholds(audit_share=settings.pop("audit_share", 0.0))
+    labeler = Labeler(db, SENTIMENT, "text", list(backends), RunSettings(**settings), thresholds)
+    return labeler.run(path)
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_clear_items_are_accepted_and_cost_fewer_samples(tmp_path, db):
+    model = FakeBackend(default="positive")
+    progress = label(db, items(tmp_path), model)
+    assert progress.auto == 10 and progress.escalated == 0
+    assert model.samples_drawn == 20, "two agreeing samples settle a clear item"
+    assert rows(db, "SELECT DISTINCT label FROM final_labels") == [('"positive"',)]
+
+
+def test_every_item_is_stored_when_many_workers_flush_at_once(tmp_path, db):
+    model = FakeBackend(default="positive")
+    labeler = Labeler(
+        db, SENTIMENT, "text", [model], RunSettings(flush_items=3), Thresholds(), concurrency=16
+    )
+    progress = labeler.run(items(tmp_path, 300))
+    assert progress.done == 300
+    assert rows(db, "SELECT count(*), count(DISTINCT item_id) FROM decisions") == [(300, 300)]
+    assert rows(db, "SELECT count(*) FROM drafts") == [(600,)]
+
+
+def test_a_split_vote_is_escalated_with_its_reason(tmp_path, db):
+    model = FakeBackend(default="positive")
+    model.enqueue("positive", "negative", "negative", "positive", "neutral")
+    label(db, items(tmp_path, 1), model)
+    decision = rows(db, "SELECT route, reasons, agreement, n_samples FROM decisions")
+    assert decision == [("escalated", '["low_agreement"]', 0.4, 5)]
+    assert rows(db, "SELECT count(*) FROM final_labels") == [(0,)], "no final label until a person gives one"
+
+
+def test_failed_samples_are_failures_never_labels(tmp_path, db):
+    model = FakeBackend(default="error: invalid answer: 'great' is not one of the labels")
+    label(db, items(tmp_path, 2), model)
+    assert rows(db, "SELECT DISTINCT route, reasons, label FROM decisions") == [
+        ("escalated", '["model_failed"]', None)
+    ]
+    assert rows(db, "SELECT count(*), count(label), count(error) FROM drafts") == [(10, 0, 10)]
+
+
+def test_rerunning_skips_decided_items_and_pays_nothing(tmp_path, db):
+    path = items(tmp_path)
+    label(db, path, FakeBackend(default="neutral"))
+    again = FakeBackend(default="neutral")
+    progress = label(db, path, again)
+    assert progress.skipped == 10 and progress.done == 0
+    assert again.history == []
+    assert rows(db, "SELECT count(*) FROM decisions") == [(10,)]
+
+
+def test_stored_drafts_are_reused_not_requested_again(tmp_path, db):
+    path = items(tmp_path, 1)
+    label(db, path, FakeBackend(default="positive"), samples=5, stop_confidence=1.0)
+    con = duckdb.connect(str(db))
+    con.execute("DELETE FROM decisions")  # as if the run was killed before the decision was written
+    con.execute("DELETE FROM drafts WHERE sample_index >= 2")
+    con.close()
+    resumed = FakeBackend(default="positive")
+    label(db, path, resumed, samples=5, stop_confidence=1.0)
+    assert resumed.samples_drawn == 1, "2 stored + 1 new settle 3 of 5"
+    assert rows(db, "SELECT count(*), count(DISTINCT sample_index) FROM drafts") == [(3, 3)]
+
+
+def test_a_new_model_replaces_the_decision_and_keeps_history(tmp_path, db):
+    path = items(tmp_path, 3)
+    label(db, path, FakeBackend(name="old/model", default="negative"))
+    label(db, path, FakeBackend(name="new/model", default="positive"))
+    assert rows(db, "SELECT DISTINCT model, label FROM decisions") == [("new/model", '"positive"')]
+    assert rows(db, "SELECT count(*), min(model) FROM decisions_history") == [(3, "old/model")]
+
+
+def test_jury_disagreement_escalates(tmp_path, db):
+    main = FakeBackend("main/model", default="positive")
+    agrees = FakeBackend("juror/agrees", default="positive")
+    dissents = FakeBackend("juror/dissents", default="positive", by_item={"t1": "negative"})
+    label(db, items(tmp_path, 2), main, agrees, dissents)
+    decisions = rows(db, "SELECT item_id, route, reasons, disagreeing_models FROM decisions ORDER BY 1")
+    assert decisions[0] == ("t0", "auto", "[]", "[]")
+    assert decisions[1][1] == "escalated" and "jury_disagreement" in decisions[1][2]
+    assert decisions[1][3] == '["juror/dissents"]'
+
+
+def test_limit_labels_only_the_first_items(tmp_path, db):
+    progress = label(db, items(tmp_path, 10), FakeBackend(default="positive"), limit=3)
+    assert progress.done == 3
+    assert rows(db, "SELECT item_id FROM decisions ORDER BY 1") == [("t0",), ("t1",), ("t2",)]
+
+
+class PricedBackend(FakeBackend):
+    async def sample(self, request):
+        samples = await super().sample(request)
+        for s in samples:
+            s.cost_usd = 0.01
+        return samples
+
+
+def test_budget_stops_starting_new_items_and_keeps_finished_ones(tmp_path, db):
+    with pytest.raises(BudgetExceeded, match="budget"):
+        label(db, items(tmp_path, 50), PricedBackend(default="positive"), budget_usd=0.1)
+    decided = rows(db, "SELECT count(*) FROM decisions")[0][0]
+    assert 5 <= decided < 50
+    assert rows(db, "SELECT status FROM runs") == [("stopped",)]
+
+
+def test_audit_share_sends_would_be_auto_items_to_review(tmp_path, db):
+    label(db, items(tmp_path, 200), FakeBackend(default="positive"), audit_share=0.2)
+    audited = rows(db, "SELECT count(*) FROM decisions WHERE reasons = '[\"audit\"]'")[0][0]
+    assert 20 <= audited <= 60
+
+
+def test_bad_input_stops_before_any_call_and_leaves_the_database_alone(tmp_path, db):
+    label(db, items(tmp_path, 3), FakeBackend(default="positive"))
+    before = rows(db, "SELECT count(*) FROM items UNION ALL SELECT count(*) FROM runs")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x1", "text": "ok"}\n{"id": "x2", "text": \n', encoding="utf-8")
+    model = FakeBackend(default="positive")
+    with pytest.raises(InputError, match=r"bad.jsonl, line 2"):
+        label(db, bad, model)
+    assert model.history == []
+    assert rows(db, "SELECT count(*) FROM items UNION ALL SELECT count(*) FROM runs") == before
+
+
+def test_an_id_reused_with_other_content_is_refused(tmp_path, db):
+    label(db, items(tmp_path, 3), FakeBackend(default="positive"))
+    other = write_jsonl(tmp_path / "other.jsonl", [{"id": "new", "text": "a"}, {"id": "t1", "text": "changed"}])
+    model = FakeBackend(default="positive")
+    with pytest.raises(InputError, match=r"other.jsonl, line 2: id 't1' is already in the database"):
+        label(db, other, model)
+    assert model.history == []
+    assert rows(db, "SELECT count(*) FROM items") == [(3,)]
