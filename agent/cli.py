@@ -44,14 +44,17 @@ Model = Annotated[
     typer.Option(
         "--model",
         "-m",
-        help="litellm model string (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, ollama/llama3.1, ...). Default: the embedded local model ('local', or 'local:/path/model.gguf').",
+        help="litellm model string (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
+        "ollama/llama3.1, ...). Default: the embedded local model ('local', or "
+        "'local:/path/model.gguf').",
     ),
 ]
 ApiBase = Annotated[
     str | None,
     typer.Option(
         "--api-base",
-        help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama); use with --model openai/NAME.",
+        help="Base URL of an OpenAI-compatible server (vLLM, llama.cpp server, Ollama); "
+        "use with --model openai/NAME.",
     ),
 ]
 IdField = Annotated[
@@ -113,25 +116,29 @@ def label(
         typer.Option(
             min=0.5,
             max=1.0,
-            help="Stop sampling an item once the leading label is this likely to be the majority (1 = only when the rest cannot change it).",
+            help="Stop sampling an item once the leading label is this likely to be the "
+            "majority (1 = only when the rest cannot change it).",
         ),
     ] = 0.85,
     min_agreement: Annotated[
         float | None,
         typer.Option(
-            help="Escalate when fewer samples agree than this share. Default 0.8, or the latest calibration."
+            help="Escalate when fewer samples agree than this share. Default 0.8, or the "
+            "latest calibration."
         ),
     ] = None,
     min_confidence: Annotated[
         float | None,
         typer.Option(
-            help="Escalate when the mean stated confidence is below this. Default 0.5, or the latest calibration."
+            help="Escalate when the mean stated confidence is below this. Default 0.5, or "
+            "the latest calibration."
         ),
     ] = None,
     audit_share: Annotated[
         float | None,
         typer.Option(
-            help="Share of would-be-auto items sent to review anyway, to measure auto error without bias. Default 0.05."
+            help="Share of would-be-auto items sent to review anyway, to measure auto error "
+            "without bias. Default 0.05."
         ),
     ] = None,
     mode: Annotated[
@@ -248,7 +255,8 @@ def _progress_bar() -> Progress:
 def _print_run(p, db: Path) -> None:
     out.print(
         f"run {p.run_id}: {p.done} labeled ({p.auto} auto, {p.escalated} escalated), "
-        f"{p.skipped} already decided, {p.requests_samples} new samples, ${p.cost_usd:.4f}. Log: {db}"
+        f"{p.skipped} already decided, {p.requests_samples} new samples, ${p.cost_usd:.4f}. "
+        f"Log: {db}"
     )
 
 
@@ -287,7 +295,8 @@ def plan(
         out.print_json(json.dumps(result))
         return
     out.print(
-        f"{result['items']} items in {result['input']}: {result['already_decided']} already decided, {result['to_label']} to label."
+        f"{result['items']} items in {result['input']}: {result['already_decided']} already "
+        f"decided, {result['to_label']} to label."
     )
     for m in result["models"]:
         cost = (
@@ -315,7 +324,9 @@ def status(
         out.print_json(json.dumps(result))
         return
     table = Table(
-        title=f"{db}: {result['items']} items, {result['drafts']} drafts ({result['failed_drafts']} failed), {result['reviews']} reviews, ${result['cost_usd']:.4f}"
+        title=f"{db}: {result['items']} items, {result['drafts']} drafts "
+        f"({result['failed_drafts']} failed), {result['reviews']} reviews, "
+        f"${result['cost_usd']:.4f}"
     )
     for column in (
         "guideline",
@@ -385,7 +396,8 @@ def import_labels(
     except LabelagentError as e:
         _fail(e)
     out.print(
-        f"{result.rows} rows read, {result.added} reviews added ({result.rows - result.added} already there), {result.new_items} new items"
+        f"{result.rows} rows read, {result.added} reviews added "
+        f"({result.rows - result.added} already there), {result.new_items} new items"
     )
 
 
@@ -394,7 +406,8 @@ def demo(
     db: Db = DEFAULT_DB,
     items: Annotated[int, typer.Option(min=1, help="How many of the bundled items to label.")] = 40,
 ) -> None:
-    """The whole loop offline: the embedded model labels bundled customer messages, then tells you what next."""
+    """The whole loop offline: the embedded model labels bundled customer messages, then
+    tells you what next."""
     from agent.demo import run_demo
 
     try:
@@ -427,3 +440,7 @@ def simserver(ctx: typer.Context) -> None:
 
     args = ["--help" if a == "--help-server" else a for a in ctx.args]
     main(args)
+
+
+if __name__ == "__main__":
+    app()

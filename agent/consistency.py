@@ -36,12 +36,20 @@ def should_stop(samples: list[Sample], max_samples: int, stop_confidence: float)
 
 
 def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float) -> int:
-    """How many samples to ask for next: at first the fewest that could end the sampling."""
+    """How many samples to ask for next: at first the fewest that, all agreeing, would end the
+    sampling; then one at a time."""
     if samples:
         return 1
-    if stop_confidence < 1:
-        return min(2, max_samples)
-    return min(max_samples // 2 + 1, max_samples)
+    for agreeing in range(1, max_samples + 1):
+        decided = agreeing > max_samples - agreeing
+        likely = (
+            stop_confidence < 1
+            and agreeing >= 2
+            and leader_probability(agreeing, 0) >= stop_confidence
+        )
+        if decided or likely:
+            return agreeing
+    return max_samples
 
 
 def build_verdict(guideline: Guideline, by_model: dict[str, list[Sample]]) -> Verdict:

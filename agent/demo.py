@@ -28,9 +28,16 @@ def run_demo(db: str | Path, n_items: int, progress_bar: Callable, out: Console)
     with progress_bar() as bar:
         task = bar.add_task("demo", total=n_items, cost="")
         labeler = Labeler(
-            db, guideline, guideline_path.read_text(encoding="utf-8"), [backend], settings,
-            thresholds, concurrency=2,
-            on_progress=lambda p: bar.update(task, completed=p.done + p.skipped, cost=f"auto {p.auto} · review {p.escalated}"),
+            db,
+            guideline,
+            guideline_path.read_text(encoding="utf-8"),
+            [backend],
+            settings,
+            thresholds,
+            concurrency=2,
+            on_progress=lambda p: bar.update(
+                task, completed=p.done + p.skipped, cost=f"auto {p.auto} · review {p.escalated}"
+            ),
         )
         progress = labeler.run(DEMO_ITEMS)
     summary = status(db)

@@ -36,7 +36,11 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")]
+    first: [
+        (tag, rx)
+        for tag, rx in resolvers
+        if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:null")
+    ]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 
@@ -100,14 +104,17 @@ def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
     labels = _labels(meta.get("labels"), path)
     if task == "preference" and not labels:
         labels = dict(PREFERENCE_LABELS)
-    if task in ("classification", "multilabel", "spans", "preference") and len(labels) < 2:
-        if not (task == "spans" and labels):
-            raise GuidelineError(
-                f"{path}: a {task} guideline needs at least two labels under 'labels'"
-            )
+    needed = 1 if task == "spans" else 2
+    if task != "rating" and len(labels) < needed:
+        count = "one label" if needed == 1 else "two labels"
+        raise GuidelineError(f"{path}: a {task} guideline needs at least {count} under 'labels'")
     default_fields = PREFERENCE_FIELDS if task == "preference" else ["text"]
     fields = meta.get("fields", default_fields)
-    if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f.strip() for f in fields):
+    if (
+        not isinstance(fields, list)
+        or not fields
+        or not all(isinstance(f, str) and f.strip() for f in fields)
+    ):
         raise GuidelineError(f"{path}: 'fields' must be a list of item field names")
     if len(set(fields)) != len(fields):
         raise GuidelineError(f"{path}: 'fields' names a field twice: {fields}")
@@ -159,7 +166,9 @@ def _rating(meta: dict, path: str) -> dict:
         raise GuidelineError(f"{path}: a rating guideline needs 'scale: {{min: 1, max: 5}}'")
     low, high = scale["min"], scale["max"]
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
-        raise GuidelineError(f"{path}: scale min and max must be whole numbers, got {low!r}, {high!r}")
+        raise GuidelineError(
+            f"{path}: scale min and max must be whole numbers, got {low!r}, {high!r}"
+        )
     if low >= high:
         raise GuidelineError(f"{path}: scale min ({low}) must be below max ({high})")
     dims = meta.get("dimensions")

@@ -1,6 +1,8 @@
-"""Existing human or gold labels go into the log as reviews (source `import`, blind: they never saw
-the model's output). Every row is checked before anything is written; importing twice adds nothing."""
+"""Existing human or gold labels go into the log as reviews (source `import`, blind: they never
+saw the model's output). Every row is checked before anything is written; importing twice adds
+nothing."""
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +29,8 @@ class ImportSummary:
 def parse_label(guideline: Guideline, value: Any, item: Item) -> Any:
     """A label in the task's own form; CSV cells may hold JSON ('["a","b"]', '{"x": 3}')."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        try:
+        with contextlib.suppress(ValueError):
             value = json.loads(value)
-        except ValueError:
-            pass
     if guideline.task == "spans" and isinstance(value, list):
         text = str(item.fields.get(guideline.fields[0], ""))
         value = [

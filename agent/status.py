@@ -19,8 +19,10 @@ def status(db: str | Path) -> dict[str, Any]:
             " count(d.item_id) FILTER (WHERE d.route = 'auto'),"
             " count(d.item_id) FILTER (WHERE d.route = 'escalated'),"
             " (SELECT count(*) FROM final_labels f WHERE f.guideline_hash = g.guideline_hash),"
-            " (SELECT count(DISTINCT r.item_id) FROM reviews r WHERE r.guideline_hash = g.guideline_hash),"
-            " (SELECT coalesce(sum(cost_usd), 0) FROM drafts x WHERE x.guideline_hash = g.guideline_hash)"
+            " (SELECT count(DISTINCT r.item_id) FROM reviews r"
+            "  WHERE r.guideline_hash = g.guideline_hash),"
+            " (SELECT coalesce(sum(cost_usd), 0) FROM drafts x"
+            "  WHERE x.guideline_hash = g.guideline_hash)"
             " FROM guidelines g LEFT JOIN decisions d USING (guideline_hash)"
             " GROUP BY ALL ORDER BY g.name"
         ).fetchall()

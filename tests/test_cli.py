@@ -43,7 +43,10 @@ def snapshot(db: Path) -> list:
 def labeled_db(tmp_path: Path) -> Path:
     """A database with three imported gold labels, made through the CLI."""
     db = tmp_path / "log.duckdb"
-    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": f"g{i}", "text": f"t{i}", "label": "positive"} for i in range(3)])
+    gold = write_jsonl(
+        tmp_path / "gold.jsonl",
+        [{"id": f"g{i}", "text": f"t{i}", "label": "positive"} for i in range(3)],
+    )
     result = run("import-labels", gold, "--annotator", "gold", "--guideline", SENTIMENT, "--db", db)
     assert result.exit_code == 0, result.output
     return db
@@ -51,10 +54,26 @@ def labeled_db(tmp_path: Path) -> Path:
 
 BAD_INPUTS = {
     "empty file": ("empty.jsonl", b"", "empty.jsonl"),
-    "malformed line": ("bad.jsonl", b'{"id": 1, "text": "a"}\n{"id": 2, "text": \n', "bad.jsonl, line 2"),
-    "missing field": ("nofield.jsonl", b'{"id": 1, "text": "a"}\n{"id": 2, "body": "b"}\n', "line 2: required field 'text'"),
-    "invalid utf-8": ("latin.jsonl", b'{"id": 1, "text": "a"}\n{"id": 2, "text": "caf\xe9"}\n', "line 2: invalid UTF-8"),
-    "duplicate id": ("dup.jsonl", b'{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n', "id '1' on line 2 was already used on line 1"),
+    "malformed line": (
+        "bad.jsonl",
+        b'{"id": 1, "text": "a"}\n{"id": 2, "text": \n',
+        "bad.jsonl, line 2",
+    ),
+    "missing field": (
+        "nofield.jsonl",
+        b'{"id": 1, "text": "a"}\n{"id": 2, "body": "b"}\n',
+        "line 2: required field 'text'",
+    ),
+    "invalid utf-8": (
+        "latin.jsonl",
+        b'{"id": 1, "text": "a"}\n{"id": 2, "text": "caf\xe9"}\n',
+        "line 2: invalid UTF-8",
+    ),
+    "duplicate id": (
+        "dup.jsonl",
+        b'{"id": 1, "text": "a"}\n{"id": 1, "text": "b"}\n',
+        "id '1' on line 2 was already used on line 1",
+    ),
     "csv missing field": ("bad.csv", b"id,body\n1,hello\n", "required field 'text'"),
 }
 
@@ -65,7 +84,18 @@ def test_bad_input_is_refused_with_file_and_line_and_nothing_changes(name, tmp_p
     path = tmp_path / filename
     path.write_bytes(content)
     before = snapshot(labeled_db)
-    result = run("label", path, "--guideline", SENTIMENT, "--db", labeled_db, "--model", "openai/never-called", "--api-base", "http://127.0.0.1:9/v1")
+    result = run(
+        "label",
+        path,
+        "--guideline",
+        SENTIMENT,
+        "--db",
+        labeled_db,
+        "--model",
+        "openai/never-called",
+        "--api-base",
+        "http://127.0.0.1:9/v1",
+    )
     assert result.exit_code == 1
     assert message in result.output
     assert snapshot(labeled_db) == before
@@ -81,7 +111,17 @@ def test_a_broken_guideline_is_refused_with_its_file(tmp_path):
 
 def test_plan_counts_items_and_cost_before_spending(tmp_path):
     path = write_jsonl(tmp_path / "items.jsonl", [{"id": i, "text": "so good"} for i in range(7)])
-    result = run("plan", path, "--guideline", SENTIMENT, "--db", tmp_path / "none.duckdb", "--model", "gpt-4o-mini", "--json")
+    result = run(
+        "plan",
+        path,
+        "--guideline",
+        SENTIMENT,
+        "--db",
+        tmp_path / "none.duckdb",
+        "--model",
+        "gpt-4o-mini",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     plan = json.loads(result.raw)
     assert plan["items"] == 7 and plan["to_label"] == 7
@@ -92,17 +132,26 @@ def test_plan_counts_items_and_cost_before_spending(tmp_path):
 
 def test_import_labels_twice_adds_nothing_the_second_time(tmp_path, labeled_db):
     gold = tmp_path / "gold.jsonl"
-    result = run("import-labels", gold, "--annotator", "gold", "--guideline", SENTIMENT, "--db", labeled_db)
+    result = run(
+        "import-labels", gold, "--annotator", "gold", "--guideline", SENTIMENT, "--db", labeled_db
+    )
     assert result.exit_code == 0
     assert "3 rows read, 0 reviews added" in result.output
 
 
 def test_import_labels_refuses_a_label_outside_the_guideline(tmp_path, labeled_db):
-    bad = write_jsonl(tmp_path / "labels.jsonl", [{"id": "g1", "label": "positive"}, {"id": "g2", "label": "ecstatic"}])
+    bad = write_jsonl(
+        tmp_path / "labels.jsonl",
+        [{"id": "g1", "label": "positive"}, {"id": "g2", "label": "ecstatic"}],
+    )
     before = snapshot(labeled_db)
-    result = run("import-labels", bad, "--annotator", "ann", "--guideline", SENTIMENT, "--db", labeled_db)
+    result = run(
+        "import-labels", bad, "--annotator", "ann", "--guideline", SENTIMENT, "--db", labeled_db
+    )
     assert result.exit_code == 1
-    assert "labels.jsonl, line 2: field 'label': 'ecstatic' is not one of the labels" in result.output
+    assert (
+        "labels.jsonl, line 2: field 'label': 'ecstatic' is not one of the labels" in result.output
+    )
     assert snapshot(labeled_db) == before
 
 
@@ -116,7 +165,9 @@ def test_status_and_export_show_imported_labels_as_human(tmp_path, labeled_db):
         assert result.exit_code == 0, result.output
         assert "wrote 3 final labels" in result.output
     exported = [json.loads(line) for line in (tmp_path / "labels.jsonl").read_text().splitlines()]
-    assert {(r["item_id"], r["source"], r["reviewer"]) for r in exported} == {(f"g{i}", "human", "gold") for i in range(3)}
+    assert {(r["item_id"], r["source"], r["reviewer"]) for r in exported} == {
+        (f"g{i}", "human", "gold") for i in range(3)
+    }
 
 
 def test_export_refuses_an_unknown_format(tmp_path, labeled_db):

@@ -35,6 +35,11 @@ SHIPPED = {
     ),
     "preference": ("preference", ["A", "B"], ["prompt", "response_a", "response_b"]),
     "helpfulness": ("rating", [], ["prompt", "response"]),
+    "card_support": (
+        "classification",
+        ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"],
+        ["text"],
+    ),
 }
 
 
@@ -70,7 +75,11 @@ def test_every_shipped_guideline_is_tested():
 
 # --- demo data bundled in the package ---------------------------------------------------------
 
-DEMO = {"intent_sample.jsonl": ("intent", 60), "preference_sample.jsonl": ("preference", 20)}
+DEMO = {
+    "intent_sample.jsonl": ("intent", 60),
+    "preference_sample.jsonl": ("preference", 20),
+    "card_support_sample.jsonl": ("card_support", 40),
+}
 
 
 @pytest.mark.parametrize("filename", sorted(DEMO))

@@ -16,7 +16,9 @@ SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 
 
 def items(tmp_path: Path, n: int = 10) -> Path:
-    return write_jsonl(tmp_path / "items.jsonl", [{"id": f"t{i}", "text": f"tweet {i}"} for i in range(n)])
+    return write_jsonl(
+        tmp_path / "items.jsonl", [{"id": f"t{i}", "text": f"tweet {i}"} for i in range(n)]
+    )
 
 
 def label(db: Path, path: Path, *backends: FakeBackend, **settings) -> object:
@@ -58,7 +60,9 @@ def test_a_split_vote_is_escalated_with_its_reason(tmp_path, db):
     label(db, items(tmp_path, 1), model)
     decision = rows(db, "SELECT route, reasons, agreement, n_samples FROM decisions")
     assert decision == [("escalated", '["low_agreement"]', 0.4, 5)]
-    assert rows(db, "SELECT count(*) FROM final_labels") == [(0,)], "no final label until a person gives one"
+    assert rows(db, "SELECT count(*) FROM final_labels") == [(0,)], (
+        "no final label until a person gives one"
+    )
 
 
 def test_failed_samples_are_failures_never_labels(tmp_path, db):
@@ -106,7 +110,9 @@ def test_jury_disagreement_escalates(tmp_path, db):
     agrees = FakeBackend("juror/agrees", default="positive")
     dissents = FakeBackend("juror/dissents", default="positive", by_item={"t1": "negative"})
     label(db, items(tmp_path, 2), main, agrees, dissents)
-    decisions = rows(db, "SELECT item_id, route, reasons, disagreeing_models FROM decisions ORDER BY 1")
+    decisions = rows(
+        db, "SELECT item_id, route, reasons, disagreeing_models FROM decisions ORDER BY 1"
+    )
     assert decisions[0] == ("t0", "auto", "[]", "[]")
     assert decisions[1][1] == "escalated" and "jury_disagreement" in decisions[1][2]
     assert decisions[1][3] == '["juror/dissents"]'
@@ -154,9 +160,13 @@ def test_bad_input_stops_before_any_call_and_leaves_the_database_alone(tmp_path,
 
 def test_an_id_reused_with_other_content_is_refused(tmp_path, db):
     label(db, items(tmp_path, 3), FakeBackend(default="positive"))
-    other = write_jsonl(tmp_path / "other.jsonl", [{"id": "new", "text": "a"}, {"id": "t1", "text": "changed"}])
+    other = write_jsonl(
+        tmp_path / "other.jsonl", [{"id": "new", "text": "a"}, {"id": "t1", "text": "changed"}]
+    )
     model = FakeBackend(default="positive")
-    with pytest.raises(InputError, match=r"other.jsonl, line 2: id 't1' is already in the database"):
+    with pytest.raises(
+        InputError, match=r"other.jsonl, line 2: id 't1' is already in the database"
+    ):
         label(db, other, model)
     assert model.history == []
     assert rows(db, "SELECT count(*) FROM items") == [(3,)]

@@ -17,7 +17,9 @@ from agent.errors import DatabaseError
 from agent.store.migrations import MIGRATIONS
 
 LOCK_WAIT_SECONDS = 60.0
-_IN_PROCESS = threading.RLock()  # DuckDB shares one instance per file within a process; one user at a time
+_IN_PROCESS = (
+    threading.RLock()
+)  # DuckDB shares one instance per file within a process; one user at a time
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -30,9 +32,8 @@ def connect(
     path: str | Path, wait: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database, waiting up to `wait` seconds while another process holds it."""
-    with _IN_PROCESS:
-        with _open(path, wait) as con:
-            yield con
+    with _IN_PROCESS, _open(path, wait) as con:
+        yield con
 
 
 @contextmanager

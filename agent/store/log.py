@@ -31,8 +31,8 @@ def now() -> datetime:
 def record_guideline(db: str | Path, guideline: Guideline, text: str) -> None:
     with transaction(db) as con:
         con.execute(
-            "INSERT INTO guidelines (guideline_hash, name, task, path, content) VALUES (?, ?, ?, ?, ?)"
-            " ON CONFLICT DO NOTHING",
+            "INSERT INTO guidelines (guideline_hash, name, task, path, content)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [guideline.content_hash, guideline.name, guideline.task, guideline.path, text],
         )
 

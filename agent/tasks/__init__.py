@@ -105,7 +105,8 @@ def parse_answer(guideline: Guideline, item: Item, raw: str | dict) -> Answer:
     except ValidationError as e:
         first = e.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ParseError(f"{where + ': ' if where else ''}{first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ParseError(f"{where + ': ' if where else ''}{message}") from None
     except ValueError as e:
         raise ParseError(str(e)) from None
     return to_answer(guideline, validated)

@@ -64,20 +64,26 @@ def coerce_confidence(value: Any) -> float | None:
         except ValueError:
             raise ValueError(f"confidence must be a number from 0 to 1, got {text!r}") from None
     number = float(value)
-    if percent or 1 < number <= 100:
+    if percent or (1 < number <= 100 and number.is_integer()):
         number /= 100
     if not 0 <= number <= 1:
         raise ValueError(f"confidence must be a number from 0 to 1, got {value!r}")
     return number
 
 
-def as_int(value: Any) -> int:
+def as_score(value: Any, scale_max: int) -> int:
+    """4, 4.0, '4', '4/5' -> 4 on a scale up to 5; '3/10' on that scale is refused."""
     if isinstance(value, bool):
         raise ValueError(f"expected a whole number, got {value!r}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and re.fullmatch(r"\s*-?\d+(?:\.0+)?\s*(?:/\s*\d+)?\s*", value):
-        return int(float(value.split("/")[0]))
+    match = isinstance(value, str) and re.fullmatch(
+        r"\s*(-?\d+)(?:\.0+)?\s*(?:/\s*(\d+))?\s*", value
+    )
+    if match:
+        if match.group(2) is not None and int(match.group(2)) != scale_max:
+            raise ValueError(f"{value!r} is not on this scale (out of {scale_max})")
+        return int(match.group(1))
     raise ValueError(f"expected a whole number, got {value!r}")

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, create_model
 
 from agent.guidelines import Guideline
 from agent.records import Item
-from agent.tasks.parsing import as_int
+from agent.tasks.parsing import as_score
 
 
 def annotation(guideline: Guideline) -> type[BaseModel]:
@@ -31,7 +31,7 @@ def normalize(guideline: Guideline, value: Any, item: Item | None) -> dict[str, 
     missing = [d for d in dimensions if d.lower() not in by_lower]
     if missing:
         raise ValueError(f"no score for {', '.join(missing)}")
-    scores = {d: as_int(by_lower[d.lower()]) for d in dimensions}
+    scores = {d: as_score(by_lower[d.lower()], guideline.scale.max) for d in dimensions}
     low, high = guideline.scale.min, guideline.scale.max
     for name, score in scores.items():
         if not low <= score <= high:

@@ -4,6 +4,7 @@ offsets are found in the item, so a span that is not in the text is an invalid a
 from typing import Any, Literal
 
 from pydantic import BaseModel, create_model
+from pydantic.json_schema import SkipJsonSchema
 
 from agent.guidelines import Guideline
 from agent.records import Item
@@ -12,7 +13,14 @@ from agent.tasks.voting import membership_majority
 
 
 def annotation(guideline: Guideline) -> Any:
-    span = create_model("Span", text=(str, ...), label=(Literal[tuple(guideline.label_names)], ...))
+    """The model sees text and label only; start and end are filled in by `normalize`."""
+    span = create_model(
+        "Span",
+        text=(str, ...),
+        label=(Literal[tuple(guideline.label_names)], ...),
+        start=(SkipJsonSchema[int | None], None),
+        end=(SkipJsonSchema[int | None], None),
+    )
     return list[span]
 
 
@@ -25,11 +33,12 @@ def normalize(guideline: Guideline, value: Any, item: Item | None) -> list[dict[
         if not isinstance(entry, dict) or "text" not in entry or "label" not in entry:
             raise ValueError(f"each span needs text and label, got {entry!r}")
         label = match_choice(entry["label"], guideline.label_names)
-        start = _find(text, str(entry["text"]), taken) if text is not None else entry.get("start")
+        needle = str(entry["text"]).strip()
+        start = _find(text, needle, taken) if text is not None else entry.get("start")
         if start is None:
             raise ValueError(f"span text {entry['text']!r} does not appear in the item's text")
-        end = start + len(str(entry["text"]))
-        taken.add(start)
+        end = start + len(needle)
+        taken.add((start, end))
         spans.append(
             {
                 "start": start,
@@ -45,15 +54,14 @@ def _item_text(guideline: Guideline, item: Item | None) -> str | None:
     return None if item is None else str(item.fields.get(guideline.fields[0], ""))
 
 
-def _find(text: str, needle: str, taken: set[int]) -> int | None:
+def _find(text: str, needle: str, taken: set[tuple[int, int]]) -> int | None:
     """The first occurrence not already used by an earlier span; case-insensitive as a fallback."""
-    needle = needle.strip()
     if not needle:
         return None
     for haystack, target in ((text, needle), (text.lower(), needle.lower())):
         start = haystack.find(target)
         while start != -1:
-            if start not in taken:
+            if (start, start + len(needle)) not in taken:
                 return start
             start = haystack.find(target, start + 1)
     return None

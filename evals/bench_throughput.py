@@ -1,0 +1,793 @@
+"""Throughput, adaptive sampling and memory of labelagent's real path against the simulated server.
+
+    python evals/bench_throughput.py                       # full sizes (about 10-20 minutes)
+    python evals/bench_throughput.py --items 500 --adaptive-items 300 --memory-items 2000
+
+Three measurements, each against `python -m agent.simserver` run as a separate process on
+127.0.0.1 (so the server and the client do not share one GIL):
+
+1. overhead: `Labeler` + `LiteLLMBackend` vs a bare `openai.AsyncOpenAI` client replaying the
+   very same requests (same bodies, `n` and `seed`; per item in order, items concurrently).
+2. adaptive: samples per item with adaptive consistency vs fixed K; do the majorities agree?
+3. memory: peak RSS of a child process labelling a large streamed JSONL file.
+
+Figures are printed with PASS/FAIL beside each target; nothing is asserted.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import random
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import duckdb
+
+from agent.consistency import next_batch
+from agent.guidelines import Guideline, load_guideline
+from agent.records import Item, Sample, SampleRequest
+from agent.tasks import aggregate, build_messages
+
+REPO = Path(__file__).resolve().parent.parent
+GUIDELINE = REPO / "guidelines" / "sentiment.md"
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "tweeteval_sentiment" / "items.jsonl"
+URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/v1)")
+TARGET_RATIO = 1.15
+TARGET_ADAPTIVE_SHARE = 0.60
+TARGET_AGREEMENT = 0.99
+TARGET_RSS_MB = 400.0
+WORDS = (
+    "today game love hate new update phone bus weather friday team music show city news coffee",
+    "work school movie album election traffic dog cat rain sun party win lose",
+)
+VOCABULARY = " ".join(WORDS).split()
+SENTIMENT_WORDS = {
+    "positive": ["great", "amazing", "love it", "so happy", "best day"],
+    "negative": ["awful", "so annoyed", "worst", "terrible", "ugh"],
+    "neutral": ["at 7pm", "on Thursday", "link below", "as announced", "this week"],
+}
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+
+def synthetic_rows(n: int, seed: int) -> list[dict[str, str]]:
+    """Tweet-like texts with a gold label each (3 classes), the same for the same seed."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = rng.choice(sorted(SENTIMENT_WORDS))
+        words = rng.choices(VOCABULARY, k=rng.randint(8, 18))
+        words.insert(rng.randrange(len(words)), rng.choice(SENTIMENT_WORDS[label]))
+        rows.append({"id": f"syn-{i:07d}", "text": " ".join(words), "label": label})
+    return rows
+
+
+def load_rows(data: Path | None, n: int, seed: int) -> tuple[list[dict[str, str]], str]:
+    """The first `n` labelled rows of `data` sorted by id (ids suffixed when the file is cycled),
+    or synthetic rows when there is no data file."""
+    if data is None or not data.is_file():
+        return synthetic_rows(n, seed), "synthetic"
+    with data.open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    rows = sorted((r for r in rows if r.get("label") is not None), key=lambda r: str(r["id"]))
+    picked = []
+    for i in range(n):
+        row = rows[i % len(rows)]
+        suffix = "" if i < len(rows) else f"-r{i // len(rows)}"
+        picked.append({"id": f"{row['id']}{suffix}", "text": row["text"], "label": row["label"]})
+    return picked, f"{data} (first {min(n, len(rows))} by id{', cycled' if n > len(rows) else ''})"
+
+
+def write_inputs(rows: list[dict[str, str]], folder: Path) -> tuple[Path, Path]:
+    """items.jsonl (id, text) to label and gold.jsonl (id, label) for the server."""
+    folder.mkdir(parents=True, exist_ok=True)
+    items, gold = folder / "items.jsonl", folder / "gold.jsonl"
+    with items.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps({"id": row["id"], "text": row["text"]}, ensure_ascii=False) + "\n")
+    with gold.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps({"id": row["id"], "label": row["label"]}) + "\n")
+    return items, gold
+
+
+def read_items(path: Path) -> list[Item]:
+    with path.open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    return [
+        Item(item_id=r["id"], fields={"text": r["text"]}, line=i + 1) for i, r in enumerate(rows)
+    ]
+
+
+# --- the simulated server, as a separate process -------------------------------------------------
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen
+
+    def cpu_seconds(self) -> float | None:
+        """User + system CPU the server process has used so far (Linux /proc), else None."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def sim_server(gold: Path, latency_ms: float, accuracy: float, seed: int) -> Iterator[Server]:
+    command = [
+        sys.executable,
+        "-m",
+        "agent.simserver",
+        "--port",
+        "0",
+        "--gold",
+        str(gold),
+        "--latency-ms",
+        str(latency_ms),
+        "--accuracy",
+        str(accuracy),
+        "--seed",
+        str(seed),
+        "--no-history",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        found = URL_LINE.search(line)
+        if not found:
+            raise RuntimeError(f"the simulated server did not start: {line!r}")
+        yield Server(found.group(1), process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --- labelagent's real path -------------------------------------------------------------------
+
+
+@dataclass
+class Measured:
+    """One timed phase: wall and CPU seconds (this process; the server's), requests, samples."""
+
+    wall: float
+    cpu: float
+    server_cpu: float | None
+    requests: int
+    samples: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@contextmanager
+def measuring(server: Server | None, into: dict[str, float]) -> Iterator[None]:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
+    server0 = server.cpu_seconds() if server else None
+    started = time.perf_counter()
+    yield
+    into["wall"] = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    into["cpu"] = usage.ru_utime + usage.ru_stime - cpu0
+    server1 = server.cpu_seconds() if server else None
+    into["server_cpu"] = server1 - server0 if server0 is not None and server1 is not None else -1
+
+
+def make_backend(url: str, mode: str, concurrency: int) -> Any:
+    from agent.llm import LiteLLMBackend
+
+    return LiteLLMBackend(
+        "openai/sim", api_base=url, api_key="sim", mode=mode, concurrency=concurrency
+    )
+
+
+def run_labeler(
+    url: str,
+    input_path: Path,
+    db: Path,
+    settings: dict[str, Any],
+    mode: str,
+    concurrency: int,
+    server: Server | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+) -> Measured:
+    """A real labelagent run (Labeler, LiteLLMBackend, DuckDB log), timed around `run`."""
+    from agent.pipeline import Labeler, RunSettings
+    from agent.routing import Thresholds
+
+    backend = make_backend(url, mode, concurrency)
+    guideline = load_guideline(GUIDELINE)
+    labeler = Labeler(
+        db,
+        guideline,
+        GUIDELINE.read_text(encoding="utf-8"),
+        [backend],
+        RunSettings(**settings),
+        Thresholds(),
+        concurrency=concurrency,
+        on_progress=on_progress,
+    )
+    times: dict[str, float] = {}
+    with measuring(server, times):
+        progress = labeler.run(input_path)
+    return Measured(
+        times["wall"],
+        times["cpu"],
+        times["server_cpu"] if times["server_cpu"] >= 0 else None,
+        backend.requests,
+        progress.requests_samples,
+        {"done": progress.done, "auto": progress.auto, "escalated": progress.escalated},
+    )
+
+
+def stored_drafts(db: Path) -> dict[str, list[tuple[Any, str | None]]]:
+    """Per item, its drafts in sample order as (label, error)."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT item_id, label, error FROM drafts ORDER BY item_id, sample_index"
+        ).fetchall()
+    finally:
+        con.close()
+    drafts: dict[str, list[tuple[Any, str | None]]] = {}
+    for item_id, label, error in rows:
+        drafts.setdefault(item_id, []).append((None if label is None else json.loads(label), error))
+    return drafts
+
+
+def stored_decisions(db: Path) -> dict[str, tuple[Any, int]]:
+    """Per item, (majority label, number of samples) as labelagent decided it."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute("SELECT item_id, label, n_samples FROM decisions").fetchall()
+    finally:
+        con.close()
+    return {i: (None if label is None else json.loads(label), n) for i, label, n in rows}
+
+
+# --- the request sequence labelagent makes per item -----------------------------------------------
+
+
+def request_plan(n_samples: int, k: int, stop_confidence: float, audit_seed: int = 0) -> list:
+    """The (n, seed) of each request labelagent makes for an item that ended with `n_samples`
+    samples: the pipeline's own `next_batch`, seeds as in `Labeler._sample_model`."""
+    plan, drawn = [], 0
+    while drawn < n_samples:
+        placeholder = [Sample(model="x", label="x")] * drawn
+        n = min(next_batch(placeholder, k, stop_confidence), k - drawn)
+        plan.append((n, audit_seed * 1000 + drawn))
+        drawn += n
+    return plan
+
+
+# --- the bare client ----------------------------------------------------------------------------
+
+
+@dataclass
+class Template:
+    """What labelagent sends, minus the per-request parts (item message, n, seed)."""
+
+    head: list[dict[str, Any]]  # messages before the item's own (instructor may edit the system)
+    body: dict[str, Any]  # model, temperature, tools/tool_choice or response_format, ...
+
+
+def capture_template(mode: str, guideline: Guideline, folder: Path) -> Template:
+    """Run labelagent on one item against an in-process SimServer that keeps history, and keep
+    the request body it sent."""
+    from agent.simserver import SimConfig, SimServer
+
+    rows = synthetic_rows(1, 0)
+    items, _ = write_inputs(rows, folder)
+    gold = {rows[0]["id"]: {"label": rows[0]["label"]}}
+    with SimServer(SimConfig(gold=gold, accuracy=1.0)) as server:
+        run_labeler(server.url, items, folder / "capture.duckdb", {}, mode, 1)
+        body = dict(server.history[0])
+    messages = body.pop("messages")
+    expected = build_messages(guideline, read_items(items)[0])[-1]
+    if messages[-1] != expected:
+        raise RuntimeError("labelagent's last message is not the item's; cannot replay it")
+    for key in ("n", "seed"):
+        body.pop(key, None)
+    return Template(messages[:-1], body)
+
+
+_CREATE_PARAMS = {
+    "model",
+    "messages",
+    "n",
+    "seed",
+    "temperature",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "max_tokens",
+    "top_p",
+    "stop",
+}
+
+
+def request_kwargs(template: Template, user: dict[str, str], n: int, seed: int) -> dict:
+    """The body as `chat.completions.create` arguments; `n` only when above 1, as litellm does."""
+    body = {**template.body, "messages": [*template.head, user], "seed": seed}
+    if n > 1:
+        body["n"] = n
+    known = {k: v for k, v in body.items() if k in _CREATE_PARAMS}
+    extra = {k: v for k, v in body.items() if k not in _CREATE_PARAMS}
+    return {**known, "extra_body": extra} if extra else known
+
+
+async def bare_replay(
+    url: str,
+    jobs: list[tuple[dict[str, str], list[tuple[int, int]]]],
+    template: Template,
+    concurrency: int,
+) -> tuple[int, int, list[list[Any]]]:
+    """Per item its requests one after another, `concurrency` items at once (as labelagent's
+    workers). Returns requests, choices received, and each item's responses (unparsed)."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url, api_key="sim", max_retries=0, timeout=60.0)
+    queue: asyncio.Queue = asyncio.Queue()
+    for index, job in enumerate(jobs):
+        queue.put_nowait((index, job))
+    responses: list[list[Any]] = [[] for _ in jobs]
+    counts = Counter()
+
+    async def worker() -> None:
+        while not queue.empty():
+            index, (user, plan) = queue.get_nowait()
+            for n, seed in plan:
+                response = await client.chat.completions.create(
+                    **request_kwargs(template, user, n, seed)
+                )
+                counts["requests"] += 1
+                counts["choices"] += len(response.choices)
+                responses[index].append(response)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await client.close()
+    return counts["requests"], counts["choices"], responses
+
+
+def response_labels(responses: list[Any]) -> list[Any]:
+    """The labels in the bare client's answers (after timing: the bare client parses nothing)."""
+    labels = []
+    for response in responses:
+        for choice in response.choices:
+            message = choice.message
+            raw = (
+                message.tool_calls[0].function.arguments if message.tool_calls else message.content
+            )
+            try:
+                labels.append(json.loads(raw).get("label"))
+            except (TypeError, ValueError, AttributeError):
+                labels.append(None)
+    return labels
+
+
+# --- 1. overhead ----------------------------------------------------------------------------
+
+
+def overhead(args: argparse.Namespace, folder: Path) -> None:
+    guideline = load_guideline(GUIDELINE)
+    rows, source = load_rows(args.data, args.items + args.warmup, args.seed)
+    warm_rows, rows = rows[: args.warmup], rows[args.warmup :]
+    items_path, _ = write_inputs(rows, folder)
+    warm_path, _ = write_inputs(warm_rows, folder / "warm")
+    write_inputs(warm_rows + rows, folder / "all")  # one gold table for both
+    template = capture_template(args.mode, guideline, folder / "capture")
+    settings = {"samples": args.samples, "stop_confidence": args.stop_confidence}
+    print(f"\n== 1. overhead vs a bare client: {len(rows)} items from {source}")
+    print(
+        f"   K={args.samples}, stop_confidence={args.stop_confidence}, concurrency "
+        f"{args.concurrency}, server latency {args.latency_ms:g} ms, mode {args.mode}, "
+        f"{args.warmup} warm-up items first (not counted)"
+    )
+    users = {i.item_id: build_messages(guideline, i)[-1] for i in read_items(items_path)}
+    with sim_server(
+        folder / "all" / "gold.jsonl", args.latency_ms, args.accuracy, args.seed
+    ) as srv:
+        _warm_up(srv.url, warm_path, folder, template, settings, args)
+        results = _overhead_rounds(srv, items_path, folder, template, users, settings, args)
+    _report_overhead(*results)
+
+
+def _warm_up(
+    url: str, warm_path: Path, folder: Path, template: Template, settings: dict, args: Any
+) -> None:
+    if args.warmup <= 0:
+        return
+    run_labeler(url, warm_path, folder / "warm.duckdb", settings, args.mode, args.concurrency)
+    users = [
+        (build_messages(load_guideline(GUIDELINE), i)[-1], [(2, 0)]) for i in read_items(warm_path)
+    ]
+    asyncio.run(bare_replay(url, users, template, args.concurrency))
+
+
+def _overhead_rounds(
+    server: Server,
+    items_path: Path,
+    folder: Path,
+    template: Template,
+    users: dict[str, dict[str, str]],
+    settings: dict,
+    args: Any,
+) -> tuple[list[Measured], list[Measured], dict[str, Any]]:
+    ours, bare, check = [], [], {}
+    for round_ in range(args.repeats):
+        db = folder / f"overhead-{round_}.duckdb"
+        ours.append(
+            run_labeler(server.url, items_path, db, settings, args.mode, args.concurrency, server)
+        )
+        drafts = stored_drafts(db)
+        jobs_ids = list(users)
+        jobs = [
+            (users[i], request_plan(len(drafts[i]), args.samples, args.stop_confidence))
+            for i in jobs_ids
+        ]
+        times: dict[str, float] = {}
+        with measuring(server, times):
+            requests, choices, responses = asyncio.run(
+                bare_replay(server.url, jobs, template, args.concurrency)
+            )
+        bare.append(Measured(times["wall"], times["cpu"], times["server_cpu"], requests, choices))
+        if round_ == 0:
+            check = _compare_answers(jobs_ids, drafts, responses)
+    return ours, bare, check
+
+
+def _compare_answers(
+    ids: list[str], drafts: dict[str, list[tuple[Any, str | None]]], responses: list[list[Any]]
+) -> dict[str, Any]:
+    same = total = 0
+    for item_id, answered in zip(ids, responses, strict=True):
+        theirs = [label for label, _ in drafts[item_id]]
+        mine = response_labels(answered)
+        total += len(theirs)
+        same += sum(a == b for a, b in zip(theirs, mine, strict=False))
+    failed = sum(error is not None for d in drafts.values() for _, error in d)
+    return {"same": same, "total": total, "failed": failed}
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _report_overhead(ours: list[Measured], bare: list[Measured], check: dict[str, Any]) -> None:
+    ours_wall, bare_wall = _median([m.wall for m in ours]), _median([m.wall for m in bare])
+    ratio = ours_wall / bare_wall
+    for name, runs, wall in (("labelagent", ours, ours_wall), ("bare client", bare, bare_wall)):
+        m = runs[0]
+        server_cpu = "n/a" if m.server_cpu is None else f"{m.server_cpu:.1f}"
+        print(
+            f"   {name:<11} wall {wall:7.2f} s (runs: {', '.join(f'{r.wall:.2f}' for r in runs)})"
+            f" | {m.requests} requests, {m.samples} samples | {m.requests / wall:6.1f} req/s"
+            f" | CPU: client {m.cpu:.1f} s, server {server_cpu} s"
+        )
+    ours_cpu = _median([m.cpu for m in ours])
+    bare_cpu = _median([m.cpu for m in bare])
+    requests = ours[0].requests
+    print(
+        f"   client CPU per request: labelagent {ours_cpu / requests * 1000:.2f} ms, "
+        f"bare {bare_cpu / requests * 1000:.2f} ms"
+    )
+    print(
+        f"   same answers in the replay: {check['same']}/{check['total']} samples "
+        f"({check['failed']} failed samples in labelagent's run)"
+    )
+    print(
+        f"   ratio labelagent / bare: {ratio:.3f} (target <= {TARGET_RATIO}) "
+        f"{_flag(ratio <= TARGET_RATIO)}"
+    )
+
+
+def _flag(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+# --- 2. adaptive vs fixed K ----------------------------------------------------------------------
+
+
+async def extend_to_k(
+    url: str, mode: str, concurrency: int, items: list[Item], k: int, stop_confidence: float
+) -> dict[str, list[Sample]]:
+    """K samples per item drawn with labelagent's own request sequence (the same `n` and seeds as
+    the adaptive loop, just never stopping early), through `LiteLLMBackend.sample`."""
+    guideline = load_guideline(GUIDELINE)
+    backend = make_backend(url, mode, concurrency)
+    limit = asyncio.Semaphore(concurrency)
+
+    async def draw(item: Item) -> list[Sample]:
+        messages, samples = build_messages(guideline, item), []
+        async with limit:
+            for n, seed in request_plan(k, k, stop_confidence):
+                request = SampleRequest(
+                    guideline=guideline, item=item, messages=messages, n=n, seed=seed
+                )
+                samples.extend((await backend.sample(request))[:n])
+        return samples
+
+    drawn = await asyncio.gather(*(draw(item) for item in items))
+    return {item.item_id: samples for item, samples in zip(items, drawn, strict=True)}
+
+
+def majority(samples: list[Sample]) -> Any:
+    guideline = load_guideline(GUIDELINE)
+    valid = [s.label for s in samples if s.ok]
+    return aggregate(guideline, valid)[0] if valid else None
+
+
+@dataclass
+class AdaptiveResult:
+    stop_confidence: float
+    mean_samples: float
+    fixed_mean_samples: float
+    agree: float
+    prefix_ok: float
+    accuracy: float
+    fixed_accuracy: float
+    requests: int
+    wall: float
+
+
+def adaptive(args: argparse.Namespace, folder: Path) -> None:
+    rows, source = load_rows(args.data, args.adaptive_items, args.seed)
+    items_path, gold_path = write_inputs(rows, folder)
+    gold = {r["id"]: r["label"] for r in rows}
+    print(f"\n== 2. adaptive vs fixed K: {len(rows)} items from {source}")
+    print(
+        f"   simulated accuracy {args.accuracy}, 3 classes, K={args.samples}, latency 0 ms, "
+        f"concurrency {args.concurrency}"
+    )
+    with sim_server(gold_path, 0.0, args.accuracy, args.seed) as server:
+        results = [
+            _adaptive_one(server.url, items_path, folder, gold, confidence, args)
+            for confidence in (args.stop_confidence, 1.0)
+        ]
+    for r in results:
+        _report_adaptive(r, args.samples)
+
+
+def _adaptive_one(
+    url: str, items_path: Path, folder: Path, gold: dict[str, Any], confidence: float, args: Any
+) -> AdaptiveResult:
+    db = folder / f"adaptive-{confidence}.duckdb"
+    settings = {"samples": args.samples, "stop_confidence": confidence}
+    measured = run_labeler(url, items_path, db, settings, args.mode, args.concurrency)
+    decisions, drafts = stored_decisions(db), stored_drafts(db)
+    fixed = asyncio.run(
+        extend_to_k(
+            url, args.mode, args.concurrency, read_items(items_path), args.samples, confidence
+        )
+    )
+    ids = list(decisions)
+    prefix = sum(
+        [label for label, _ in drafts[i]] == [s.label for s in fixed[i][: len(drafts[i])]]
+        for i in ids
+    )
+    fixed_majority = {i: majority(fixed[i]) for i in ids}
+    return AdaptiveResult(
+        stop_confidence=confidence,
+        mean_samples=statistics.mean(decisions[i][1] for i in ids),
+        fixed_mean_samples=statistics.mean(len(fixed[i]) for i in ids),
+        agree=sum(decisions[i][0] == fixed_majority[i] for i in ids) / len(ids),
+        prefix_ok=prefix / len(ids),
+        accuracy=sum(decisions[i][0] == gold[i] for i in ids) / len(ids),
+        fixed_accuracy=sum(fixed_majority[i] == gold[i] for i in ids) / len(ids),
+        requests=measured.requests,
+        wall=measured.wall,
+    )
+
+
+def _report_adaptive(r: AdaptiveResult, k: int) -> None:
+    share = r.mean_samples / r.fixed_mean_samples
+    reference = r.stop_confidence >= 1.0
+    print(
+        f"   stop_confidence={r.stop_confidence:g}{' (reference)' if reference else ''}: "
+        f"{r.mean_samples:.3f} samples/item vs fixed K={k}: {r.fixed_mean_samples:.3f} "
+        f"-> {share:.1%}"
+        + ("" if reference else f" (target <= 60%) {_flag(share <= TARGET_ADAPTIVE_SHARE)}")
+    )
+    print(
+        f"      same majority as fixed K: {r.agree:.2%}"
+        + ("" if reference else f" (target >= 99%) {_flag(r.agree >= TARGET_AGREEMENT)}")
+        + f" | adaptive samples a prefix of the fixed-K ones: {r.prefix_ok:.2%}"
+    )
+    print(
+        f"      accuracy vs gold: adaptive {r.accuracy:.2%}, fixed K {r.fixed_accuracy:.2%}"
+        f" | {r.requests} requests in {r.wall:.1f} s"
+    )
+
+
+# --- 3. memory ------------------------------------------------------------------------------------
+
+
+def _rss_mb() -> float:
+    """Current resident set size of this process, MB (Linux), else the peak so far."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_child(job: dict[str, Any], results: Any) -> None:
+    """In a fresh process: label the file, report peak RSS, wall time and an RSS timeline."""
+    baseline = _rss_mb()
+    timeline: list[tuple[int, float]] = []
+    step = max(1, job["items"] // 10)
+
+    def sample_rss(progress: Any) -> None:
+        if (
+            progress.done
+            and progress.done % step == 0
+            and progress.done != (timeline or [(0,)])[-1][0]
+        ):
+            timeline.append((progress.done, _rss_mb()))
+
+    measured = run_labeler(
+        job["url"],
+        Path(job["input"]),
+        Path(job["db"]),
+        job["settings"],
+        job["mode"],
+        job["concurrency"],
+        on_progress=sample_rss,
+    )
+    results.put(
+        {
+            "wall": measured.wall,
+            "cpu": measured.cpu,
+            "requests": measured.requests,
+            "samples": measured.samples,
+            "done": measured.extra["done"],
+            "baseline_mb": baseline,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "timeline": timeline,
+        }
+    )
+
+
+def run_child(job: dict[str, Any]) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    child = context.Process(target=memory_child, args=(job, results))
+    child.start()
+    outcome = results.get()
+    child.join()
+    return outcome
+
+
+def memory(args: argparse.Namespace, folder: Path) -> None:
+    rows = synthetic_rows(args.memory_items, args.seed)
+    items_path, gold_path = write_inputs(rows, folder)
+    del rows
+    size_mb = items_path.stat().st_size / 2**20
+    print(
+        f"\n== 3. peak memory: {args.memory_items} synthetic items ({size_mb:.1f} MB JSONL), "
+        f"streamed; K={args.samples}, latency 0 ms, concurrency {args.concurrency}"
+    )
+    settings = {"samples": args.samples, "stop_confidence": args.stop_confidence}
+    job = {
+        "input": str(items_path),
+        "settings": settings,
+        "mode": args.mode,
+        "concurrency": args.concurrency,
+    }
+    with sim_server(gold_path, 0.0, args.accuracy, args.seed) as server:
+        job["url"] = server.url
+        estimate_items = min(args.estimate_items, args.memory_items)
+        estimate = run_child(
+            {
+                **job,
+                "db": str(folder / "estimate.duckdb"),
+                "items": estimate_items,
+                "settings": {**settings, "limit": estimate_items},
+            }
+        )
+        projected = estimate["wall"] * args.memory_items / estimate_items
+        print(
+            f"   estimate: {estimate_items} items in {estimate['wall']:.1f} s "
+            f"({estimate['requests'] / estimate['wall']:.0f} req/s) -> {args.memory_items} items "
+            f"~{projected:.0f} s"
+        )
+        if projected > args.memory_max_seconds:
+            print(f"   skipped the full run: projected {projected:.0f} s > --memory-max-seconds")
+            return
+        full = run_child({**job, "db": str(folder / "memory.duckdb"), "items": args.memory_items})
+    _report_memory(full)
+
+
+def _report_memory(r: dict[str, Any]) -> None:
+    print(
+        f"   {r['done']} items, {r['requests']} requests, {r['samples']} samples in "
+        f"{r['wall']:.1f} s ({r['requests'] / r['wall']:.0f} req/s, client CPU {r['cpu']:.0f} s)"
+    )
+    timeline = ", ".join(f"{done}: {mb:.0f}" for done, mb in r["timeline"])
+    print(f"   RSS after imports {r['baseline_mb']:.0f} MB; by items done (MB) {timeline}")
+    ok = r["peak_mb"] < TARGET_RSS_MB
+    print(f"   peak RSS {r['peak_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f} MB) {_flag(ok)}")
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add(
+        "--only",
+        action="append",
+        choices=("overhead", "adaptive", "memory"),
+        help="run only this measurement (repeatable); default: all three",
+    )
+    add("--items", type=int, default=5000, help="1. overhead: items")
+    add("--warmup", type=int, default=64, help="1. overhead: warm-up items, not timed")
+    add("--repeats", type=int, default=1, help="1. overhead: timed rounds (median reported)")
+    add("--latency-ms", type=float, default=200.0, help="1. overhead: server latency")
+    add("--adaptive-items", type=int, default=2000, help="2. adaptive: items")
+    add("--memory-items", type=int, default=100_000, help="3. memory: items")
+    add("--estimate-items", type=int, default=2000, help="3. memory: items in the estimate run")
+    add(
+        "--memory-max-seconds",
+        type=float,
+        default=1500.0,
+        help="3. memory: skip the full run when the estimate projects more",
+    )
+    add("--samples", type=int, default=5, help="K, most samples per item")
+    add("--stop-confidence", type=float, default=0.85, help="adaptive stopping confidence")
+    add("--concurrency", type=int, default=64, help="workers and requests in flight")
+    add("--accuracy", type=float, default=0.9, help="simulated annotator accuracy")
+    add(
+        "--mode",
+        default="tools",
+        choices=("tools", "json_schema", "json"),
+        help="structured output mode of LiteLLMBackend",
+    )
+    add("--seed", type=int, default=0, help="server and synthetic-data seed")
+    add(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="labelled JSONL (id, text, label) for 1 and 2; synthetic texts when missing",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
+    chosen = args.only or ["overhead", "adaptive", "memory"]
+    steps = {"overhead": overhead, "adaptive": adaptive, "memory": memory}
+    for name in chosen:
+        with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as folder:
+            steps[name](args, Path(folder))
+
+
+if __name__ == "__main__":
+    main()
