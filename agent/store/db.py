@@ -83,8 +83,8 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 
-def migrate(path: str | Path) -> list[int]:
-    """Bring the database to the newest schema; returns the versions applied."""
+def migrate(path: str | Path, target: int | None = None) -> list[int]:
+    """Bring the database to the newest schema (or to `target`); returns the versions applied."""
     applied = []
     with transaction(path) as con:
         con.execute(
@@ -101,7 +101,7 @@ def migrate(path: str | Path) -> list[int]:
                 hint="Upgrade labelagent.",
             )
         for migration in MIGRATIONS:
-            if migration.version > current:
+            if current < migration.version <= (target or newest):
                 con.execute(migration.sql)
                 con.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
