@@ -339,22 +339,39 @@ def request_kwargs(template: Template, user: dict[str, str], n: int, seed: int) 
     return {**known, "extra_body": extra} if extra else known
 
 
+BARE_TRANSPORTS = ("aiohttp", "httpx")
+
+
+def bare_client(url: str, transport: str) -> Any:
+    """`openai.AsyncOpenAI` on the transport litellm uses (its aiohttp transport for httpx, so the
+    comparison is of the software above the socket), or on openai's default httpx pool."""
+    import httpx
+    import openai
+
+    options: dict[str, Any] = {"base_url": url, "api_key": "sim", "max_retries": 0}
+    if transport == "aiohttp":
+        from litellm.llms.custom_httpx.http_handler import AsyncHTTPHandler
+
+        aiohttp_transport = AsyncHTTPHandler._create_aiohttp_transport()
+        options["http_client"] = httpx.AsyncClient(transport=aiohttp_transport, timeout=60.0)
+    return openai.AsyncOpenAI(timeout=60.0, **options)
+
+
 async def bare_replay(
     url: str,
+    transport: str,
     jobs: list[tuple[dict[str, str], list[tuple[int, int]]]],
     template: Template,
     concurrency: int,
 ) -> tuple[int, int, list[list[Any]]]:
     """Per item its requests one after another, `concurrency` items at once (as labelagent's
     workers). Returns requests, choices received, and each item's responses (unparsed)."""
-    import openai
-
-    client = openai.AsyncOpenAI(base_url=url, api_key="sim", max_retries=0, timeout=60.0)
+    client = bare_client(url, transport)
     queue: asyncio.Queue = asyncio.Queue()
     for index, job in enumerate(jobs):
         queue.put_nowait((index, job))
     responses: list[list[Any]] = [[] for _ in jobs]
-    counts = Counter()
+    counts: Counter[str] = Counter()
 
     async def worker() -> None:
         while not queue.empty():
@@ -391,13 +408,25 @@ def response_labels(responses: list[Any]) -> list[Any]:
 # --- 1. overhead ----------------------------------------------------------------------------
 
 
+@dataclass
+class OverheadSetup:
+    """Everything the timed rounds share."""
+
+    server: Server
+    items_path: Path
+    folder: Path
+    template: Template
+    users: dict[str, dict[str, str]]
+    settings: dict[str, Any]
+
+
 def overhead(args: argparse.Namespace, folder: Path) -> None:
     guideline = load_guideline(GUIDELINE)
     rows, source = load_rows(args.data, args.items + args.warmup, args.seed)
     warm_rows, rows = rows[: args.warmup], rows[args.warmup :]
     items_path, _ = write_inputs(rows, folder)
     warm_path, _ = write_inputs(warm_rows, folder / "warm")
-    write_inputs(warm_rows + rows, folder / "all")  # one gold table for both
+    gold_path = write_inputs(warm_rows + rows, folder / "all")[1]  # one gold table for both
     template = capture_template(args.mode, guideline, folder / "capture")
     settings = {"samples": args.samples, "stop_confidence": args.stop_confidence}
     print(f"\n== 1. overhead vs a bare client: {len(rows)} items from {source}")
@@ -407,56 +436,68 @@ def overhead(args: argparse.Namespace, folder: Path) -> None:
         f"{args.warmup} warm-up items first (not counted)"
     )
     users = {i.item_id: build_messages(guideline, i)[-1] for i in read_items(items_path)}
-    with sim_server(
-        folder / "all" / "gold.jsonl", args.latency_ms, args.accuracy, args.seed
-    ) as srv:
-        _warm_up(srv.url, warm_path, folder, template, settings, args)
-        results = _overhead_rounds(srv, items_path, folder, template, users, settings, args)
-    _report_overhead(*results)
+    setup_seconds = time_setup(items_path, folder / "setup.duckdb")
+    with sim_server(gold_path, args.latency_ms, args.accuracy, args.seed) as server:
+        setup = OverheadSetup(server, items_path, folder, template, users, settings)
+        _warm_up(setup, warm_path, args)
+        runs, check = _overhead_rounds(setup, args)
+    _report_overhead(runs, check, setup_seconds, args.bare or list(BARE_TRANSPORTS))
 
 
-def _warm_up(
-    url: str, warm_path: Path, folder: Path, template: Template, settings: dict, args: Any
-) -> None:
+def time_setup(items_path: Path, db: Path) -> float:
+    """What a run does before its first request (scan, migrate, insert the items), timed alone."""
+    from agent import inputs
+    from agent.store import log
+    from agent.store.db import migrate
+
+    started = time.perf_counter()
+    summary = inputs.scan(items_path, ["text"])
+    migrate(db)
+    chunks = inputs.iter_items(summary.path, "id", summary.id_source, 500)
+    log.insert_items(db, summary.dataset, str(summary.path), chunks)
+    return time.perf_counter() - started
+
+
+def _warm_up(setup: OverheadSetup, warm_path: Path, args: Any) -> None:
+    """Warm litellm's and each bare client's lazy imports and caches (not timed)."""
     if args.warmup <= 0:
         return
-    run_labeler(url, warm_path, folder / "warm.duckdb", settings, args.mode, args.concurrency)
-    users = [
-        (build_messages(load_guideline(GUIDELINE), i)[-1], [(2, 0)]) for i in read_items(warm_path)
-    ]
-    asyncio.run(bare_replay(url, users, template, args.concurrency))
+    url = setup.server.url
+    db = setup.folder / "warm.duckdb"
+    run_labeler(url, warm_path, db, setup.settings, args.mode, args.concurrency)
+    guideline = load_guideline(GUIDELINE)
+    jobs = [(build_messages(guideline, i)[-1], [(2, 0)]) for i in read_items(warm_path)]
+    for transport in args.bare or BARE_TRANSPORTS:
+        asyncio.run(bare_replay(url, transport, jobs, setup.template, args.concurrency))
 
 
 def _overhead_rounds(
-    server: Server,
-    items_path: Path,
-    folder: Path,
-    template: Template,
-    users: dict[str, dict[str, str]],
-    settings: dict,
-    args: Any,
-) -> tuple[list[Measured], list[Measured], dict[str, Any]]:
-    ours, bare, check = [], [], {}
+    setup: OverheadSetup, args: Any
+) -> tuple[dict[str, list[Measured]], dict[str, Any]]:
+    runs: dict[str, list[Measured]] = {}
+    check: dict[str, Any] = {}
+    server = setup.server
     for round_ in range(args.repeats):
-        db = folder / f"overhead-{round_}.duckdb"
-        ours.append(
-            run_labeler(server.url, items_path, db, settings, args.mode, args.concurrency, server)
+        db = setup.folder / f"overhead-{round_}.duckdb"
+        ours = run_labeler(
+            server.url, setup.items_path, db, setup.settings, args.mode, args.concurrency, server
         )
+        runs.setdefault("labelagent", []).append(ours)
         drafts = stored_drafts(db)
-        jobs_ids = list(users)
-        jobs = [
-            (users[i], request_plan(len(drafts[i]), args.samples, args.stop_confidence))
-            for i in jobs_ids
-        ]
-        times: dict[str, float] = {}
-        with measuring(server, times):
-            requests, choices, responses = asyncio.run(
-                bare_replay(server.url, jobs, template, args.concurrency)
-            )
-        bare.append(Measured(times["wall"], times["cpu"], times["server_cpu"], requests, choices))
-        if round_ == 0:
-            check = _compare_answers(jobs_ids, drafts, responses)
-    return ours, bare, check
+        ids = list(setup.users)
+        plans = [request_plan(len(drafts[i]), args.samples, args.stop_confidence) for i in ids]
+        jobs = list(zip((setup.users[i] for i in ids), plans, strict=True))
+        for transport in args.bare or BARE_TRANSPORTS:
+            times: dict[str, float] = {}
+            with measuring(server, times):
+                requests, choices, responses = asyncio.run(
+                    bare_replay(server.url, transport, jobs, setup.template, args.concurrency)
+                )
+            measured = Measured(times["wall"], times["cpu"], times["server_cpu"], requests, choices)
+            runs.setdefault(f"bare {transport}", []).append(measured)
+            if round_ == 0:
+                check[transport] = _compare_answers(ids, drafts, responses)
+    return runs, check
 
 
 def _compare_answers(
@@ -472,36 +513,36 @@ def _compare_answers(
     return {"same": same, "total": total, "failed": failed}
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def _report_overhead(ours: list[Measured], bare: list[Measured], check: dict[str, Any]) -> None:
-    ours_wall, bare_wall = _median([m.wall for m in ours]), _median([m.wall for m in bare])
-    ratio = ours_wall / bare_wall
-    for name, runs, wall in (("labelagent", ours, ours_wall), ("bare client", bare, bare_wall)):
-        m = runs[0]
-        server_cpu = "n/a" if m.server_cpu is None else f"{m.server_cpu:.1f}"
+def _report_overhead(
+    runs: dict[str, list[Measured]], check: dict[str, Any], setup_seconds: float, bare: list[str]
+) -> None:
+    walls = {name: statistics.median(m.wall for m in measured) for name, measured in runs.items()}
+    for name, measured in runs.items():
+        m, wall = measured[0], walls[name]
+        cpu = statistics.median(r.cpu for r in measured)
+        server_cpu = "n/a" if m.server_cpu is None else f"{m.server_cpu:.1f} s"
+        each = ", ".join(f"{r.wall:.1f}" for r in measured)
         print(
-            f"   {name:<11} wall {wall:7.2f} s (runs: {', '.join(f'{r.wall:.2f}' for r in runs)})"
-            f" | {m.requests} requests, {m.samples} samples | {m.requests / wall:6.1f} req/s"
-            f" | CPU: client {m.cpu:.1f} s, server {server_cpu} s"
+            f"   {name:<13} wall {wall:7.2f} s (runs {each})"
+            f" | {m.requests} requests, {m.samples} samples | {m.requests / wall:5.1f} req/s"
         )
-    ours_cpu = _median([m.cpu for m in ours])
-    bare_cpu = _median([m.cpu for m in bare])
-    requests = ours[0].requests
-    print(
-        f"   client CPU per request: labelagent {ours_cpu / requests * 1000:.2f} ms, "
-        f"bare {bare_cpu / requests * 1000:.2f} ms"
-    )
-    print(
-        f"   same answers in the replay: {check['same']}/{check['total']} samples "
-        f"({check['failed']} failed samples in labelagent's run)"
-    )
-    print(
-        f"   ratio labelagent / bare: {ratio:.3f} (target <= {TARGET_RATIO}) "
-        f"{_flag(ratio <= TARGET_RATIO)}"
-    )
+        print(
+            f"   {'':<13} CPU: client {cpu:.1f} s = {cpu / m.requests * 1000:.2f} ms/request,"
+            f" server {server_cpu}"
+        )
+    print(f"   labelagent's setup alone (scan, migrate, insert items): {setup_seconds:.2f} s")
+    for transport in bare:
+        c = check[transport]
+        print(
+            f"   replay on {transport}: {c['same']}/{c['total']} samples got the same answer "
+            f"({c['failed']} failed samples in labelagent's run)"
+        )
+    for transport in bare:
+        ratio = walls["labelagent"] / walls[f"bare {transport}"]
+        print(
+            f"   ratio labelagent / bare {transport}: {ratio:.3f} (target <= {TARGET_RATIO}) "
+            f"{_flag(ratio <= TARGET_RATIO)}"
+        )
 
 
 def _flag(ok: bool) -> str:
@@ -708,22 +749,21 @@ def memory(args: argparse.Namespace, folder: Path) -> None:
                 "settings": {**settings, "limit": estimate_items},
             }
         )
+        _report_memory(estimate, f"first {estimate_items} items only (RunSettings.limit)")
+        if estimate_items >= args.memory_items:
+            return
         projected = estimate["wall"] * args.memory_items / estimate_items
-        print(
-            f"   estimate: {estimate_items} items in {estimate['wall']:.1f} s "
-            f"({estimate['requests'] / estimate['wall']:.0f} req/s) -> {args.memory_items} items "
-            f"~{projected:.0f} s"
-        )
+        print(f"   projected for all {args.memory_items} items: ~{projected:.0f} s")
         if projected > args.memory_max_seconds:
-            print(f"   skipped the full run: projected {projected:.0f} s > --memory-max-seconds")
+            print(f"   full run skipped: projected {projected:.0f} s > --memory-max-seconds")
             return
         full = run_child({**job, "db": str(folder / "memory.duckdb"), "items": args.memory_items})
-    _report_memory(full)
+    _report_memory(full, f"all {args.memory_items} items")
 
 
-def _report_memory(r: dict[str, Any]) -> None:
+def _report_memory(r: dict[str, Any], title: str) -> None:
     print(
-        f"   {r['done']} items, {r['requests']} requests, {r['samples']} samples in "
+        f"   {title}: {r['done']} items, {r['requests']} requests, {r['samples']} samples in "
         f"{r['wall']:.1f} s ({r['requests'] / r['wall']:.0f} req/s, client CPU {r['cpu']:.0f} s)"
     )
     timeline = ", ".join(f"{done}: {mb:.0f}" for done, mb in r["timeline"])
@@ -751,6 +791,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     add("--warmup", type=int, default=64, help="1. overhead: warm-up items, not timed")
     add("--repeats", type=int, default=1, help="1. overhead: timed rounds (median reported)")
     add("--latency-ms", type=float, default=200.0, help="1. overhead: server latency")
+    add(
+        "--bare",
+        action="append",
+        choices=BARE_TRANSPORTS,
+        help="1. overhead: bare client transport (repeatable); default: both",
+    )
     add("--adaptive-items", type=int, default=2000, help="2. adaptive: items")
     add("--memory-items", type=int, default=100_000, help="3. memory: items")
     add("--estimate-items", type=int, default=2000, help="3. memory: items in the estimate run")
