@@ -432,6 +432,66 @@ def schema(
         print(text, end="")
 
 
+reviewer_app = typer.Typer(help="Reviewer accounts for the review app.", no_args_is_help=True)
+app.add_typer(reviewer_app, name="reviewer")
+
+
+@reviewer_app.command("add")
+def reviewer_add(
+    name: Annotated[str, typer.Argument(help="The name the reviewer signs in with.")],
+    role: Annotated[
+        str, typer.Option(help="reviewer, or adjudicator (also resolves disagreements).")
+    ] = "reviewer",
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Create (or reset) an account. The password is read from standard input when one is piped
+    in, else generated and printed once."""
+    from agent.review.accounts import add_reviewer
+
+    given = None if sys.stdin.isatty() else sys.stdin.readline().strip() or None
+    try:
+        password = add_reviewer(db, name, role, given)
+    except LabelagentError as e:
+        _fail(e)
+    if given:
+        out.print(f"{role} {name!r} saved in {db}.")
+    else:
+        out.print(f"{role} {name!r} saved in {db}. Password (shown once): {password}")
+
+
+@app.command()
+def review(
+    db: Db = DEFAULT_DB,
+    port: Annotated[int, typer.Option(help="Port of the review app on this machine.")] = 8501,
+    guideline: Annotated[
+        str | None,
+        typer.Option(help="Set --overlap/--blind-share for this guideline (name or hash)."),
+    ] = None,
+    overlap: Annotated[
+        int | None, typer.Option(min=1, help="Independent reviews each escalated item needs.")
+    ] = None,
+    blind_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Share of escalated items shown without the model's label "
+            "(audit items always are).",
+        ),
+    ] = None,
+) -> None:
+    """Start the review queue (a Streamlit app) on the database `label` writes."""
+    import subprocess
+
+    from agent.review.launch import prepare, streamlit_command
+
+    try:
+        prepare(db, guideline, overlap, blind_share, out)
+    except LabelagentError as e:
+        _fail(e)
+    raise typer.Exit(subprocess.call(streamlit_command(db, port)))
+
+
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def simserver(ctx: typer.Context) -> None:
     """Start the simulated annotator (an OpenAI-compatible server on 127.0.0.1) for tests and

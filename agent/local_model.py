@@ -24,7 +24,7 @@ from typing import Any
 
 import jinja2
 
-from agent.errors import ConfigError, LabelagentError, ModelError
+from agent.errors import ConfigError, LabelagentError, ModelError, PromptError
 from agent.guidelines import Guideline
 from agent.paths import resource_dir
 from agent.records import Item, Sample, SampleRequest
@@ -215,7 +215,7 @@ class LocalBackend:
         self, model: "_Model", guideline: Guideline, fields: dict[str, str], dimension: str | None
     ) -> OptionScores:
         options = _options(guideline)
-        option_tokens = [model.tokenize(" " + option, bos=False) for option in options]
+        option_tokens = _option_tokens(model, options)
         reserve = max(map(len, option_tokens))
         segments, truncated = self._fit(model, guideline, fields, dimension, reserve)
         logprobs = model.option_logprobs(segments, option_tokens)
@@ -461,7 +461,10 @@ def _environment() -> jinja2.Environment:
 
 
 def render(name: str, **variables: object) -> str:
-    return _environment().get_template(name).render(**variables).strip()
+    try:
+        return _environment().get_template(name).render(**variables).strip()
+    except jinja2.TemplateError as e:
+        raise PromptError(f"prompt template {name!r}: {e.message}") from None
 
 
 def prompt_segments(
@@ -491,6 +494,17 @@ def _options(guideline: Guideline) -> list[str]:
         assert guideline.scale is not None
         return [str(v) for v in range(guideline.scale.min, guideline.scale.max + 1)]
     return guideline.label_names
+
+
+def _option_tokens(model: _Model, options: list[str]) -> list[list[int]]:
+    """Each option with a leading space. When one option's tokens begin another's (" 1" and
+    " 10": digits are single tokens), every option also gets the line end that closes the
+    answer, so the shorter one does not also collect the longer one's probability."""
+    tokens = [model.tokenize(" " + option, bos=False) for option in options]
+    if any(a != b and b[: len(a)] == a for a in tokens for b in tokens):
+        end = model.tokenize("\n", bos=False)
+        tokens = [option + end for option in tokens]
+    return tokens
 
 
 def _field_text(value: Any) -> str:

@@ -50,7 +50,7 @@ def main() -> None:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="JSONL with id, the guideline's fields, label")
+    parser.add_argument("--data", required=True, help="JSONL: id, fields, label")
     parser.add_argument("--n", type=int, default=150, help="items: the first N sorted by id")
     parser.add_argument("--guideline", help="guideline file (default: guidelines/sentiment.md)")
     parser.add_argument("--label-field", default="label")

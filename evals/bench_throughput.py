@@ -1,7 +1,8 @@
 """Throughput, adaptive sampling and memory of labelagent's real path against the simulated server.
 
-    python evals/bench_throughput.py                       # full sizes (about 10-20 minutes)
-    python evals/bench_throughput.py --items 500 --adaptive-items 300 --memory-items 2000
+    python evals/bench_throughput.py                # full sizes; 100,000 items take ~30 min
+    python evals/bench_throughput.py --items 300 --adaptive-items 100 --memory-items 600 \
+        --estimate-items 300                        # smoke check, ~1.5 min
 
 Three measurements, each against `python -m agent.simserver` run as a separate process on
 127.0.0.1 (so the server and the client do not share one GIL):
@@ -66,7 +67,7 @@ SENTIMENT_WORDS = {
 # --- data ---------------------------------------------------------------------------------------
 
 
-def synthetic_rows(n: int, seed: int) -> list[dict[str, str]]:
+def synthetic_rows(n: int, seed: int, prefix: str = "syn") -> list[dict[str, str]]:
     """Tweet-like texts with a gold label each (3 classes), the same for the same seed."""
     rng = random.Random(seed)
     rows = []
@@ -74,7 +75,7 @@ def synthetic_rows(n: int, seed: int) -> list[dict[str, str]]:
         label = rng.choice(sorted(SENTIMENT_WORDS))
         words = rng.choices(VOCABULARY, k=rng.randint(8, 18))
         words.insert(rng.randrange(len(words)), rng.choice(SENTIMENT_WORDS[label]))
-        rows.append({"id": f"syn-{i:07d}", "text": " ".join(words), "label": label})
+        rows.append({"id": f"{prefix}-{i:07d}", "text": " ".join(words), "label": label})
     return rows
 
 
@@ -135,22 +136,9 @@ class Server:
 
 @contextmanager
 def sim_server(gold: Path, latency_ms: float, accuracy: float, seed: int) -> Iterator[Server]:
-    command = [
-        sys.executable,
-        "-m",
-        "agent.simserver",
-        "--port",
-        "0",
-        "--gold",
-        str(gold),
-        "--latency-ms",
-        str(latency_ms),
-        "--accuracy",
-        str(accuracy),
-        "--seed",
-        str(seed),
-        "--no-history",
-    ]
+    options = {"--port": 0, "--gold": gold, "--latency-ms": latency_ms, "--accuracy": accuracy}
+    command = [sys.executable, "-m", "agent.simserver", "--no-history", "--seed", str(seed)]
+    command += [str(part) for option in options.items() for part in option]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         line = process.stdout.readline() if process.stdout else ""
@@ -174,26 +162,28 @@ def sim_server(gold: Path, latency_ms: float, accuracy: float, seed: int) -> Ite
 class Measured:
     """One timed phase: wall and CPU seconds (this process; the server's), requests, samples."""
 
-    wall: float
-    cpu: float
-    server_cpu: float | None
-    requests: int
-    samples: int
+    wall: float = 0.0
+    cpu: float = 0.0
+    server_cpu: float | None = None
+    requests: int = 0
+    samples: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 @contextmanager
-def measuring(server: Server | None, into: dict[str, float]) -> Iterator[None]:
+def measuring(server: Server | None) -> Iterator[Measured]:
+    """Times the block: fills wall, this process's CPU and the server's CPU into the result."""
+    result = Measured()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = usage.ru_utime + usage.ru_stime
     server0 = server.cpu_seconds() if server else None
     started = time.perf_counter()
-    yield
-    into["wall"] = time.perf_counter() - started
+    yield result
+    result.wall = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    into["cpu"] = usage.ru_utime + usage.ru_stime - cpu0
+    result.cpu = usage.ru_utime + usage.ru_stime - cpu0
     server1 = server.cpu_seconds() if server else None
-    into["server_cpu"] = server1 - server0 if server0 is not None and server1 is not None else -1
+    result.server_cpu = None if server0 is None or server1 is None else server1 - server0
 
 
 def make_backend(url: str, mode: str, concurrency: int) -> Any:
@@ -230,17 +220,11 @@ def run_labeler(
         concurrency=concurrency,
         on_progress=on_progress,
     )
-    times: dict[str, float] = {}
-    with measuring(server, times):
+    with measuring(server) as measured:
         progress = labeler.run(input_path)
-    return Measured(
-        times["wall"],
-        times["cpu"],
-        times["server_cpu"] if times["server_cpu"] >= 0 else None,
-        backend.requests,
-        progress.requests_samples,
-        {"done": progress.done, "auto": progress.auto, "escalated": progress.escalated},
-    )
+    measured.requests, measured.samples = backend.requests, progress.requests_samples
+    measured.extra = {"done": progress.done, "auto": progress.auto, "escalated": progress.escalated}
+    return measured
 
 
 def stored_drafts(db: Path) -> dict[str, list[tuple[Any, str | None]]]:
@@ -422,8 +406,8 @@ class OverheadSetup:
 
 def overhead(args: argparse.Namespace, folder: Path) -> None:
     guideline = load_guideline(GUIDELINE)
-    rows, source = load_rows(args.data, args.items + args.warmup, args.seed)
-    warm_rows, rows = rows[: args.warmup], rows[args.warmup :]
+    rows, source = load_rows(args.data, args.items, args.seed)
+    warm_rows = synthetic_rows(args.warmup, args.seed + 1, prefix="warm")
     items_path, _ = write_inputs(rows, folder)
     warm_path, _ = write_inputs(warm_rows, folder / "warm")
     gold_path = write_inputs(warm_rows + rows, folder / "all")[1]  # one gold table for both
@@ -488,12 +472,11 @@ def _overhead_rounds(
         plans = [request_plan(len(drafts[i]), args.samples, args.stop_confidence) for i in ids]
         jobs = list(zip((setup.users[i] for i in ids), plans, strict=True))
         for transport in args.bare or BARE_TRANSPORTS:
-            times: dict[str, float] = {}
-            with measuring(server, times):
+            with measuring(server) as measured:
                 requests, choices, responses = asyncio.run(
                     bare_replay(server.url, transport, jobs, setup.template, args.concurrency)
                 )
-            measured = Measured(times["wall"], times["cpu"], times["server_cpu"], requests, choices)
+            measured.requests, measured.samples = requests, choices
             runs.setdefault(f"bare {transport}", []).append(measured)
             if round_ == 0:
                 check[transport] = _compare_answers(ids, drafts, responses)
@@ -677,6 +660,11 @@ def _rss_mb() -> float:
 
 def memory_child(job: dict[str, Any], results: Any) -> None:
     """In a fresh process: label the file, report peak RSS, wall time and an RSS timeline."""
+    import agent.llm
+    import agent.pipeline
+
+    agent.llm.choose_mode("openai/sim", job["mode"])  # imports instructor (and litellm if auto)
+    agent.llm._litellm()
     baseline = _rss_mb()
     timeline: list[tuple[int, float]] = []
     step = max(1, job["items"] // 10)
@@ -749,9 +737,10 @@ def memory(args: argparse.Namespace, folder: Path) -> None:
                 "settings": {**settings, "limit": estimate_items},
             }
         )
-        _report_memory(estimate, f"first {estimate_items} items only (RunSettings.limit)")
         if estimate_items >= args.memory_items:
+            _report_memory(estimate, f"all {args.memory_items} items")
             return
+        _report_memory(estimate, f"first {estimate_items} items only (RunSettings.limit)")
         projected = estimate["wall"] * args.memory_items / estimate_items
         print(f"   projected for all {args.memory_items} items: ~{projected:.0f} s")
         if projected > args.memory_max_seconds:
@@ -767,7 +756,8 @@ def _report_memory(r: dict[str, Any], title: str) -> None:
         f"{r['wall']:.1f} s ({r['requests'] / r['wall']:.0f} req/s, client CPU {r['cpu']:.0f} s)"
     )
     timeline = ", ".join(f"{done}: {mb:.0f}" for done, mb in r["timeline"])
-    print(f"   RSS after imports {r['baseline_mb']:.0f} MB; by items done (MB) {timeline}")
+    print(f"   RSS once labelagent and litellm are imported {r['baseline_mb']:.0f} MB")
+    print(f"   RSS by items done (MB): {timeline}")
     ok = r["peak_mb"] < TARGET_RSS_MB
     print(f"   peak RSS {r['peak_mb']:.0f} MB (target < {TARGET_RSS_MB:.0f} MB) {_flag(ok)}")
 

@@ -5,6 +5,7 @@ and need the `local` extra: pip install 'labelagent[local]'.
 """
 
 import asyncio
+import math
 import subprocess
 import sys
 import types
@@ -155,7 +156,7 @@ def test_samples_carry_label_confidence_and_rationale(
     _fixed(backend, monkeypatch, SENTIMENT_SCORES)
     item = Item(item_id="t1", fields={"text": "great"})
     samples = _sample(backend, _request(SENTIMENT, item, n=200, seed=3, temperature=1.0))
-    probs = dict(zip(("positive", "negative", "neutral"), tempered([1, 0.3679, 0.1353], 1)))
+    probs = dict(zip(("positive", "negative", "neutral"), [0.665, 0.245, 0.090], strict=True))
     assert backend.name == "local:gemma-3-270m-q4_k_m.gguf"
     assert [s.sample_index for s in samples] == list(range(200))
     assert all(s.ok and s.cost_usd == 0 for s in samples)
@@ -190,9 +191,10 @@ def test_rating_labels_are_one_integer_per_dimension(
     _fixed(backend, monkeypatch, scores)
     item = Item(item_id="r1", fields={"question": "2+2?", "answer": "4"})
     [sample] = _sample(backend, _request(RATING, item, n=1, temperature=0))
+    best = math.exp(4) / (math.exp(4) + 4)  # one score 4 nats above the four others
     assert sample.label == {"accuracy": 4, "clarity": 2}
-    assert sample.confidence == pytest.approx(0.8085**2, abs=1e-3)  # both dimensions' probability
-    assert sample.rationale.startswith("likelihood scoring: accuracy: 4 0.81, ")
+    assert sample.confidence == pytest.approx(best**2)  # the probability of both scores
+    assert sample.rationale.startswith("likelihood scoring: accuracy: 4 0.93, ")
 
 
 def test_a_failure_on_one_item_comes_back_as_failed_samples(
@@ -204,8 +206,9 @@ def test_a_failure_on_one_item_comes_back_as_failed_samples(
     backend = LocalBackend()
     monkeypatch.setattr(backend, "score", broken)
     samples = _sample(backend, _request(SENTIMENT, Item(item_id="x", fields={}), n=3))
-    assert len(samples) == 3
-    assert all(s.error == "local scoring failed: RuntimeError: llama_decode returned 1" for s in samples)
+    assert [s.error for s in samples] == [
+        "local scoring failed: RuntimeError: llama_decode returned 1"
+    ] * 3
 
 
 @pytest.mark.parametrize("task", ["multilabel", "spans"])

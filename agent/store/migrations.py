@@ -148,4 +148,55 @@ FULL OUTER JOIN decisions d
 WHERE r.item_id IS NOT NULL OR d.route = 'auto';
 """,
     ),
+    Migration(
+        2,
+        "review queue: reviewer accounts, claims, review settings; adjudication wins",
+        """
+CREATE TABLE reviewers (
+    name VARCHAR PRIMARY KEY,
+    role VARCHAR NOT NULL CHECK (role IN ('reviewer', 'adjudicator')),
+    password_hash VARCHAR NOT NULL,     -- scrypt$n$r$p$salt$hash (hex); never the password
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE claims (
+    item_id VARCHAR NOT NULL,
+    guideline_hash VARCHAR NOT NULL,
+    reviewer VARCHAR NOT NULL,          -- who holds the item; nobody else is shown it meanwhile
+    claimed_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL,      -- an abandoned claim returns to the queue after this
+    PRIMARY KEY (item_id, guideline_hash)
+);
+CREATE TABLE review_settings (
+    guideline_hash VARCHAR PRIMARY KEY,
+    overlap INTEGER NOT NULL DEFAULT 1, -- independent reviews each escalated item needs
+    blind_share DOUBLE NOT NULL DEFAULT 0.2, -- share of escalated items shown without the model's label (audit items always are)
+    updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE OR REPLACE VIEW final_labels AS
+WITH latest_review AS (
+    SELECT item_id, guideline_hash, label, reviewer, created_at,
+           row_number() OVER (PARTITION BY item_id, guideline_hash
+                              ORDER BY (action = 'adjudicate') DESC, created_at DESC,
+                                       review_id DESC) AS rn
+    FROM reviews
+    WHERE label IS NOT NULL
+)
+SELECT
+    coalesce(r.item_id, d.item_id) AS item_id,
+    coalesce(r.guideline_hash, d.guideline_hash) AS guideline_hash,
+    coalesce(r.label, d.label) AS label,
+    CASE WHEN r.item_id IS NOT NULL THEN 'human' ELSE 'llm' END AS source,
+    r.reviewer AS reviewer,
+    d.model AS model,
+    d.route AS route,
+    d.agreement AS agreement,
+    d.confidence AS confidence,
+    d.run_id AS run_id,
+    coalesce(r.created_at, d.decided_at) AS labeled_at
+FROM (SELECT * FROM latest_review WHERE rn = 1) r
+FULL OUTER JOIN decisions d
+    ON r.item_id = d.item_id AND r.guideline_hash = d.guideline_hash
+WHERE r.item_id IS NOT NULL OR d.route = 'auto';
+""",
+    ),
 ]

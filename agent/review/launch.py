@@ -1,0 +1,61 @@
+"""What `labelagent review` checks before it starts the Streamlit app."""
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from agent.errors import ConfigError, DatabaseError
+from agent.review.accounts import count_reviewers
+from agent.review.queue import set_settings
+from agent.store.db import migrate
+
+APP = Path(__file__).resolve().parent.parent.parent / "review_ui" / "app.py"
+
+
+def prepare(
+    db: str | Path,
+    guideline: str | None,
+    overlap: int | None,
+    blind_share: float | None,
+    out: Console,
+) -> None:
+    if not Path(db).exists():
+        raise DatabaseError(
+            f"{db}: no such database", hint="Run `labelagent demo` or `labelagent label` first."
+        )
+    migrate(db)
+    if overlap is not None or blind_share is not None:
+        if not guideline:
+            raise ConfigError("--overlap and --blind-share need --guideline NAME")
+        matched = set_settings(
+            db, guideline, overlap or 1, 0.2 if blind_share is None else blind_share
+        )
+        if not matched:
+            raise ConfigError(f"no guideline named {guideline!r} in {db}")
+    if count_reviewers(db) == 0:
+        out.print(
+            f"[yellow]{db} has no reviewer accounts yet; nobody can sign in until you create "
+            f"one:[/] labelagent reviewer add NAME --db {db}"
+        )
+
+
+def streamlit_command(db: str | Path, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.address",
+        "127.0.0.1",
+        "--",
+        "--db",
+        str(Path(db).resolve()),
+    ]
