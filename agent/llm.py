@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent.errors import ConfigError, ModelError, ParseError
 from agent.records import Sample, SampleRequest
-from agent.tasks import answer_model, parse_answer, to_answer
+from agent.tasks import answer_model, parse_answer
 
 MODES = ("auto", "tools", "json_schema", "json")
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
@@ -107,7 +107,13 @@ def choose_mode(model: str, mode: str) -> Any:
 
 class LiteLLMBackend:
     """Any litellm model string: openai/..., anthropic/..., gemini/..., ollama/..., or any
-    OpenAI-compatible server through `api_base`."""
+    OpenAI-compatible server through `api_base`.
+
+    instructor turns the guideline's answer model into the request's structured-output part
+    (tools, a JSON schema, or a schema in the system prompt) once per guideline; each request is
+    then one `litellm.acompletion`, and every returned choice is parsed by the task's own
+    `parse_answer`. An answer that does not validate is re-asked (`max_reasks`) with the error.
+    """
 
     def __init__(
         self,
@@ -120,19 +126,21 @@ class LiteLLMBackend:
         max_reasks: int = 1,
         retry: RetryPolicy | None = None,
     ) -> None:
-        import instructor
-
-        logging.getLogger("instructor").setLevel(logging.CRITICAL)
         logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
         self.name = model
-        self.api_base, self.api_key = api_base, api_key
         self.mode = choose_mode(model, mode)
         self.timeout, self.max_reasks = timeout, max_reasks
         self.retry = retry or RetryPolicy()
         self._limit = asyncio.Semaphore(concurrency)
         self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
-        self._client = instructor.from_litellm(_litellm().acompletion, mode=self.mode)
-        self.requests = 0
+        self._acompletion = _litellm().acompletion
+        self._fixed = {"model": model, "timeout": timeout, "num_retries": 0}
+        if api_base:
+            self._fixed["api_base"] = api_base
+        if api_key:
+            self._fixed["api_key"] = api_key
+        self._prepared: dict[str, tuple[list[dict[str, str]], dict[str, Any]]] = {}
+        self.requests = 0  # HTTP requests sent, retries included
         self.succeeded = 0
 
     @property
@@ -159,12 +167,34 @@ class LiteLLMBackend:
         ]
         return [s for batch in await asyncio.gather(*draws) for s in batch]
 
+    def _request(self, request: SampleRequest, n: int) -> dict[str, Any]:
+        """The request body. The structured-output part, and the system message (instructor adds
+        the schema to it in JSON mode), are prepared once per guideline."""
+        key = request.guideline.content_hash
+        if key not in self._prepared:
+            from instructor.v2.core.response import handle_response_model
+
+            _, prepared = handle_response_model(
+                answer_model(request.guideline), mode=self.mode, messages=request.messages
+            )
+            system = prepared.pop("messages")[:-1]
+            self._prepared[key] = (system, prepared)
+        system, structured = self._prepared[key]
+        body = {
+            **self._fixed,
+            **structured,
+            "messages": [*system, *request.messages[1:]],
+            "temperature": request.temperature,
+            "seed": request.seed,
+        }
+        if n > 1:
+            body["n"] = n
+        return body
+
     async def _draw(self, request: SampleRequest, n: int) -> list[Sample]:
         started = time.perf_counter()
         try:
-            async for attempt in self.retry.retrying():
-                with attempt:
-                    parsed, completion = await self._call(request, n)
+            completion = await self._complete(self._request(request, n))
         except FATAL as e:
             raise ModelError(f"{self.name}: {type(e).__name__}: {_short(e)}") from None
         except openai.APIConnectionError as e:
@@ -176,49 +206,60 @@ class LiteLLMBackend:
         except Exception as e:
             return [self._failed(_describe(e), started) for _ in range(n)]
         self.succeeded += 1
-        return self._samples(request, parsed, completion, started)
+        samples = self._samples(request, completion, n, started)
+        for index, sample in enumerate(samples):
+            if not sample.ok and sample.error.startswith("invalid answer"):
+                samples[index] = await self._reask(request, completion.choices[index], sample)
+        return samples
 
-    async def _call(self, request: SampleRequest, n: int) -> tuple[Any, Any]:
-        kwargs: dict[str, Any] = {
-            "model": self.name,
-            "messages": request.messages,
-            "response_model": answer_model(request.guideline),
-            "context": {"item": request.item},
-            "max_retries": self.max_reasks + 1,
-            "temperature": request.temperature,
-            "seed": request.seed,
-            "timeout": self.timeout,
-            "num_retries": 0,
-        }
-        if n > 1:
-            kwargs["n"] = n
-        if self.api_base:
-            kwargs["api_base"] = self.api_base
-        if self.api_key:
-            kwargs["api_key"] = self.api_key
-        async with self._limit:
-            self.requests += 1
+    async def _complete(self, body: dict[str, Any]) -> Any:
+        async for attempt in self.retry.retrying():
+            with attempt:
+                async with self._limit:
+                    self.requests += 1
+                    return await self._acompletion(**body)
+        raise AssertionError("unreachable: tenacity reraises")
+
+    async def _reask(self, request: SampleRequest, choice: Any, failed: Sample) -> Sample:
+        """Show the model its invalid answer and the error, and ask again (bounded)."""
+        messages = list(request.messages)
+        for _ in range(self.max_reasks):
+            messages = [
+                *messages,
+                {"role": "assistant", "content": _raw_answer(choice) or ""},
+                {
+                    "role": "user",
+                    "content": f"That answer is not valid: {failed.error}. Answer again, "
+                    "following the required format exactly.",
+                },
+            ]
+            retry = request.model_copy(update={"messages": messages})
+            started = time.perf_counter()
             try:
-                return await self._client.chat.completions.create_with_completion(**kwargs)
+                completion = await self._complete(self._request(retry, 1))
             except Exception as e:
-                raise _unwrap(e) from None
+                return self._failed(f"{failed.error}; re-ask failed: {_describe(e)}", started)
+            again = self._samples(request, completion, 1, started)[0]
+            again.prompt_tokens += failed.prompt_tokens
+            again.cost_usd += failed.cost_usd
+            if again.ok:
+                return again
+            failed, choice = again, completion.choices[0]
+        return failed
 
     def _samples(
-        self, request: SampleRequest, first: Any, completion: Any, started: float
+        self, request: SampleRequest, completion: Any, n: int, started: float
     ) -> list[Sample]:
         usage = getattr(completion, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
         completion_tokens = getattr(usage, "completion_tokens", 0) or 0
-        choices = list(getattr(completion, "choices", []) or [])[: max(1, request.n)]
+        choices = list(getattr(completion, "choices", []) or [])[:n]
         share = 1 / max(1, len(choices))
         cost = _cost(completion)
         latency = (time.perf_counter() - started) * 1000
         samples = []
         for index, choice in enumerate(choices):
-            if index == 0:
-                answer, error = to_answer(request.guideline, first), None
-            else:
-                answer, error = _parse_choice(request, choice)
+            answer, error = _parse_choice(request, choice)
             samples.append(
                 Sample(
                     model=self.name,
@@ -240,13 +281,16 @@ class LiteLLMBackend:
         )
 
 
-def _parse_choice(request: SampleRequest, choice: Any) -> tuple[Any, str | None]:
-    """instructor parses only the first choice; the others are parsed here the same way."""
+def _raw_answer(choice: Any) -> str | None:
     message = getattr(choice, "message", None)
-    raw = getattr(message, "content", None)
     tool_calls = getattr(message, "tool_calls", None)
     if tool_calls:
-        raw = tool_calls[0].function.arguments
+        return tool_calls[0].function.arguments
+    return getattr(message, "content", None)
+
+
+def _parse_choice(request: SampleRequest, choice: Any) -> tuple[Any, str | None]:
+    raw = _raw_answer(choice)
     if not raw:
         return None, "invalid answer: empty"
     try:
@@ -255,29 +299,7 @@ def _parse_choice(request: SampleRequest, choice: Any) -> tuple[Any, str | None]
         return None, f"invalid answer: {e}"
 
 
-def _unwrap(error: Exception) -> BaseException:
-    """instructor wraps API errors in InstructorRetryException; we retry on the original."""
-    cause = error.__cause__
-    if (
-        cause is not None
-        and type(error).__name__ == "InstructorRetryException"
-        and not _is_validation(cause)
-    ):
-        return cause
-    return error
-
-
-def _is_validation(error: BaseException) -> bool:
-    from pydantic import ValidationError
-
-    return isinstance(error, ValidationError | ValueError) and not isinstance(
-        error, openai.OpenAIError
-    )
-
-
 def _describe(error: BaseException) -> str:
-    if type(error).__name__ == "InstructorRetryException":
-        return f"invalid answer after re-asks: {_short(error)}"
     if isinstance(error, openai.APIStatusError):
         return f"HTTP {error.status_code}: {_short(error)}"
     if isinstance(error, openai.APITimeoutError):
@@ -292,6 +314,9 @@ def _short(error: BaseException, limit: int = 300) -> str:
 
 def _cost(completion: Any) -> float:
     """litellm's price table; 0 for models it does not know (local servers, simulators)."""
+    hidden = getattr(completion, "_hidden_params", None) or {}
+    if hidden.get("response_cost") is not None:
+        return float(hidden["response_cost"])
     try:
         return float(_litellm().completion_cost(completion_response=completion) or 0.0)
     except Exception:

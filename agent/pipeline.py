@@ -119,8 +119,9 @@ class Labeler:
             else min(summary.n_items, self.settings.limit)
         )
         migrate(self.db)
-        chunks = self._chunks(summary, id_field)
-        log.insert_items(self.db, summary.dataset, str(summary.path), chunks)
+        log.insert_items(
+            self.db, summary.dataset, str(summary.path), lambda: self._chunks(summary, id_field)
+        )
         log.record_guideline(self.db, self.guideline, self.guideline_text)
         run_id = uuid.uuid4().hex[:12]
         self.progress = Progress(total=total, run_id=run_id)

@@ -437,8 +437,12 @@ def time_setup(items_path: Path, db: Path) -> float:
     started = time.perf_counter()
     summary = inputs.scan(items_path, ["text"])
     migrate(db)
-    chunks = inputs.iter_items(summary.path, "id", summary.id_source, 500)
-    log.insert_items(db, summary.dataset, str(summary.path), chunks)
+    log.insert_items(
+        db,
+        summary.dataset,
+        str(summary.path),
+        lambda: inputs.iter_items(summary.path, "id", summary.id_source, 500),
+    )
     return time.perf_counter() - started
 
 

@@ -269,3 +269,39 @@ print("ok")
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("ok")
+
+
+def test_item_text_reaches_the_model_verbatim_even_when_it_looks_like_a_template(tmp_path, db):
+    text = "price is {{ 5 * 5 }} dollars {% if x %} and {# a comment #}"
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "j", "text": text}])
+    with SimServer(SimConfig(accuracy=1.0, gold={"j": {"label": "neutral"}})) as server:
+        for mode in ("tools", "json"):
+            backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk", mode=mode)
+            Labeler(
+                db,
+                load_guideline(GUIDELINES / "sentiment.md"),
+                "",
+                [backend],
+                RunSettings(),
+                Thresholds(),
+            ).run(path)
+            db.unlink()
+        sent = [
+            m["content"] for body in server.history for m in body["messages"] if m["role"] == "user"
+        ]
+    assert sent and all(text in content for content in sent)
+
+
+def test_an_invalid_answer_is_reasked_with_the_error_and_then_counts(tmp_path, db):
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "r", "text": "so so"}])
+    with SimServer(SimConfig(accuracy=1.0, gold={"r": {"label": "neutral"}})) as server:
+        server.enqueue({"label": "meh", "rationale": "?", "confidence": 0.5})
+        backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk", mode="tools")
+        settings = RunSettings(samples=1)
+        Labeler(
+            db, load_guideline(GUIDELINES / "sentiment.md"), "", [backend], settings, Thresholds()
+        ).run(path)
+        reask = server.history[-1]["messages"]
+    assert "'meh' is not one of the labels" in reask[-1]["content"]
+    assert reask[-2]["role"] == "assistant"
+    assert rows(db, "SELECT label, error FROM drafts") == [('"neutral"', None)]

@@ -1,7 +1,7 @@
 """What the pipeline reads from and writes to the DuckDB log. Every write is idempotent."""
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,33 +37,31 @@ def record_guideline(db: str | Path, guideline: Guideline, text: str) -> None:
         )
 
 
-def insert_items(db: str | Path, dataset: str, source: str, chunks: Iterable[list[Item]]) -> int:
-    """Add the items in one transaction. An id already stored with other content stops it all,
-    naming the line, and leaves the database as it was. Returns how many were new."""
-    added = 0
-    with transaction(db) as con:
-        for chunk in chunks:
-            rows = [
-                {
-                    "item_id": item.item_id,
-                    "fields": _json(item.fields),
-                    "content_hash": content_id(item.fields),
-                    "line": item.line,
-                }
-                for item in chunk
-            ]
-            _register(con, "new_items", rows)
+def insert_items(
+    db: str | Path, dataset: str, source: str, chunks: Callable[[], Iterable[list[Item]]]
+) -> int:
+    """Add the items. An id already stored with other content stops it all, naming the line,
+    before anything is written. The check reads every chunk first; the inserts then commit one
+    chunk at a time, so memory stays flat on large files. Returns how many were new."""
+    for chunk in chunks():
+        with transaction(db) as con:
+            _register(con, "new_items", _item_rows(chunk))
             clash = con.execute(
                 "SELECT n.item_id, n.line, i.dataset FROM new_items n JOIN items i USING (item_id)"
                 " WHERE i.content_hash <> n.content_hash ORDER BY n.line LIMIT 1"
             ).fetchall()
-            if clash:
-                item_id, line, dataset_there = clash[0]
-                raise InputError(
-                    f"{source}, line {line}: id {item_id!r} is already in the database "
-                    f"(dataset {dataset_there!r}) with different content",
-                    hint="Give items unique ids (--id-field), or use another --db.",
-                )
+            con.unregister("new_items")
+        if clash:
+            item_id, line, dataset_there = clash[0]
+            raise InputError(
+                f"{source}, line {line}: id {item_id!r} is already in the database "
+                f"(dataset {dataset_there!r}) with different content",
+                hint="Give items unique ids (--id-field), or use another --db.",
+            )
+    added = 0
+    for chunk in chunks():
+        with transaction(db) as con:
+            _register(con, "new_items", _item_rows(chunk))
             added += con.execute(
                 "INSERT INTO items (item_id, dataset, fields, content_hash)"
                 " SELECT item_id, ?, fields, content_hash FROM new_items ON CONFLICT DO NOTHING",
@@ -71,6 +69,18 @@ def insert_items(db: str | Path, dataset: str, source: str, chunks: Iterable[lis
             ).fetchall()[0][0]
             con.unregister("new_items")
     return added
+
+
+def _item_rows(chunk: list[Item]) -> list[dict[str, Any]]:
+    return [
+        {
+            "item_id": item.item_id,
+            "fields": _json(item.fields),
+            "content_hash": content_id(item.fields),
+            "line": item.line,
+        }
+        for item in chunk
+    ]
 
 
 def start_run(db: str | Path, run: dict[str, Any]) -> None:
