@@ -17,6 +17,8 @@ from agent.errors import DatabaseError
 from agent.store.migrations import MIGRATIONS
 
 LOCK_WAIT_SECONDS = 60.0
+# The log's transactions are small; one thread and a modest cap keep the agent's memory flat.
+DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB"}
 _IN_PROCESS = (
     threading.RLock()
 )  # DuckDB shares one instance per file within a process; one user at a time
@@ -42,7 +44,7 @@ def _open(path: str | Path, wait: float) -> Iterator[duckdb.DuckDBPyConnection]:
     delay = 0.005
     while True:
         try:
-            con = duckdb.connect(str(path))
+            con = duckdb.connect(str(path), config=DUCKDB_CONFIG)
             break
         except duckdb.IOException as e:
             if not _is_lock_error(e):
