@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.review.queue import REVIEW_STATE, QueueItem, _queue_item
+from agent.review.queue import REVIEW_STATE, QueueItem, _attach_rationales, _queue_item
 from agent.store.db import transaction
 
 
@@ -38,6 +38,7 @@ def cases(db: str | Path, limit: int = 50) -> list[Case]:
         for row in rows:
             item = _queue_item(row[:15])
             item.blind = False
+            _attach_rationales(con, [item])
             reviews = [
                 {
                     "reviewer": r[0],

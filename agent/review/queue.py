@@ -41,6 +41,11 @@ PRIORITY = """
 """
 
 
+class ClaimLost(ConfigError):
+    """The reviewer's lease on an item ran out and another reviewer holds it now, or the
+    reviewer already reviewed it (from another tab, or a retried request)."""
+
+
 @dataclass
 class QueueFilter:
     guideline: str | None = None  # name or hash
@@ -242,12 +247,14 @@ def submit(
     with transaction(db) as con:
         if action in LABEL_ACTIONS:
             label = _checked_label(con, item, label)
+        if action != "adjudicate" and _already_reviewed(con, reviewer, item):
+            raise ClaimLost(f"you already reviewed {item.item_id}; the second review was not saved")
         holder = con.execute(
             "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?",
             [item.item_id, item.guideline_hash],
         ).fetchall()
         if holder and holder[0][0] != reviewer:
-            raise ConfigError(
+            raise ClaimLost(
                 f"your claim on {item.item_id} expired and {holder[0][0]} has it now; "
                 "the review was not saved"
             )
@@ -269,6 +276,16 @@ def submit(
             "DELETE FROM claims WHERE item_id = ? AND guideline_hash = ?",
             [item.item_id, item.guideline_hash],
         ).fetchall()
+
+
+def _already_reviewed(con: Any, reviewer: str, item: QueueItem) -> bool:
+    return bool(
+        con.execute(
+            "SELECT 1 FROM reviews WHERE item_id = ? AND guideline_hash = ? AND reviewer = ?"
+            " AND action <> 'adjudicate' LIMIT 1",
+            [item.item_id, item.guideline_hash, reviewer],
+        ).fetchall()
+    )
 
 
 def _checked_label(con: Any, item: QueueItem, label: Any) -> Any:

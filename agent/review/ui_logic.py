@@ -1,0 +1,472 @@
+"""What the review app does between drawing: its state, the reviewer's answer, each action.
+
+Everything here works on a plain mapping (Streamlit's `st.session_state` in the app, a dict in
+tests), so the app's pages only draw. Per-item state lives under keys that contain the item's
+key, so nothing leaks from one item to the next and `finish` can drop it all.
+"""
+
+import argparse
+import html
+import json
+import re
+import time
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError, LabelagentError
+from agent.guidelines import Guideline
+from agent.records import Item
+from agent.review.accounts import Reviewer, authenticate
+from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
+from agent.store.db import transaction
+from agent.tasks import TASK_MODULES, item_text
+
+BATCH_SIZE = 5
+QUICK_KEYS = 9
+DB_ENV = "LABELAGENT_DB"
+BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
+CHOICE_TASKS = ("classification", "preference")
+LABEL_KEY_TASKS = (*CHOICE_TASKS, "multilabel")
+SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def resolve_db(argv: list[str], environ: Mapping[str, str]) -> str | None:
+    """The database from `--db PATH` among the script's arguments, else from LABELAGENT_DB."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--db")
+    known, _ = parser.parse_known_args(argv)
+    return known.db or environ.get(DB_ENV) or None
+
+
+def md_escape(text: str) -> str:
+    """Text shown through st.markdown exactly as written (no emphasis, links, LaTeX, colors)."""
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def item_key(item: QueueItem) -> str:
+    return f"{item.guideline_hash}:{item.item_id}"
+
+
+def widget_key(name: str, item: QueueItem, prefix: str = "") -> str:
+    return f"{prefix}{name}:{item_key(item)}"
+
+
+def label_text(label: Any) -> str:
+    """A label as a reviewer reads it: a name, names joined, scores, or spans."""
+    if label is None:
+        return "—"
+    if isinstance(label, str):
+        return label
+    if isinstance(label, dict):
+        return ", ".join(f"{k} {v}" for k, v in label.items())
+    if isinstance(label, list) and not label:
+        return "none"
+    if isinstance(label, list) and all(isinstance(x, dict) for x in label):
+        return "; ".join(f"{s.get('text', '')} → {s.get('label', '')}" for s in label)
+    if isinstance(label, list):
+        return ", ".join(str(x) for x in label)
+    return str(label)
+
+
+def json_label_text(text: str) -> str:
+    """A label stored as JSON text, as a reviewer reads it."""
+    try:
+        return label_text(json.loads(text))
+    except (TypeError, ValueError):
+        return str(text)
+
+
+def vote_rows(votes: Mapping[str, int]) -> list[tuple[str, int]]:
+    """(label as read, count), most votes first; a key that is not JSON is shown as written."""
+    rows = [(json_label_text(key), int(count)) for key, count in votes.items()]
+    return sorted(rows, key=lambda r: (-r[1], r[0]))
+
+
+def quick_labels(guideline: Guideline, item: QueueItem) -> list[str]:
+    """The labels on number keys 1..9: the guideline's order when it has nine or fewer; else the
+    labels the model voted for first (never for a blind item), then the guideline's order."""
+    names = guideline.label_names
+    if len(names) <= QUICK_KEYS or item.blind:
+        return names[:QUICK_KEYS]
+    voted: list[str] = []
+    for key in sorted(item.votes, key=lambda k: -item.votes[k]):
+        try:
+            value = json.loads(key)
+        except (TypeError, ValueError):
+            continue
+        for name in value if isinstance(value, list) else [value]:
+            if isinstance(name, str) and name in names and name not in voted:
+                voted.append(name)
+    return (voted + [n for n in names if n not in voted])[:QUICK_KEYS]
+
+
+def spans_to_lines(spans: Any) -> str:
+    """The `text | label` lines of the span editor."""
+    if not isinstance(spans, list):
+        return ""
+    return "\n".join(f"{s.get('text', '')} | {s.get('label', '')}" for s in spans)
+
+
+def parse_span_lines(text: str) -> list[dict[str, str]]:
+    """`text | label` lines (the last `|` separates) as spans; blank lines are ignored."""
+    spans = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        if "|" not in line:
+            raise ValueError(f"line {number}: write the span as `text | label`")
+        span_text, label = (part.strip() for part in line.rsplit("|", 1))
+        if not span_text or not label:
+            raise ValueError(f"line {number}: both the text and the label are needed")
+        spans.append({"text": span_text, "label": label})
+    return spans
+
+
+def highlight_spans(text: str, spans: Any, labels: list[str]) -> str:
+    """HTML of `text` with each span marked and tagged with its label (overlaps: first wins)."""
+    marked = sorted(
+        (
+            s
+            for s in spans or []
+            if isinstance(s.get("start"), int) and isinstance(s.get("end"), int)
+        ),
+        key=lambda s: (s["start"], -s["end"]),
+    )
+    parts, at = [], 0
+    for span in marked:
+        start, end = span["start"], span["end"]
+        if start < at or end > len(text) or start >= end:
+            continue
+        label = str(span.get("label", ""))
+        color = SPAN_COLORS[labels.index(label) % len(SPAN_COLORS)] if label in labels else "#eee"
+        parts.append(html.escape(text[at:start]))
+        parts.append(
+            f'<mark style="background:{color};padding:0 2px;border-radius:3px">'
+            f"{html.escape(text[start:end])}<sub> {html.escape(label)}</sub></mark>"
+        )
+        at = end
+    parts.append(html.escape(text[at:]))
+    return "<div>" + "".join(parts).replace("\n", "<br>") + "</div>"
+
+
+def field_text(item: QueueItem, name: str) -> str:
+    return item_text(item.fields.get(name, ""))
+
+
+def initial_answer_state(
+    state: MutableMapping[str, Any], guideline: Guideline, item: QueueItem, prefix: str = ""
+) -> None:
+    """Prefill the answer widgets with the model's label (nothing when blind), once per item."""
+    shown = None if item.blind else item.llm_label
+    if guideline.task == "multilabel":
+        start = [x for x in shown or [] if x in guideline.label_names]
+        state.setdefault(widget_key("labels", item, prefix), start)
+    elif guideline.task == "rating":
+        for dim in guideline.dimensions:
+            value = shown.get(dim) if isinstance(shown, dict) else None
+            state.setdefault(widget_key(f"score-{dim}", item, prefix), value)
+    elif guideline.task == "spans":
+        state.setdefault(widget_key("spans", item, prefix), spans_to_lines(shown))
+
+
+def pick(
+    state: MutableMapping[str, Any], task: str, item: QueueItem, label: str, prefix: str = ""
+) -> None:
+    """A number key: choose the label, or for multilabel add or remove it."""
+    if task == "multilabel":
+        key = widget_key("labels", item, prefix)
+        chosen = list(state.get(key) or [])
+        state[key] = [x for x in chosen if x != label] if label in chosen else [*chosen, label]
+    else:
+        state[widget_key("pick", item, prefix)] = label
+
+
+def picked(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> str | None:
+    return state.get(widget_key("pick", item, prefix))
+
+
+def missing_answer(task: str) -> str:
+    if task == "rating":
+        return "Give a score for every dimension first."
+    return "Pick a label first (number keys 1 to 9)."
+
+
+def answer_from_state(
+    state: Mapping[str, Any], guideline: Guideline, item: QueueItem, prefix: str = ""
+) -> Any:
+    """The reviewer's own answer as entered, or None when they have not given one."""
+    task = guideline.task
+    if task in CHOICE_TASKS:
+        return picked(state, item, prefix)
+    if task == "multilabel":
+        return state.get(widget_key("labels", item, prefix))
+    if task == "rating":
+        scores = {
+            d: state.get(widget_key(f"score-{d}", item, prefix)) for d in guideline.dimensions
+        }
+        return None if any(v is None for v in scores.values()) else scores
+    text = state.get(widget_key("spans", item, prefix))
+    if text is None:
+        return None
+    try:
+        return parse_span_lines(text)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def normalized(guideline: Guideline, item: QueueItem, answer: Any) -> Any:
+    try:
+        return TASK_MODULES[guideline.task].normalize(
+            guideline, answer, Item(item_id=item.item_id, fields=item.fields)
+        )
+    except ValueError as e:
+        raise ConfigError(f"that label does not fit the guideline: {e}") from None
+
+
+def _same(a: Any, b: Any) -> bool:
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def decide(guideline: Guideline, item: QueueItem, answer: Any) -> tuple[str, Any]:
+    """Enter: the action and label to record. No answer accepts the model's label (not offered
+    when blind or when the model gave none). A blind item's label is always a `correct` (the
+    reviewer's own); otherwise a label equal to the model's is an `accept`."""
+    if answer is None:
+        if item.blind or item.llm_label is None:
+            raise ConfigError(missing_answer(guideline.task))
+        return "accept", item.llm_label
+    label = normalized(guideline, item, answer)
+    if not item.blind and item.llm_label is not None and _same(label, item.llm_label):
+        return "accept", item.llm_label
+    return "correct", label
+
+
+def current_item(state: Mapping[str, Any]) -> QueueItem | None:
+    batch = state.get(BATCH) or []
+    return batch[0] if batch else None
+
+
+def refill(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> QueueItem | None:
+    """The item on screen; claims the next batch (one transaction) only when the batch is empty."""
+    if not state.get(BATCH):
+        state[BATCH] = claim(db, reviewer, BATCH_SIZE, where=state.get(FILTER))
+    return current_item(state)
+
+
+def mark_shown(
+    state: MutableMapping[str, Any], item: QueueItem, clock: Callable[[], float] = time.monotonic
+) -> None:
+    state.setdefault(widget_key("shown", item), clock())
+
+
+def seconds_on_screen(
+    state: Mapping[str, Any], item: QueueItem, clock: Callable[[], float] = time.monotonic
+) -> float | None:
+    shown = state.get(widget_key("shown", item))
+    return None if shown is None else round(max(0.0, clock() - shown), 3)
+
+
+def finish(state: MutableMapping[str, Any], item: QueueItem) -> None:
+    """Take the item off the batch and forget everything kept for it."""
+    state[BATCH] = [i for i in state.get(BATCH) or [] if item_key(i) != item_key(item)]
+    suffix = ":" + item_key(item)
+    for key in [k for k in list(state.keys()) if str(k).endswith(suffix)]:
+        del state[key]
+
+
+def act(
+    state: MutableMapping[str, Any],
+    db: str | Path,
+    reviewer: str,
+    guideline: Guideline,
+    action: str,
+    clock: Callable[[], float] = time.monotonic,
+) -> bool:
+    """Record `action` (accept, skip or flag) on the item on screen; on success the next item of
+    the batch comes up. A problem becomes the `flash` message instead of an exception."""
+    state[FLASH] = None
+    item = current_item(state)
+    if item is None:
+        return False
+    note = str(state.get(widget_key("note", item)) or "").strip()
+    try:
+        label = None
+        if action == "accept":
+            action, label = decide(guideline, item, answer_from_state(state, guideline, item))
+        submit(db, reviewer, item, action, label, note, seconds_on_screen(state, item, clock))
+    except ClaimLost as e:
+        finish(state, item)
+        state[FLASH] = f"{e}. The next item is shown."
+        return False
+    except LabelagentError as e:
+        state[FLASH] = str(e)
+        return False
+    finish(state, item)
+    return True
+
+
+def adjudicate(
+    state: MutableMapping[str, Any],
+    db: str | Path,
+    adjudicator: str,
+    guideline: Guideline,
+    item: QueueItem,
+    prefix: str = "adj-",
+) -> bool:
+    """Record the adjudicator's final label for a case; problems become the `flash` message."""
+    state[FLASH] = state[NOTICE] = None
+    try:
+        answer = answer_from_state(state, guideline, item, prefix)
+        if answer is None:
+            raise ConfigError(missing_answer(guideline.task))
+        label = normalized(guideline, item, answer)
+        note = str(state.get(widget_key("note", item, prefix)) or "").strip()
+        submit(db, adjudicator, item, "adjudicate", label, note)
+    except LabelagentError as e:
+        state[FLASH] = str(e)
+        return False
+    suffix = ":" + item_key(item)
+    for key in [
+        k for k in list(state.keys()) if str(k).startswith(prefix) and str(k).endswith(suffix)
+    ]:
+        del state[key]
+    state[NOTICE] = f"Final label for {item.item_id}: {label_text(label)}."
+    return True
+
+
+def review_columns(reviews: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The reviews of a case side by side: one column per review."""
+    columns: dict[str, list[str]] = {}
+    for review in reviews:
+        name = review["reviewer"]
+        number = 2
+        while name in columns:
+            name = f"{review['reviewer']} ({number})"
+            number += 1
+        columns[name] = [
+            review["action"],
+            label_text(review["label"]) if review["label"] is not None else "—",
+            review.get("note") or "",
+            "yes" if review.get("blind") else "no",
+        ]
+    return columns
+
+
+REVIEW_ROWS = ["action", "label", "note", "blind"]
+
+
+@dataclass
+class FilterOptions:
+    guidelines: list[str]
+    labels: list[str]  # the model's labels as JSON text
+    reasons: list[str]
+    runs: list[str]
+
+
+def filter_options(db: str | Path) -> FilterOptions:
+    """The values the queue's filters offer, from the escalated decisions."""
+    with transaction(db) as con:
+
+        def column(sql: str) -> list[str]:
+            return [r[0] for r in con.execute(sql).fetchall() if r[0] is not None]
+
+        escalated = "FROM decisions d JOIN guidelines g USING (guideline_hash)"
+        escalated += " WHERE d.route = 'escalated'"
+        return FilterOptions(
+            guidelines=column(f"SELECT DISTINCT g.name {escalated} ORDER BY 1"),
+            labels=column(f"SELECT DISTINCT CAST(d.label AS VARCHAR) {escalated} ORDER BY 1"),
+            reasons=column(
+                "SELECT DISTINCT unnest(CAST(d.reasons AS VARCHAR[])) FROM decisions d"
+                " WHERE d.route = 'escalated' ORDER BY 1"
+            ),
+            runs=column(f"SELECT DISTINCT d.run_id {escalated} ORDER BY 1"),
+        )
+
+
+def guideline_content(db: str | Path, guideline_hash: str) -> str:
+    with transaction(db) as con:
+        rows = con.execute(
+            "SELECT content FROM guidelines WHERE guideline_hash = ?", [guideline_hash]
+        ).fetchall()
+    if not rows:
+        raise ConfigError(f"guideline {guideline_hash} is not in the database")
+    return rows[0][0]
+
+
+def sign_in(state: MutableMapping[str, Any], db: str | Path, name: str, password: str) -> bool:
+    """Check the name and password; on success the reviewer is kept in the session."""
+    reviewer = authenticate(db, name or "", password or "") if name and password else None
+    if reviewer is None:
+        state[FLASH] = "Wrong reviewer name or password."
+        return False
+    state[REVIEWER] = reviewer
+    state[FLASH] = None
+    return True
+
+
+def signed_in(state: Mapping[str, Any]) -> Reviewer | None:
+    reviewer = state.get(REVIEWER)
+    return reviewer if isinstance(reviewer, Reviewer) else None
+
+
+def drop_batch(state: MutableMapping[str, Any]) -> None:
+    for item in list(state.get(BATCH) or []):
+        finish(state, item)
+    state[BATCH] = []
+
+
+def sign_out(state: MutableMapping[str, Any], db: str | Path) -> None:
+    """Give back the reviewer's claims and forget the session's reviewer, batch and filter."""
+    reviewer = signed_in(state)
+    if reviewer is not None:
+        release(db, reviewer.name)
+    drop_batch(state)
+    for key in (REVIEWER, FILTER, FLASH, NOTICE):
+        state.pop(key, None)
+
+
+def set_filter(
+    state: MutableMapping[str, Any], db: str | Path, reviewer: str, where: QueueFilter
+) -> None:
+    """A new filter gives back the batch, so the next claim follows the filter."""
+    if state.get(FILTER, QueueFilter()) == where:
+        return
+    release(db, reviewer)
+    drop_batch(state)
+    state[FILTER] = where
+
+
+def section_labels(state: Mapping[str, Any], guideline: Guideline, item: QueueItem) -> list[str]:
+    """Which labels' guideline sections to show: what the reviewer picked, else the model's label
+    (never for a blind item); for rating, the dimensions."""
+    if guideline.task == "rating":
+        return list(guideline.dimensions)
+    if guideline.task == "multilabel":
+        return list(state.get(widget_key("labels", item)) or [])
+    mine = picked(state, item) if guideline.task in CHOICE_TASKS else None
+    if mine:
+        return [mine]
+    if item.blind or item.llm_label is None:
+        return []
+    if isinstance(item.llm_label, str):
+        return [item.llm_label]
+    return list(dict.fromkeys(s.get("label", "") for s in item.llm_label if isinstance(s, dict)))
+
+
+def demote_headings(markdown: str) -> str:
+    """Headings as bold lines, so a guideline excerpt fits a side column (code left alone)."""
+    lines, in_fence = [], False
+    for line in markdown.split("\n"):
+        if re.match(r"^ {0,3}(```|~~~)", line):
+            in_fence = not in_fence
+        heading = None if in_fence else re.match(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
+        lines.append(f"**{heading.group(1)}**" if heading else line)
+    return "\n".join(lines)
+
+
+def plain_markdown(text: str) -> str:
+    """Item text for st.markdown: every character literal, line breaks kept."""
+    return "  \n".join(md_escape(line) for line in text.split("\n"))

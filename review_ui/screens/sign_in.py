@@ -1,0 +1,30 @@
+"""Sign-in: name and password, checked against the reviewer accounts in the database."""
+
+import streamlit as st
+
+from agent.review import ui_logic
+from agent.review.accounts import count_reviewers
+from review_ui import views
+
+db = views.db_path()
+state = st.session_state
+st.title("labelagent review")
+if count_reviewers(db) == 0:
+    st.info(
+        "This database has no reviewer accounts yet, so nobody can sign in. Create one in a "
+        f"terminal:\n\n```\nlabelagent reviewer add NAME --db {db}\n```\n\n"
+        "Add `--role adjudicator` for someone who also settles disagreements."
+    )
+
+
+def _submit() -> None:
+    ui_logic.sign_in(state, db, state.get("sign-in-name", ""), state.get("sign-in-password", ""))
+    state["sign-in-password"] = ""
+
+
+with st.form("sign-in"):
+    st.text_input("Reviewer", key="sign-in-name", autocomplete="username")
+    st.text_input("Password", type="password", key="sign-in-password")
+    st.form_submit_button("Sign in", type="primary", on_click=_submit)
+if state.get(ui_logic.FLASH):
+    st.error(state.pop(ui_logic.FLASH))

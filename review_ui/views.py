@@ -1,0 +1,305 @@
+"""Drawing helpers shared by the review app's pages. They only draw: what happens on a click is
+in agent/review/ui_logic.py, wired up as `on_click` callbacks."""
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from agent.guidelines import Guideline, parse_guideline
+from agent.review import ui_logic
+from agent.review.accounts import Reviewer
+from agent.review.queue import QueueItem
+from agent.review.sections import relevant_sections
+from agent.store.db import migrate
+
+DB_KEY = "db"
+KEYS_HELP = (
+    "**Enter** saves (the model's label unless you gave another) · **S** skips · "
+    "**F** flags for an adjudicator"
+)
+
+
+def db_path() -> str:
+    return st.session_state[DB_KEY]
+
+
+@st.cache_resource(show_spinner=False)
+def ensure_schema(db: str) -> bool:
+    """Bring the database to the newest schema once per process."""
+    migrate(db)
+    return True
+
+
+@st.cache_data(show_spinner=False)
+def _guideline_content(db: str, guideline_hash: str) -> str:
+    return ui_logic.guideline_content(db, guideline_hash)
+
+
+def guideline_for(db: str, item: QueueItem) -> Guideline:
+    """The guideline an item was labeled under (its text is read once, then cached)."""
+    return parse_guideline(_guideline_content(db, item.guideline_hash), item.guideline_name)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def filter_options(db: str) -> ui_logic.FilterOptions:
+    return ui_logic.filter_options(db)
+
+
+def messages() -> None:
+    """The last action's problem (a warning, never a traceback) or confirmation, shown once."""
+    problem = st.session_state.pop(ui_logic.FLASH, None)
+    done = st.session_state.pop(ui_logic.NOTICE, None)
+    if problem:
+        st.warning(problem)
+    if done:
+        st.success(done)
+
+
+def account_sidebar(db: str, reviewer: Reviewer) -> None:
+    with st.sidebar:
+        st.markdown(f"Signed in as **{ui_logic.md_escape(reviewer.name)}** ({reviewer.role})")
+        st.button(
+            "Sign out",
+            key="sign-out",
+            on_click=ui_logic.sign_out,
+            args=(st.session_state, db),
+            help="Gives back the items you hold, so others can review them.",
+        )
+
+
+def text_field(title: str, text: str) -> None:
+    st.caption(title)
+    with st.container(border=True):
+        st.markdown(ui_logic.plain_markdown(text))
+
+
+def item_fields(guideline: Guideline, item: QueueItem) -> None:
+    """The item as the guideline names its fields; preference responses side by side, spans
+    with the model's spans marked (not when blind)."""
+    fields = guideline.fields
+    if guideline.task == "preference" and len(fields) >= 3:
+        for name in fields[:-2]:
+            text_field(name, ui_logic.field_text(item, name))
+        left, right = st.columns(2)
+        for column, name, title in (
+            (left, fields[-2], "Response A"),
+            (right, fields[-1], "Response B"),
+        ):
+            with column:
+                text_field(f"{title} ({name})", ui_logic.field_text(item, name))
+        return
+    if guideline.task == "spans":
+        text = ui_logic.field_text(item, fields[0])
+        spans = [] if item.blind else item.llm_label
+        st.caption(fields[0] if item.blind else f"{fields[0]} (the model's spans marked)")
+        with st.container(border=True):
+            st.markdown(
+                ui_logic.highlight_spans(text, spans, guideline.label_names),
+                unsafe_allow_html=True,
+            )
+        return
+    for name in fields:
+        text_field(name, ui_logic.field_text(item, name))
+
+
+def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
+    """Buttons `1 · label` … with number-key shortcuts; more labels in a select box."""
+    state = st.session_state
+    chosen = state.get(ui_logic.widget_key("labels", item, prefix)) or []
+    mine = ui_logic.picked(state, item, prefix)
+    quick = ui_logic.quick_labels(guideline, item)
+    with st.container(horizontal=True):
+        for number, label in enumerate(quick, start=1):
+            selected = label == mine or label in chosen
+            model = not item.blind and label == item.llm_label
+            st.button(
+                f"{number} · {label}",
+                key=ui_logic.widget_key(f"label-{number}", item, prefix),
+                shortcut=str(number),
+                type="primary" if selected else "secondary",
+                help=("The model's label. " if model else "") + guideline.labels.get(label, ""),
+                on_click=ui_logic.pick,
+                args=(state, guideline.task, item, label, prefix),
+            )
+    if len(guideline.label_names) > len(quick):
+        key = ui_logic.widget_key("other", item, prefix)
+        st.selectbox(
+            "Any label",
+            guideline.label_names,
+            index=None,
+            key=key,
+            placeholder="type to search all labels",
+            on_change=lambda: ui_logic.pick(state, guideline.task, item, state[key], prefix),
+        )
+
+
+def answer_widgets(guideline: Guideline, item: QueueItem) -> None:
+    """Where the reviewer gives their own label, by task."""
+    state = st.session_state
+    task = guideline.task
+    if task in ui_logic.CHOICE_TASKS:
+        label_buttons(guideline, item)
+        mine = ui_logic.picked(state, item)
+        if mine:
+            st.markdown(f"Your label: **{ui_logic.md_escape(mine)}** (Enter saves it)")
+    elif task == "multilabel":
+        label_buttons(guideline, item)
+        st.multiselect("Labels", guideline.label_names, key=ui_logic.widget_key("labels", item))
+    elif task == "rating":
+        score_inputs(guideline, item)
+    else:
+        span_editor(guideline, item)
+
+
+def score_inputs(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
+    scale = guideline.scale
+    columns = st.columns(len(guideline.dimensions))
+    for column, (dim, definition) in zip(columns, guideline.dimensions.items(), strict=True):
+        with column:
+            st.number_input(
+                f"{dim} ({scale.min} to {scale.max})",
+                min_value=scale.min,
+                max_value=scale.max,
+                step=1,
+                value=None,
+                key=ui_logic.widget_key(f"score-{dim}", item, prefix),
+                help=definition or None,
+            )
+
+
+def span_editor(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
+    st.text_area(
+        "Spans: one per line, `text | label`",
+        key=ui_logic.widget_key("spans", item, prefix),
+        help="Labels: " + ", ".join(guideline.label_names) + ". Leave empty for no spans.",
+    )
+
+
+def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: QueueItem) -> None:
+    state = st.session_state
+    args = (state, db, reviewer.name, guideline)
+    accept_help = (
+        "Save the label you picked."
+        if item.blind or item.llm_label is None
+        else "Accept the model's label, or save the one you picked."
+    )
+    with st.container(horizontal=True):
+        st.button(
+            "Accept (Enter)",
+            key="act-accept",
+            type="primary",
+            shortcut="Enter",
+            help=accept_help,
+            on_click=ui_logic.act,
+            args=(*args, "accept"),
+        )
+        st.button(
+            "Skip (S)",
+            key="act-skip",
+            shortcut="S",
+            help="Not for me: leave it to another reviewer.",
+            on_click=ui_logic.act,
+            args=(*args, "skip"),
+        )
+        st.button(
+            "Flag (F)",
+            key="act-flag",
+            shortcut="F",
+            help="Send it to an adjudicator (say why in the note).",
+            on_click=ui_logic.act,
+            args=(*args, "flag"),
+        )
+    numbers = (
+        "Keys: **1** to **9** pick a label · "
+        if guideline.task in ui_logic.LABEL_KEY_TASKS
+        else "Keys: "
+    )
+    st.caption(numbers + KEYS_HELP)
+
+
+def evidence(item: QueueItem, queued: bool = True) -> None:
+    """What the models said (and, in the queue, why the item came up). A blind item shows none
+    of it."""
+    if item.blind:
+        where = st.session_state.get(ui_logic.FILTER)
+        leak = (
+            " (The Model label filter is on, so it is known anyway.)"
+            if where and where.label
+            else ""
+        )
+        st.info(
+            "**Blind review**: the model's label, votes, confidence and rationales are hidden, "
+            f"so your label stays independent.{leak}"
+        )
+        return
+    st.markdown(f"**Model's label:** {ui_logic.md_escape(ui_logic.label_text(item.llm_label))}")
+    if queued:
+        st.caption(f"Why here: {item.why}")
+    votes(item)
+    agreement = "—" if item.agreement is None else f"{item.agreement:.0%}"
+    confidence = "—" if item.confidence is None else f"{item.confidence:.2f}"
+    st.markdown(f"**Agreement** {agreement} · **mean stated confidence** {confidence}")
+    if item.disagreeing_models:
+        st.markdown("**Models that disagreed:** " + ", ".join(item.disagreeing_models))
+    if item.rationales:
+        st.markdown("**Rationales**")
+        for rationale in item.rationales:
+            st.markdown(f"- {ui_logic.md_escape(rationale)}")
+
+
+def votes(item: QueueItem) -> None:
+    rows = ui_logic.vote_rows(item.votes)
+    if not rows:
+        return
+    frame = pd.DataFrame(rows, columns=["label", "votes"])
+    if all(len(label) <= 40 for label, _ in rows):
+        st.bar_chart(frame, x="label", y="votes", horizontal=True, height=60 + 30 * len(rows))
+    else:
+        st.dataframe(frame, hide_index=True)
+
+
+def guideline_panel(guideline: Guideline, labels: list[str]) -> None:
+    st.markdown(f"**Guideline `{guideline.name}`** ({guideline.task})")
+    definitions = guideline.dimensions if guideline.task == "rating" else guideline.labels
+    lines = [f"- **{ui_logic.md_escape(n)}**: {d}" for n, d in definitions.items()]
+    if guideline.scale:
+        lines.append(f"- scale {guideline.scale.min} to {guideline.scale.max}")
+    st.markdown("\n".join(lines))
+    title = "Relevant section" + (f" ({', '.join(labels)})" if labels else "")
+    st.caption(title)
+    with st.container(border=True, height=360):
+        st.markdown(ui_logic.demote_headings(relevant_sections(guideline.body, labels)))
+    with st.expander("Whole guideline"):
+        st.markdown(guideline.body)
+
+
+def chart(rows: list[tuple[Any, ...]], columns: list[str], **options: Any) -> None:
+    """A bar chart of the first two columns of `rows`, or a note when there is nothing yet."""
+    if not rows:
+        st.caption("nothing yet")
+        return
+    frame = pd.DataFrame([r[: len(columns)] for r in rows], columns=columns)
+    height = 80 + 28 * len(rows) if options.get("horizontal") else 260
+    st.bar_chart(frame, x=columns[0], y=columns[1], height=height, **options)
+
+
+def final_label_widgets(guideline: Guideline, item: QueueItem, prefix: str) -> None:
+    """The adjudicator's answer: no keyboard shortcuts, since several cases share the page."""
+    task = guideline.task
+    if task in ui_logic.CHOICE_TASKS:
+        st.radio(
+            "Final label",
+            guideline.label_names,
+            index=None,
+            horizontal=True,
+            key=ui_logic.widget_key("pick", item, prefix),
+        )
+    elif task == "multilabel":
+        st.multiselect(
+            "Final labels", guideline.label_names, key=ui_logic.widget_key("labels", item, prefix)
+        )
+    elif task == "rating":
+        score_inputs(guideline, item, prefix)
+    else:
+        span_editor(guideline, item, prefix)
