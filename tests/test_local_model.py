@@ -340,3 +340,13 @@ def test_a_long_item_is_truncated_to_fit_the_context() -> None:
     assert all(s.ok for s in samples)
     assert samples[0].rationale.endswith("(item text truncated)")
     assert samples[0].prompt_tokens + 1 <= 256
+
+
+@pytest.mark.slow
+def test_a_ten_point_scale_scores_10_apart_from_1(backend: LocalBackend) -> None:
+    guideline = _guideline("rating", scale="{min: 1, max: 10}", dimensions="[overall]")
+    item = Item(item_id="ten", fields={"text": "A decent, if forgettable, film."})
+    [sample] = _sample(backend, _request(guideline, item, n=1, temperature=0))
+    assert sample.ok and 1 <= sample.label["overall"] <= 10
+    # " 1" is a token prefix of " 10", so every option is scored with its closing line end
+    assert sample.completion_tokens == 9 * 3 + 4

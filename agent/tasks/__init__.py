@@ -24,7 +24,8 @@ TASK_MODULES = {
 
 
 def prompt_names(guideline: Guideline) -> tuple[str, ...]:
-    return (f"{guideline.task}.j2", "_guideline.j2", "item.j2")
+    """Every template a run of this task can use (the embedded model scores with its own)."""
+    return (f"{guideline.task}.j2", "_guideline.j2", "item.j2", "local_score.j2")
 
 
 def prompt_hash(guideline: Guideline) -> str:
