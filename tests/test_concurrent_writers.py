@@ -1,0 +1,163 @@
+"""One DuckDB file, three writers at once: a real `labelagent label` run against the simulated
+annotator and two reviewers, each in its own process, claiming and submitting while the run
+writes. DuckDB lets one process open the file at a time, so every one of them has to wait for the
+lock, and none of them may lose, duplicate or double-assign anything while doing so."""
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import zlib
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from conftest import GUIDELINES, REPO, write_jsonl
+
+from agent.review.queue import QueueItem, claim, submit
+from agent.simserver import SimConfig, SimServer
+from agent.store.db import migrate
+
+N_ITEMS = 300
+REVIEWERS = ("ada", "grace")
+SENTIMENTS = ("negative", "neutral", "positive")
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(db))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def decide(item: QueueItem) -> tuple[str, Any]:
+    """What a scripted reviewer does with an item: mostly accept, sometimes correct or flag."""
+    draw = zlib.crc32(item.item_id.encode()) % 10
+    if draw == 0:
+        return "flag", None
+    if draw < 3 or item.llm_label is None:
+        return "correct", next(s for s in SENTIMENTS if s != item.llm_label)
+    return "accept", item.llm_label
+
+
+def review_until_done(db: str, reviewer: str, labeling_done: Any, results: Any) -> None:
+    """A reviewer process: claim a few items, review them one by one, until the run has finished
+    and the queue is empty. Sends back what it submitted, and any exception it saw."""
+    submitted: list[tuple[str, str, str, Any]] = []
+    error = None
+    try:
+        while True:
+            finished = labeling_done.is_set()  # read before claiming, so nothing is missed
+            batch = claim(db, reviewer, size=3)
+            if not batch and finished:
+                break
+            if not batch:
+                time.sleep(0.05)
+            for item in batch:
+                action, label = decide(item)
+                submit(db, reviewer, item, action, label, seconds_on_screen=0.01)
+                submitted.append((item.item_id, reviewer, action, label))
+    except Exception as e:  # the test asserts there was none
+        error = f"{type(e).__name__}: {e}"
+    results.put((reviewer, submitted, error))
+
+
+def label_command(db: Path, items: Path, url: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "agent.cli",
+        "label",
+        str(items),
+        "--guideline",
+        str(GUIDELINES / "sentiment.md"),
+        "--db",
+        str(db),
+        "--model",
+        "openai/sim",
+        "--api-base",
+        url,
+        "--mode",
+        "json",
+        "--concurrency",
+        "16",
+    ]
+
+
+def run_labeling_and_review(tmp_path: Path, db: Path) -> tuple[dict, subprocess.CompletedProcess]:
+    items = [{"id": f"w{i:03d}", "text": f"message number {i}"} for i in range(N_ITEMS)]
+    path = write_jsonl(tmp_path / "items.jsonl", items)
+    gold = {item["id"]: {"label": SENTIMENTS[i % 3]} for i, item in enumerate(items)}
+    migrate(db)  # the reviewers start polling before the run has created anything
+    spawn = multiprocessing.get_context("spawn")
+    labeling_done, results = spawn.Event(), spawn.Queue()
+    reviewers = [
+        spawn.Process(target=review_until_done, args=(str(db), name, labeling_done, results))
+        for name in REVIEWERS
+    ]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
+    config = SimConfig(accuracy=0.7, gold=gold, latency_ms=40, latency_jitter_ms=20, seed=3)
+    with SimServer(config) as server:
+        for process in reviewers:
+            process.start()
+        run = subprocess.run(
+            label_command(db, path, server.url),
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    labeling_done.set()
+    by_reviewer = {}
+    for _ in reviewers:
+        name, submitted, error = results.get(timeout=120)
+        by_reviewer[name] = (submitted, error)
+    for process in reviewers:
+        process.join(timeout=30)
+    return by_reviewer, run
+
+
+def test_a_labeling_run_and_two_reviewers_share_one_database_file(tmp_path, db):
+    by_reviewer, run = run_labeling_and_review(tmp_path, db)
+
+    assert run.returncode == 0, run.stderr
+    assert "lock" not in run.stderr.lower(), run.stderr
+    assert {name: error for name, (_, error) in by_reviewer.items()} == dict.fromkeys(REVIEWERS)
+
+    assert rows(db, "SELECT count(*), count(DISTINCT item_id) FROM decisions") == [
+        (N_ITEMS, N_ITEMS)
+    ], "every item has exactly one decision"
+    duplicate_drafts = rows(
+        db,
+        "SELECT count(*) FROM (SELECT item_id, guideline_hash, prompt_hash, model, sample_index"
+        " FROM drafts GROUP BY ALL HAVING count(*) > 1)",
+    )
+    assert duplicate_drafts == [(0,)]
+    assert rows(db, "SELECT sum(n_samples) FROM decisions") == rows(
+        db, "SELECT count(*) FROM drafts"
+    ), "every sample a decision counts is stored, once"
+
+    submitted = Counter(
+        (item_id, reviewer, action)
+        for entries, _ in by_reviewer.values()
+        for item_id, reviewer, action, _ in entries
+    )
+    stored = Counter(rows(db, "SELECT item_id, reviewer, action FROM reviews"))
+    twice = {key: n for key, n in submitted.items() if n > 1}
+    assert not twice, f"no reviewer submitted an item twice: {twice}"
+    assert stored == submitted, "every submitted review is stored exactly once, nothing else"
+
+    escalated = {i for (i,) in rows(db, "SELECT item_id FROM decisions WHERE route = 'escalated'")}
+    reviewed = Counter(item_id for item_id, _, _ in submitted)
+    assert set(reviewed) == escalated, "the two reviewers cleared the whole queue between them"
+    assert max(reviewed.values()) == 1, "with overlap 1 no item went to both reviewers"
+    assert all(entries for entries, _ in by_reviewer.values()), "both reviewers got work"
+    assert rows(db, "SELECT count(*) FROM claims") == [(0,)], "no claim is left behind"
+    during_run = rows(
+        db, "SELECT count(*) FROM reviews WHERE created_at < (SELECT max(finished_at) FROM runs)"
+    )[0][0]
+    assert during_run > 0, "the reviewers really worked while the run was writing"

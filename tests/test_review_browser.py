@@ -1,0 +1,362 @@
+"""The review app in a real browser: `labelagent review` started as a subprocess, driven by
+Chromium through Playwright. A reviewer clears items with the keyboard alone, two reviewers work
+at once without ever sharing an item, and nobody who is not signed in sees an item.
+
+Set LABELAGENT_SCREENSHOTS=docs/screenshots to refresh the README's screenshots; otherwise they
+are written to a temporary directory (and only checked to be taken).
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import GUIDELINES, REPO, write_jsonl
+from fakes import FakeBackend
+
+from agent.guidelines import load_guideline
+from agent.pipeline import Labeler, RunSettings
+from agent.records import Sample
+from agent.review.accounts import add_reviewer
+from agent.review.queue import set_settings
+from agent.routing import Thresholds
+from agent.store.db import transaction
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+PASSWORDS = {name: f"{name}-secret-1" for name in ("ann", "bob", "cy", "dee")}
+ITEM_HEADING = re.compile(r"^Item \S+$")
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+NEW_ITEM = """(before) => [...document.querySelectorAll("h1, h2, h3")].some(
+    (h) => /^Item \\S+$/.test(h.innerText) && h.innerText !== "Item " + before)"""
+MESSAGES = [
+    "Flight delayed two hours but the crew handed out free coffee, so I guess it's fine",
+    "New season of the podcast drops Friday. Not sure how I feel about the new host",
+    "Well, that was a match. Still processing what happened in the second half",
+    "The update moved every button I use. Interesting choice",
+    "Got the job offer! Now I have to tell my current boss on Monday",
+    "Third rainy weekend in a row, at least the garden is happy",
+    "Finally finished the book everyone recommended. It was... long",
+    "Our street party got cancelled, moved to next month apparently",
+    "Oh great, the printer is out of toner again right before the deadline",
+    "Watching the debate tonight with snacks and low expectations",
+    "My phone battery lasted a whole day for once, is this a sign",
+    "The cafe changed its menu: half my favourites are gone, the new cake is decent",
+]
+RATIONALES = {
+    "positive": "Reads as relieved and upbeat overall.",
+    "negative": "The complaint outweighs the rest.",
+    "neutral": "Mostly a plain report of what happened.",
+    "A": "A answers the actual question; B changes the subject.",
+    "B": "B is more careful about the consequences.",
+}
+PREFERENCE_IDS = ("hh-harmless-test-0690", "hh-harmless-test-0805", "hh-harmless-test-1266")
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
+]
+
+
+class SplitVotes(FakeBackend):
+    """Answers each item's samples with `answers` in turn: a split vote, so every item is
+    escalated with the first answer as the model's label."""
+
+    def __init__(self, answers: list[str]) -> None:
+        super().__init__()
+        self.answers = answers
+        self.drawn: dict[str, int] = {}
+
+    def _one(self, item_id: str) -> Sample:
+        n = self.drawn.get(item_id, 0)
+        self.drawn[item_id] = n + 1
+        label = self.answers[n % len(self.answers)]
+        return Sample(model=self.name, label=label, confidence=0.6, rationale=RATIONALES[label])
+
+
+@dataclass
+class App:
+    url: str
+    db: Path
+    texts: list[str]
+
+
+def label_with(db: Path, guideline_file: str, rows: list[dict], model: FakeBackend) -> None:
+    path = write_jsonl(db.parent / f"{rows[0]['id']}.jsonl", rows)
+    guideline = load_guideline(GUIDELINES / guideline_file)
+    text = (GUIDELINES / guideline_file).read_text(encoding="utf-8")
+    thresholds = Thresholds(audit_share=0.0)
+    labeler = Labeler(db, guideline, text, [model], RunSettings(), thresholds)
+    with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's event loop
+        thread.submit(labeler.run, path).result()
+
+
+def label_escalated(db: Path, guideline_file: str, rows: list[dict], answers: list[str]) -> None:
+    """Label `rows` with split votes (so all are escalated), shown with the model's label."""
+    label_with(db, guideline_file, rows, SplitVotes(answers))
+    set_settings(db, load_guideline(GUIDELINES / guideline_file).name, 1, blind_share=0.0)
+    for name, password in PASSWORDS.items():
+        add_reviewer(db, name, "reviewer", password)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the review app exited:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"the review app did not answer within {timeout} s:\n{log.read_text()}")
+
+
+@contextmanager
+def serve(db: Path) -> Iterator[str]:
+    """`labelagent review --db DB --port PORT` in its own process group; yields the app's URL."""
+    port = free_port()
+    log = db.parent / f"review-{port}.log"
+    command = [sys.executable, "-m", "agent.cli", "review", "--db", str(db), "--port", str(port)]
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, process, log)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def queue_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+    """48 sentiment messages, each escalated with the model's label `positive` (3 of 5 votes)."""
+    db = tmp_path_factory.mktemp("browser") / "log.duckdb"
+    texts = [
+        message if i < 12 else f"{message} (day {i // 12 + 1})"
+        for i, message in enumerate(MESSAGES * 4)
+    ]
+    rows = [{"id": f"m{i + 1:02d}", "text": text} for i, text in enumerate(texts)]
+    label_escalated(db, "sentiment.md", rows, ["positive", "negative", "positive", "neutral"])
+    clear = [{"id": f"c{i:02d}", "text": f"Bus times for route {i} are online"} for i in range(72)]
+    label_with(db, "sentiment.md", clear, FakeBackend(default="neutral"))  # auto-accepted
+    with serve(db) as url:
+        yield App(url=url, db=db, texts=texts)
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=VIEWPORT)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    wanted = os.environ.get("LABELAGENT_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
+    if not folder.is_absolute():
+        folder = REPO / folder
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sign_in(page: Any, url: str, name: str, password: str) -> None:
+    """Sign-in may use the mouse-free form: type the name and password, press Enter."""
+    page.goto(url)
+    page.get_by_role("textbox", name="Reviewer").fill(name)
+    password_box = page.get_by_role("textbox", name="Password")
+    password_box.fill(password)
+    password_box.press("Enter")
+
+
+def wait_idle(page: Any) -> None:
+    """Until the app's script run has finished, so every widget of this run is on the page."""
+    page.locator(IDLE).wait_for()
+
+
+def wait_drawn(page: Any) -> None:
+    """Until the script has finished and its charts and tables are drawn (they load lazily)."""
+    wait_idle(page)
+    page.wait_for_function("!document.querySelector('[data-testid^=\"stSkeleton\"]')")
+    for testid, drawn in [("stVegaLiteChart", "canvas, svg"), ("stDataFrame", "canvas")]:
+        for element in page.locator(f'[data-testid="{testid}"]').all():
+            element.locator(drawn).first.wait_for()
+
+
+def shown_item(page: Any) -> str:
+    heading = page.get_by_role("heading", name=ITEM_HEADING)
+    heading.wait_for()
+    wait_idle(page)
+    return heading.inner_text().removeprefix("Item ")
+
+
+def press_for_next(page: Any, key: str) -> str:
+    """Press a key that ends the current item; returns the id of the next item shown."""
+    before = shown_item(page)
+    page.keyboard.press(key)
+    page.wait_for_function(NEW_ITEM, arg=before)
+    return shown_item(page)
+
+
+def pick_with_number_key(page: Any, number: int, label: str) -> None:
+    page.keyboard.press(str(number))
+    page.get_by_text(f"Your label: {label}").wait_for()
+    wait_idle(page)
+
+
+def reviews_by(db: Path, reviewer: str) -> list[tuple]:
+    with transaction(db) as con:
+        return con.execute(
+            "SELECT item_id, action, label, reviewer, seconds_on_screen FROM reviews"
+            " WHERE reviewer = ? ORDER BY review_id",
+            [reviewer],
+        ).fetchall()
+
+
+def visible_item_texts(page: Any, texts: list[str]) -> list[str]:
+    content = page.content()
+    return [text for text in texts if text in content]
+
+
+def test_a_reviewer_clears_five_items_with_the_keyboard_alone(queue_app, page):
+    sign_in(page, queue_app.url, "ann", PASSWORDS["ann"])
+    item = shown_item(page)
+    expected = []
+    for keys, action, label in [
+        (["Enter"], "accept", "positive"),
+        (["Enter"], "accept", "positive"),
+        (["1", "Enter"], "correct", "negative"),  # 1 = negative, the first label
+        (["s"], "skip", None),
+        (["f"], "flag", None),
+    ]:
+        if keys[0] == "1":
+            pick_with_number_key(page, 1, "negative")
+        next_item = press_for_next(page, keys[-1])
+        expected.append((item, action, label))
+        item = next_item
+
+    stored = reviews_by(queue_app.db, "ann")
+    assert [(i, a, None if lab is None else json.loads(lab)) for i, a, lab, _, _ in stored] == (
+        expected
+    )
+    assert {reviewer for _, _, _, reviewer, _ in stored} == {"ann"}
+    assert all(seconds > 0 for *_, seconds in stored), "time on screen is recorded"
+
+
+def test_two_reviewers_at_once_never_get_the_same_item(queue_app, browser):
+    pages = {}
+    for name in ("bob", "cy"):
+        context = browser.new_context(viewport=VIEWPORT)
+        pages[name] = context.new_page()
+        sign_in(pages[name], queue_app.url, name, PASSWORDS[name])
+    seen: dict[str, list[str]] = {name: [shown_item(page)] for name, page in pages.items()}
+    for _ in range(6):  # past the first batch of five, so each claims again
+        for name, page in pages.items():
+            seen[name].append(press_for_next(page, "Enter"))
+    for page in pages.values():
+        page.context.close()
+
+    assert len(set(seen["bob"])) == len(seen["bob"]) == 7
+    assert not set(seen["bob"]) & set(seen["cy"]), seen
+
+
+def test_a_wrong_password_is_refused_and_shows_no_item(queue_app, page):
+    sign_in(page, queue_app.url, "ann", "not-the-password")
+    page.get_by_text("Wrong reviewer name or password.").wait_for()
+    wait_idle(page)
+    assert page.get_by_role("button", name="Sign in").is_visible()
+    assert page.get_by_role("heading", name=ITEM_HEADING).count() == 0
+    assert visible_item_texts(page, queue_app.texts) == []
+
+
+def test_without_signing_in_no_item_text_is_served(queue_app, page):
+    for path in ("/", "/queue", "/dashboard"):
+        with urllib.request.urlopen(queue_app.url + path, timeout=10) as response:
+            html = response.read().decode()
+        assert [text for text in queue_app.texts if text in html] == [], path
+        page.goto(queue_app.url + path)
+        page.get_by_role("button", name="Sign in").wait_for()
+        wait_idle(page)
+        assert page.get_by_role("heading", name=ITEM_HEADING).count() == 0, path
+        assert visible_item_texts(page, queue_app.texts) == [], path
+
+
+def test_screenshots_of_the_queue_and_the_dashboard(queue_app, browser, screenshots, tmp_path):
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    sign_in(page, queue_app.url, "dee", PASSWORDS["dee"])
+    shown_item(page)
+    wait_drawn(page)
+    page.screenshot(path=screenshots / "review_classification.png")
+    page.get_by_role("link", name="Dashboard").click()
+    page.get_by_role("heading", name="Dashboard").wait_for()
+    wait_drawn(page)
+    page.screenshot(path=screenshots / "dashboard.png")
+    context.close()
+
+    db = tmp_path / "preference.duckdb"
+    samples = (REPO / "agent" / "demo_data" / "preference_sample.jsonl").read_text().splitlines()
+    rows = [row for row in map(json.loads, samples) if row["id"] in PREFERENCE_IDS]
+    label_escalated(db, "preference.md", rows, ["A", "B", "A", "B"])
+    with serve(db) as url:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        sign_in(page, url, "dee", PASSWORDS["dee"])
+        assert shown_item(page) == PREFERENCE_IDS[0]
+        page.get_by_text("Response A").first.wait_for()
+        page.get_by_text("Response B").first.wait_for()
+        wait_drawn(page)
+        page.screenshot(path=screenshots / "review_preference.png")
+        context.close()
+    for name in ("review_classification.png", "review_preference.png", "dashboard.png"):
+        assert (screenshots / name).stat().st_size > 10_000, name
