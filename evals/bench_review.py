@@ -192,12 +192,12 @@ def empty_transaction(db: Path) -> None:
 def profile_queue(db: Path, repeats: int) -> dict[str, list[float]]:
     """Server-side costs of one action: claim a batch, submit one item, open+close the file."""
     probe = "bench-probe"
-    batches: list[Any] = []
     figures = {
         "open + close the file": timed(lambda: empty_transaction(db), repeats),
-        "claim a batch of 5": timed(lambda: batches.append(claim(db, probe, 5)), repeats),
+        "claim a batch of 5": timed(lambda: claim(db, probe, 5), repeats),
     }
-    items = iter([item for batch in batches for item in batch])
+    release(db, probe)
+    items = iter(claim(db, probe, repeats))
     figures["submit one review"] = timed(
         lambda: submit(db, probe, next(items), "skip", seconds_on_screen=1.0), repeats
     )
