@@ -4,7 +4,7 @@ LabelagentError into one message that says what to do next."""
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -149,93 +149,45 @@ def label(
     ] = 60.0,
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all."""
-    try:
-        progress = _label(
-            input,
-            guideline,
-            db,
-            model,
-            api_base,
-            samples,
-            jury or [],
-            concurrency,
-            limit,
-            budget,
-            id_field,
-            temperature,
-            stop_confidence,
-            min_agreement,
-            min_confidence,
-            audit_share,
-            mode,
-            timeout,
-        )
-    except LabelagentError as e:
-        _fail(e)
-    _print_run(progress, db)
-
-
-def _label(
-    input,
-    guideline_path,
-    db,
-    model,
-    api_base,
-    samples,
-    jury,
-    concurrency,
-    limit,
-    budget,
-    id_field,
-    temperature,
-    stop_confidence,
-    min_agreement,
-    min_confidence,
-    audit_share,
-    mode,
-    timeout,
-):
     from agent.backends import make_backend
     from agent.pipeline import Labeler, RunSettings
     from agent.thresholds import thresholds_for
 
-    guideline, text = _load_guideline(guideline_path)
-    backends = [
-        make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
-        for m in [model, *jury]
-    ]
-    thresholds = thresholds_for(
-        db, guideline.content_hash, min_agreement, min_confidence, audit_share
-    )
-    settings = RunSettings(
-        samples=samples,
-        temperature=temperature,
-        stop_confidence=stop_confidence,
-        limit=limit,
-        budget_usd=budget,
-    )
-    with _progress_bar() as bar:
-        task = bar.add_task("labeling", total=None, cost="")
-
-        def show(p) -> None:
-            bar.update(
-                task,
-                total=p.total,
-                completed=p.done + p.skipped,
-                cost=f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}",
-            )
-
-        labeler = Labeler(
-            db,
-            guideline,
-            text,
-            backends,
-            settings,
-            thresholds,
-            concurrency=concurrency * len(backends),
-            on_progress=show,
+    try:
+        g, text = _load_guideline(guideline)
+        backends = [
+            make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
+            for m in [model, *(jury or [])]
+        ]
+        thresholds = thresholds_for(db, g.content_hash, min_agreement, min_confidence, audit_share)
+        settings = RunSettings(
+            samples=samples,
+            temperature=temperature,
+            stop_confidence=stop_confidence,
+            limit=limit,
+            budget_usd=budget,
         )
-        return labeler.run(input, id_field, _id_field_explicit())
+        with _progress_bar() as bar:
+            task = bar.add_task("labeling", total=None, cost="")
+
+            def show(p: Any) -> None:
+                routes = f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}"
+                bar.update(task, total=p.total, completed=p.done + p.skipped, cost=routes)
+
+            labeler = Labeler(
+                db,
+                g,
+                text,
+                backends,
+                settings,
+                thresholds,
+                concurrency=concurrency * len(backends),
+                on_progress=show,
+            )
+            progress = labeler.run(input, id_field, _id_field_explicit())
+    except LabelagentError as e:
+        _fail(e)
+    _print_run(progress, db)
 
 
 def _progress_bar() -> Progress:

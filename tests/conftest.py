@@ -2,6 +2,7 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -17,6 +18,15 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
         "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
     )
     return path
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    """Read the log directly, as a user would with SQL."""
+    con = duckdb.connect(str(db))
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
 
 
 @pytest.fixture

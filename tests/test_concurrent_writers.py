@@ -13,8 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import duckdb
-from conftest import GUIDELINES, REPO, write_jsonl
+from conftest import GUIDELINES, REPO, rows, write_jsonl
 
 from agent.review.queue import QueueItem, claim, submit
 from agent.simserver import SimConfig, SimServer
@@ -23,14 +22,6 @@ from agent.store.db import migrate
 N_ITEMS = 300
 REVIEWERS = ("ada", "grace")
 SENTIMENTS = ("negative", "neutral", "positive")
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db))
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def decide(item: QueueItem) -> tuple[str, Any]:

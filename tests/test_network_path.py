@@ -8,9 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
-from conftest import GUIDELINES, REPO, write_jsonl
+from conftest import GUIDELINES, REPO, rows, write_jsonl
 
 from agent.guidelines import load_guideline
 from agent.llm import LiteLLMBackend, RetryPolicy
@@ -79,14 +78,6 @@ def guideline_for(task: str, tmp_path: Path):
         path.write_text(MULTILABEL, encoding="utf-8")
         return load_guideline(path)
     return load_guideline(GUIDELINES / name)
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db))
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("mode", ["tools", "json_schema", "json"])

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import GUIDELINES, write_jsonl
+from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 
 from agent.errors import BudgetExceeded, InputError
@@ -25,14 +25,6 @@ def label(db: Path, path: Path, *backends: FakeBackend, **settings) -> object:
     thresholds = Thresholds(audit_share=settings.pop("audit_share", 0.0))
     labeler = Labeler(db, SENTIMENT, "text", list(backends), RunSettings(**settings), thresholds)
     return labeler.run(path)
-
-
-def rows(db: Path, sql: str) -> list[tuple]:
-    con = duckdb.connect(str(db))
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def test_clear_items_are_accepted_and_cost_fewer_samples(tmp_path, db):
