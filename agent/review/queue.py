@@ -34,6 +34,17 @@ SELECT item_id, guideline_hash,
 FROM reviews GROUP BY ALL
 """
 
+# What claim() needs to know of an item's reviews; leaner than REVIEW_STATE (no lists, no distinct
+# labels). The parameter is the claiming reviewer.
+CLAIM_STATE = """
+SELECT item_id, guideline_hash,
+       count(DISTINCT reviewer) FILTER (WHERE action IN ('accept', 'correct', 'import'))
+           AS n_labels,
+       bool_or(action IN ('flag', 'adjudicate')) AS closed,
+       bool_or(reviewer = ?) AS reviewed_by_me
+FROM reviews GROUP BY ALL
+"""
+
 PRIORITY = """
 (CASE WHEN list_contains(CAST(d.reasons AS VARCHAR[]), 'audit') THEN 2 ELSE 0 END
  + CASE WHEN list_contains(CAST(d.reasons AS VARCHAR[]), 'jury_disagreement') THEN 0.5 ELSE 0 END
@@ -153,42 +164,57 @@ def claim(
 ) -> list[QueueItem]:
     """Lease up to `size` items to `reviewer`, highest priority first (their own live claims
     come back first, so a reload does not lose them)."""
-    filters, params = (where or QueueFilter()).sql()
     moment = now()
     with transaction(db) as con:
         con.execute("DELETE FROM claims WHERE expires_at < ?", [moment]).fetchall()
-        rows = con.execute(
-            f"""
-            WITH state AS ({REVIEW_STATE})
-            SELECT d.item_id, d.guideline_hash, g.name, g.task, i.fields, d.label, d.agreement,
-                   d.confidence, d.votes, d.reasons, d.disagreeing_models, {PRIORITY} AS priority,
+        rows = _claimable(con, reviewer, size, where or QueueFilter())
+        if rows:
+            con.execute(
+                "INSERT OR REPLACE INTO claims VALUES "
+                + ", ".join(["(?, ?, ?, ?, ?)"] * len(rows)),
+                [v for row in rows for v in (row[0], row[1], reviewer, moment, moment + lease)],
+            ).fetchall()
+        items = [_queue_item(row) for row in rows]
+        _attach_rationales(con, items)
+    return items
+
+
+def _claimable(con: Any, reviewer: str, size: int, where: QueueFilter) -> list[tuple]:
+    """The next `size` items for `reviewer`, as rows for `_queue_item`. The order is decided on
+    the decisions' small columns first; only the chosen rows are joined with the items' text
+    (each claim opens the file afresh, so every column read is read from disk)."""
+    filters, params = where.sql()
+    return con.execute(
+        f"""
+        WITH state AS ({CLAIM_STATE}),
+        chosen AS (
+            SELECT d.item_id, d.guideline_hash, {PRIORITY} AS priority,
                    coalesce(s.overlap, 1) AS overlap, coalesce(s.blind_share, 0.2) AS blind_share,
                    c.reviewer = ? AS mine
             FROM decisions d
             JOIN guidelines g USING (guideline_hash)
-            JOIN items i USING (item_id)
             LEFT JOIN review_settings s USING (guideline_hash)
             LEFT JOIN state r USING (item_id, guideline_hash)
             LEFT JOIN claims c USING (item_id, guideline_hash)
             WHERE d.route = 'escalated'
               AND coalesce(r.n_labels, 0) < coalesce(s.overlap, 1)
-              AND NOT coalesce(r.flagged, false) AND NOT coalesce(r.adjudicated, false)
-              AND NOT list_contains(coalesce(r.reviewers, []), ?)
+              AND NOT coalesce(r.closed, false) AND NOT coalesce(r.reviewed_by_me, false)
               AND (c.reviewer IS NULL OR c.reviewer = ?)
               {filters}
             ORDER BY mine DESC NULLS LAST, priority DESC, d.item_id
             LIMIT ?
-            """,
-            [reviewer, reviewer, reviewer, *params, size],
-        ).fetchall()
-        for row in rows:
-            con.execute(
-                "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
-                [row[0], row[1], reviewer, moment, moment + lease],
-            ).fetchall()
-        items = [_queue_item(row) for row in rows]
-        _attach_rationales(con, items)
-    return items
+        )
+        SELECT d.item_id, d.guideline_hash, g.name, g.task, i.fields, d.label, d.agreement,
+               d.confidence, d.votes, d.reasons, d.disagreeing_models, k.priority, k.overlap,
+               k.blind_share, k.mine
+        FROM chosen k
+        JOIN decisions d USING (item_id, guideline_hash)
+        JOIN guidelines g USING (guideline_hash)
+        JOIN items i USING (item_id)
+        ORDER BY k.mine DESC NULLS LAST, k.priority DESC, d.item_id
+        """,
+        [reviewer, reviewer, reviewer, *params, size],
+    ).fetchall()
 
 
 def _queue_item(row: tuple) -> QueueItem:
@@ -210,18 +236,22 @@ def _queue_item(row: tuple) -> QueueItem:
     )
 
 
-def _attach_rationales(con: Any, items: list[QueueItem]) -> None:
-    for item in items:
-        if item.blind:
-            continue
-        item.rationales = [
-            f"{model}: {rationale}"
-            for model, rationale in con.execute(
-                "SELECT DISTINCT model, rationale FROM drafts WHERE item_id = ? AND"
-                " guideline_hash = ? AND rationale IS NOT NULL AND rationale <> '' LIMIT 5",
-                [item.item_id, item.guideline_hash],
-            ).fetchall()
-        ]
+def _attach_rationales(con: Any, items: list[QueueItem], most: int = 5) -> None:
+    """Up to `most` distinct rationales per item (none for a blind item), in one query."""
+    shown = {(i.item_id, i.guideline_hash): i for i in items if not i.blind}
+    if not shown:
+        return
+    marks = ", ".join(["?"] * len(shown))
+    rows = con.execute(
+        "SELECT item_id, guideline_hash, model, rationale, min(sample_index) AS first"
+        f" FROM drafts WHERE item_id IN ({marks}) AND rationale IS NOT NULL AND rationale <> ''"
+        " GROUP BY ALL ORDER BY item_id, guideline_hash, first, model",
+        [item_id for item_id, _ in shown],
+    ).fetchall()
+    for item_id, guideline_hash, model, rationale, _ in rows:
+        item = shown.get((item_id, guideline_hash))
+        if item is not None and len(item.rationales) < most:
+            item.rationales.append(f"{model}: {rationale}")
 
 
 def release(db: str | Path, reviewer: str) -> None:
