@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
@@ -20,6 +21,7 @@ from agent.store.migrations import MIGRATIONS
 LOCK_WAIT_SECONDS = 60.0
 # The log's transactions are small; one thread and a modest cap keep the agent's memory flat.
 DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB"}
+T = TypeVar("T")
 _IN_PROCESS = (
     threading.RLock()
 )  # DuckDB shares one instance per file within a process; one user at a time
@@ -27,6 +29,8 @@ _side_locks: dict[str, int] = {}  # how deep this process holds each file's side
 
 
 def _is_lock_error(error: Exception) -> bool:
+    if not isinstance(error, duckdb.IOException):
+        return False
     text = str(error)
     return "lock" in text.lower() and ("Conflicting" in text or "Could not set lock" in text)
 
@@ -55,7 +59,12 @@ def _side_lock(path: str | Path, wait: float) -> Iterator[None]:
             _side_locks[key] -= 1
         return
     with open(f"{path}.lock", "a") as handle:
-        _retry(lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB), path, wait)
+        _retry(
+            lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB),
+            path,
+            wait,
+            lambda e: isinstance(e, BlockingIOError),
+        )
         _side_locks[key] = 1
         try:
             yield
@@ -64,41 +73,34 @@ def _side_lock(path: str | Path, wait: float) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _retry(take: Callable[[], object], path: str | Path, wait: float) -> None:
+def _retry(
+    take: Callable[[], T], path: str | Path, wait: float, busy: Callable[[Exception], bool]
+) -> T:
+    """`take()` again, with jittered backoff, while it fails because another process is busy."""
     deadline = time.monotonic() + wait
     delay = 0.002
     while True:
         try:
-            take()
-            return
-        except BlockingIOError:
+            return take()
+        except Exception as e:
+            if not busy(e):
+                raise
             if time.monotonic() > deadline:
                 raise DatabaseError(
                     f"{path}: another process has held the database for {wait:.0f} s"
                 ) from None
             time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.02)
+            delay = min(delay * 2, 0.05)
 
 
 @contextmanager
 def _open(path: str | Path, wait: float) -> Iterator[duckdb.DuckDBPyConnection]:
-    deadline = time.monotonic() + wait
-    delay = 0.005
-    while True:
-        try:
-            con = duckdb.connect(str(path), config=DUCKDB_CONFIG)
-            break
-        except duckdb.IOException as e:
-            if not _is_lock_error(e):
-                raise DatabaseError(f"{path}: cannot open the database: {e}") from None
-            if time.monotonic() > deadline:
-                raise DatabaseError(
-                    f"{path}: another process has held the database for {wait:.0f} s"
-                ) from None
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.1)
-        except duckdb.Error as e:
-            raise DatabaseError(f"{path}: cannot open the database: {e}") from None
+    try:
+        con = _retry(
+            lambda: duckdb.connect(str(path), config=DUCKDB_CONFIG), path, wait, _is_lock_error
+        )
+    except duckdb.Error as e:
+        raise DatabaseError(f"{path}: cannot open the database: {e}") from None
     try:
         yield con
     finally:
