@@ -48,8 +48,9 @@ def review_until_done(db: str, reviewer: str, labeling_done: Any, results: Any) 
             if not batch:
                 time.sleep(0.05)
             for item in batch:
+                time.sleep(0.02)  # a (very fast) person reads the item
                 action, label = decide(item)
-                submit(db, reviewer, item, action, label, seconds_on_screen=0.01)
+                submit(db, reviewer, item, action, label, seconds_on_screen=0.02)
                 submitted.append((item.item_id, reviewer, action, label))
     except Exception as e:  # the test asserts there was none
         error = f"{type(e).__name__}: {e}"
