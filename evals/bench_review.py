@@ -349,7 +349,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--actions", type=int, default=100)
     parser.add_argument("--escalated-share", type=float, default=0.9)
     parser.add_argument("--drafts", type=int, default=3, help="drafts per escalated item")
-    parser.add_argument("--reviewed", type=int, default=10_000, help="items reviewed already")
+    parser.add_argument(
+        "--reviewed", type=int, help="items reviewed already (default: a tenth of --items)"
+    )
     parser.add_argument("--profile-repeats", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build the log here and keep it")
     return parser.parse_args(argv)
@@ -357,6 +359,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
+    if args.reviewed is None:
+        args.reviewed = args.items // 10
     if not CHROMIUM.exists():
         raise SystemExit(f"needs Chromium at {CHROMIUM} (apt-get install chromium)")
     with tempfile.TemporaryDirectory(prefix="bench-review-") as folder:

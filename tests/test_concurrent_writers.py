@@ -3,7 +3,7 @@ annotator and two reviewers, each in its own process, claiming and submitting wh
 writes. DuckDB lets one process open the file at a time, so every one of them has to wait for the
 lock, and none of them may lose, duplicate or double-assign anything while doing so."""
 
-import multiprocessing
+import json
 import os
 import subprocess
 import sys
@@ -34,14 +34,15 @@ def decide(item: QueueItem) -> tuple[str, Any]:
     return "accept", item.llm_label
 
 
-def review_until_done(db: str, reviewer: str, labeling_done: Any, results: Any) -> None:
+def review_until_done(db: str, reviewer: str, labeling_done: Path, results: Path) -> None:
     """A reviewer process: claim a few items, review them one by one, until the run has finished
-    and the queue is empty. Sends back what it submitted, and any exception it saw."""
+    (`labeling_done` exists) and the queue is empty. Writes what it submitted, and any exception
+    it saw, to `results`."""
     submitted: list[tuple[str, str, str, Any]] = []
     error = None
     try:
         while True:
-            finished = labeling_done.is_set()  # read before claiming, so nothing is missed
+            finished = labeling_done.exists()  # read before claiming, so nothing is missed
             batch = claim(db, reviewer, size=3)
             if not batch and finished:
                 break
@@ -54,7 +55,35 @@ def review_until_done(db: str, reviewer: str, labeling_done: Any, results: Any) 
                 submitted.append((item.item_id, reviewer, action, label))
     except Exception as e:  # the test asserts there was none
         error = f"{type(e).__name__}: {e}"
-    results.put((reviewer, submitted, error))
+    results.write_text(json.dumps({"submitted": submitted, "error": error}), encoding="utf-8")
+
+
+# A plain subprocess, not multiprocessing: spawn would re-run whatever `__main__` the test process
+# has (Streamlit's AppTest leaves the review app there).
+REVIEWER_SCRIPT = """
+import sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from test_concurrent_writers import review_until_done
+review_until_done(sys.argv[2], sys.argv[3], Path(sys.argv[4]), Path(sys.argv[5]))
+"""
+
+
+def start_reviewer(db: Path, name: str, labeling_done: Path) -> subprocess.Popen:
+    tests = str(Path(__file__).resolve().parent)
+    command = [sys.executable, "-c", REVIEWER_SCRIPT, tests, str(db), name, str(labeling_done)]
+    with (db.parent / f"{name}.log").open("w") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [*command, str(db.parent / f"{name}.json")], cwd=REPO, stdout=log, stderr=log
+        )
+
+
+def reviewer_results(db: Path, name: str, process: subprocess.Popen) -> tuple[list, str | None]:
+    process.wait(timeout=120)
+    out = db.parent / f"{name}.json"
+    assert out.exists(), (db.parent / f"{name}.log").read_text()
+    result = json.loads(out.read_text(encoding="utf-8"))
+    return [tuple(entry) for entry in result["submitted"]], result["error"]
 
 
 def label_command(db: Path, items: Path, url: str) -> list[str]:
@@ -84,17 +113,11 @@ def run_labeling_and_review(tmp_path: Path, db: Path) -> tuple[dict, subprocess.
     path = write_jsonl(tmp_path / "items.jsonl", items)
     gold = {item["id"]: {"label": SENTIMENTS[i % 3]} for i, item in enumerate(items)}
     migrate(db)  # the reviewers start polling before the run has created anything
-    spawn = multiprocessing.get_context("spawn")
-    labeling_done, results = spawn.Event(), spawn.Queue()
-    reviewers = [
-        spawn.Process(target=review_until_done, args=(str(db), name, labeling_done, results))
-        for name in REVIEWERS
-    ]
+    labeling_done = tmp_path / "labeling-done"
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
     config = SimConfig(accuracy=0.7, gold=gold, latency_ms=40, latency_jitter_ms=20, seed=3)
     with SimServer(config) as server:
-        for process in reviewers:
-            process.start()
+        reviewers = {name: start_reviewer(db, name, labeling_done) for name in REVIEWERS}
         run = subprocess.run(
             label_command(db, path, server.url),
             env=env,
@@ -103,13 +126,8 @@ def run_labeling_and_review(tmp_path: Path, db: Path) -> tuple[dict, subprocess.
             text=True,
             timeout=240,
         )
-    labeling_done.set()
-    by_reviewer = {}
-    for _ in reviewers:
-        name, submitted, error = results.get(timeout=120)
-        by_reviewer[name] = (submitted, error)
-    for process in reviewers:
-        process.join(timeout=30)
+    labeling_done.touch()
+    by_reviewer = {name: reviewer_results(db, name, p) for name, p in reviewers.items()}
     return by_reviewer, run
 
 
