@@ -9,7 +9,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -49,7 +49,6 @@ class Progress:
     cost_usd: float = 0.0
     stopped_by_budget: bool = False
     run_id: str = ""
-    routes: dict[str, int] = field(default_factory=dict)
 
 
 class _Writer:
@@ -268,7 +267,6 @@ class Labeler:
         p = self.progress
         p.done += 1
         p.cost_usd += sum(d[4].cost_usd for d in drafts)
-        p.routes[decision.route] = p.routes.get(decision.route, 0) + 1
         if decision.route == "auto":
             p.auto += 1
         else:

@@ -1,7 +1,6 @@
 """Escalation: every verdict is routed `auto` or `escalated`, with its reasons."""
 
 import hashlib
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -49,7 +48,3 @@ def route(
     if audit_draw(item_id, guideline_hash, seed) < thresholds.audit_share:
         return "escalated", ["audit"]
     return "auto", []
-
-
-def rule_record(thresholds: Thresholds) -> dict[str, Any]:
-    return thresholds.model_dump()

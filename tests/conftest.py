@@ -1,5 +1,6 @@
 import json
 import os
+import sys
 from pathlib import Path
 
 import duckdb
@@ -27,6 +28,29 @@ def rows(db: Path, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def label_command(db: Path, items: Path, url: str, concurrency: int) -> list[str]:
+    """`labelagent label` in a fresh interpreter, against the simulated server at `url`."""
+    return [
+        sys.executable,
+        "-m",
+        "agent.cli",
+        "label",
+        str(items),
+        "--guideline",
+        str(GUIDELINES / "sentiment.md"),
+        "--db",
+        str(db),
+        "--model",
+        "openai/sim",
+        "--api-base",
+        url,
+        "--mode",
+        "json",
+        "--concurrency",
+        str(concurrency),
+    ]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from conftest import GUIDELINES, REPO, rows, write_jsonl
+from conftest import REPO, label_command, rows, write_jsonl
 
 from agent.review.queue import QueueItem, claim, submit
 from agent.simserver import SimConfig, SimServer
@@ -86,28 +86,6 @@ def reviewer_results(db: Path, name: str, process: subprocess.Popen) -> tuple[li
     return [tuple(entry) for entry in result["submitted"]], result["error"]
 
 
-def label_command(db: Path, items: Path, url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "agent.cli",
-        "label",
-        str(items),
-        "--guideline",
-        str(GUIDELINES / "sentiment.md"),
-        "--db",
-        str(db),
-        "--model",
-        "openai/sim",
-        "--api-base",
-        url,
-        "--mode",
-        "json",
-        "--concurrency",
-        "16",
-    ]
-
-
 def run_labeling_and_review(tmp_path: Path, db: Path) -> tuple[dict, subprocess.CompletedProcess]:
     items = [{"id": f"w{i:03d}", "text": f"message number {i}"} for i in range(N_ITEMS)]
     path = write_jsonl(tmp_path / "items.jsonl", items)
@@ -119,7 +97,7 @@ def run_labeling_and_review(tmp_path: Path, db: Path) -> tuple[dict, subprocess.
     with SimServer(config) as server:
         reviewers = {name: start_reviewer(db, name, labeling_done) for name in REVIEWERS}
         run = subprocess.run(
-            label_command(db, path, server.url),
+            label_command(db, path, server.url, concurrency=16),
             env=env,
             cwd=REPO,
             capture_output=True,

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import GUIDELINES, REPO, rows, write_jsonl
+from conftest import GUIDELINES, REPO, label_command, rows, write_jsonl
 
 from agent.guidelines import load_guideline
 from agent.llm import LiteLLMBackend, RetryPolicy
@@ -156,28 +156,6 @@ def test_retry_after_is_honoured_and_a_storm_of_429s_loses_nothing(tmp_path, db)
     assert rows(db, "SELECT route, label FROM decisions") == [("auto", '"positive"')]
 
 
-def _label_command(db: Path, items: Path, url: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "agent.cli",
-        "label",
-        str(items),
-        "--guideline",
-        str(GUIDELINES / "sentiment.md"),
-        "--db",
-        str(db),
-        "--model",
-        "openai/sim",
-        "--api-base",
-        url,
-        "--concurrency",
-        "4",
-        "--mode",
-        "json",
-    ]
-
-
 def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_path, db):
     items = [{"id": f"k{i:03d}", "text": f"text {i}"} for i in range(150)]
     path = write_jsonl(tmp_path / "items.jsonl", items)
@@ -185,7 +163,7 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_pa
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
     with SimServer(SimConfig(accuracy=0.7, gold=gold, latency_ms=20)) as server:
         first = subprocess.Popen(
-            _label_command(db, path, server.url),
+            label_command(db, path, server.url, concurrency=4),
             env=env,
             cwd=REPO,
             stdout=subprocess.DEVNULL,
@@ -200,7 +178,11 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_pa
         decided_before = rows(db, "SELECT count(*) FROM decisions")[0][0]
         assert 0 < decided_before < 150, "killed mid-way"
         second = subprocess.run(
-            _label_command(db, path, server.url), env=env, cwd=REPO, capture_output=True, text=True
+            label_command(db, path, server.url, concurrency=4),
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
         )
         assert second.returncode == 0, second.stderr
         served_after = server.counts["choices"] - served_before
