@@ -120,6 +120,12 @@ def label(
             "majority (1 = only when the rest cannot change it).",
         ),
     ] = 0.85,
+    fixed_samples: Annotated[
+        bool,
+        typer.Option(
+            "--fixed-samples", help="Draw all --samples for every item: no early stopping."
+        ),
+    ] = False,
     min_agreement: Annotated[
         float | None,
         typer.Option(
@@ -159,11 +165,14 @@ def label(
             make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
             for m in [model, *(jury or [])]
         ]
-        thresholds = thresholds_for(db, g.content_hash, min_agreement, min_confidence, audit_share)
+        thresholds = thresholds_for(
+            db, g.content_hash, backends[0].name, min_agreement, min_confidence, audit_share
+        )
         settings = RunSettings(
             samples=samples,
             temperature=temperature,
             stop_confidence=stop_confidence,
+            early_stop=not fixed_samples,
             limit=limit,
             budget_usd=budget,
         )
@@ -338,19 +347,202 @@ def import_labels(
     db: Db = DEFAULT_DB,
     id_field: IdField = "id",
     label_field: Annotated[str, typer.Option(help="The field that holds the label.")] = "label",
+    model: Annotated[
+        bool,
+        typer.Option(
+            "--model",
+            help="The annotator is a model, not a person: its labels are compared by "
+            "`labelagent eval` and can be calibrated, but never become final labels.",
+        ),
+    ] = False,
+    confidence_field: Annotated[
+        str | None,
+        typer.Option(help="A field with the annotator's stated confidence, 0..1."),
+    ] = None,
 ) -> None:
-    """Bring existing human or gold labels in as reviews (they count as independent labels)."""
+    """Bring existing human or gold labels in as reviews (they count as independent labels),
+    or another model's labels with --model."""
     from agent.importing import import_labels as do_import
 
     try:
         g, text = _load_guideline(guideline)
-        result = do_import(db, file, annotator, g, text, id_field, label_field)
+        result = do_import(
+            db,
+            file,
+            annotator,
+            g,
+            text,
+            id_field,
+            label_field,
+            kind="model" if model else "human",
+            confidence_field=confidence_field,
+        )
     except LabelagentError as e:
         _fail(e)
     out.print(
         f"{result.rows} rows read, {result.added} reviews added "
         f"({result.rows - result.added} already there), {result.new_items} new items"
     )
+
+
+def _require_db(db: Path) -> None:
+    from agent.errors import DatabaseError
+
+    if not db.exists():
+        raise DatabaseError(
+            f"{db}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
+        )
+
+
+Reference = Annotated[
+    str,
+    typer.Option(
+        help="Whose labels count as right: 'humans' (each item's majority of blind reviews and "
+        "imported human labels) or one annotator's name, e.g. 'gold'.",
+    ),
+]
+
+
+@app.command("eval")
+def eval_(
+    db: Db = DEFAULT_DB,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the whole result as JSON.")
+    ] = False,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML report here.")
+    ] = None,
+    reference: Reference = "humans",
+    bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap resamples per interval.")] = 500,
+) -> None:
+    """LLM-vs-human and human-vs-human agreement per guideline and model, with 95% intervals.
+
+    Only blind reviews and imported labels count as independent human labels."""
+    from evals.evaluate import evaluate
+
+    try:
+        _require_db(db)
+        result = evaluate(db, reference, n_resamples=bootstrap)
+    except LabelagentError as e:
+        _fail(e)
+    if html:
+        from evals.report import write_html
+
+        write_html(result, html)
+        console.print(f"wrote {html}")
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    _print_eval(result)
+
+
+def _print_eval(result: dict[str, Any]) -> None:
+    if not result["guidelines"]:
+        out.print("nothing to compare yet: label items, then review blind items or import labels")
+    for g in result["guidelines"]:
+        names = sorted({k for c in g["comparisons"] for k in c["metrics"]})
+        table = Table(
+            title=f"{g['guideline']} ({g['guideline_hash'][:8]}, {g['task']}): vs {g['reference']}"
+            f" on {g['n_reference_items']} items"
+        )
+        for column in ("annotator", "kind", "n", *names):
+            table.add_column(column)
+        for c in g["comparisons"]:
+            cells = [_estimate(c["metrics"].get(k)) for k in names]
+            table.add_row(c["annotator"], c["kind"], str(c["n"]), *cells)
+        out.print(table)
+        agreement = g["human_agreement"]
+        if agreement:
+            out.print(
+                f"humans among themselves: Krippendorff's alpha "
+                f"{_estimate(agreement['krippendorff_alpha'])} on {agreement['n_items']} items, "
+                f"{agreement['n_annotators']} annotators"
+            )
+        for model, inside in g["inside_human_range"].items():
+            out.print(f"{model}: {'inside' if inside else 'outside'} the range of human agreement")
+        if g["calibration"]:
+            out.print(g["calibration"]["message"])
+
+
+def _estimate(e: dict[str, Any] | None) -> str:
+    if not e or e["value"] is None:
+        return "-"
+    if e["low"] is None:
+        return f"{e['value']:.3f}"
+    return f"{e['value']:.3f} [{e['low']:.2f}, {e['high']:.2f}]"
+
+
+@app.command()
+def calibrate(
+    target_error: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Highest error rate allowed among auto-accepted items."
+        ),
+    ],
+    confidence: Annotated[
+        float,
+        typer.Option(
+            min=0.5, max=0.999, help="Probability that the error stays under --target-error."
+        ),
+    ] = 0.9,
+    db: Db = DEFAULT_DB,
+    guideline: Annotated[
+        str | None,
+        typer.Option(
+            "--guideline", "-g", help="Guideline file or name (default: the only one in the log)."
+        ),
+    ] = None,
+    annotator: Annotated[
+        str | None,
+        typer.Option(
+            help="The model whose labels the rule accepts (default: the log's main model); an "
+            "imported model (import-labels --model) is calibrated on its stated confidence.",
+        ),
+    ] = None,
+    reference: Reference = "humans",
+    holdout: Annotated[
+        float,
+        typer.Option(min=0.0, max=0.9, help="Share of reviewed items kept to check the rule."),
+    ] = 0.2,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Route the items already decided again under the rule.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Choose the acceptance threshold that keeps the error of auto-accepted labels under
+    --target-error with probability --confidence, from items with an independent human label.
+
+    The rule is stored in the log and used by every later `labelagent label` run."""
+    from evals.calibrate_log import run_calibration
+
+    try:
+        _require_db(db)
+        result = run_calibration(
+            db, target_error, confidence, guideline, annotator, reference, holdout, apply
+        )
+    except LabelagentError as e:
+        _fail(e)
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print(
+        f"{result['guideline']} / {result['model']}: {result['n_calibration']} reviewed items"
+        f" to choose the rule, {result['n_holdout']} held out"
+    )
+    out.print(result["message"], highlight=False)
+    if result.get("holdout"):
+        h = result["holdout"]
+        error = "-" if h["error"] is None else f"{h['error']:.3f}"
+        out.print(f"held-out check: {h['accepted']} of {h['items']} accepted, error {error}")
+    if result.get("calibration_id"):
+        out.print(f"stored as {result['calibration_id']}; new decisions use it")
+    if result.get("rerouted"):
+        moved = result["rerouted"]
+        out.print(
+            f"re-routed: {moved['to_auto']} to auto, {moved['to_escalated']} to review,"
+            f" {moved['reasons_changed']} with other reasons, {moved['unchanged']} unchanged"
+        )
 
 
 @app.command()

@@ -23,10 +23,13 @@ def leader_probability(top: int, second: int) -> float:
     return sum(comb(n, k) for k in range(a)) / 2**n
 
 
-def should_stop(samples: list[Sample], max_samples: int, stop_confidence: float) -> bool:
+def should_stop(samples: list[Sample], max_samples: int, stop_confidence: float | None) -> bool:
+    """`stop_confidence` None: no early stop, every item gets all `max_samples`."""
     remaining = max_samples - len(samples)
     if remaining <= 0:
         return True
+    if stop_confidence is None:
+        return False
     counts = sorted(Counter(vote_key(s.label) for s in samples if s.ok).values(), reverse=True)
     top = counts[0] if counts else 0
     second = counts[1] if len(counts) > 1 else 0
@@ -35,9 +38,11 @@ def should_stop(samples: list[Sample], max_samples: int, stop_confidence: float)
     return stop_confidence < 1 and top >= 2 and leader_probability(top, second) >= stop_confidence
 
 
-def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float) -> int:
+def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float | None) -> int:
     """How many samples to ask for next: at first the fewest that, all agreeing, would end the
-    sampling; then one at a time."""
+    sampling; then one at a time (all at once without early stopping)."""
+    if stop_confidence is None:
+        return max_samples - len(samples)
     if samples:
         return 1
     for agreeing in range(1, max_samples + 1):

@@ -1,6 +1,7 @@
 """Existing human or gold labels go into the log as reviews (source `import`, blind: they never
 saw the model's output). Every row is checked before anything is written; importing twice adds
-nothing."""
+nothing. Labels of another model (`annotator_kind` 'model', with an optional stated confidence)
+go in the same way, so `labelagent eval` can compare them, but they are never final labels."""
 
 import contextlib
 import json
@@ -50,8 +51,11 @@ def import_labels(
     guideline_text: str,
     id_field: str = "id",
     label_field: str = "label",
+    kind: str = "human",
+    confidence_field: str | None = None,
 ) -> ImportSummary:
-    summary = inputs.scan(path, [label_field], id_field, id_field_explicit=True)
+    required = [label_field] + ([confidence_field] if confidence_field else [])
+    summary = inputs.scan(path, required, id_field, id_field_explicit=True)
     rows = []
     for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
         for item in chunk:
@@ -59,7 +63,12 @@ def import_labels(
                 label = parse_label(guideline, item.fields[label_field], item)
             except ValueError as e:
                 raise InputError(f"{path}, line {item.line}: field {label_field!r}: {e}") from None
-            fields = {k: v for k, v in item.fields.items() if k != label_field}
+            confidence = (
+                _confidence(item.fields[confidence_field], f"{path}, line {item.line}")
+                if confidence_field
+                else None
+            )
+            fields = {k: v for k, v in item.fields.items() if k not in required}
             rows.append(
                 {
                     "item_id": item.item_id,
@@ -67,6 +76,7 @@ def import_labels(
                     "content_hash": inputs.content_id(fields),
                     "label": json.dumps(label, ensure_ascii=False, sort_keys=True),
                     "source_key": f"import:{annotator}:{guideline.content_hash}:{item.item_id}",
+                    "confidence": confidence,
                 }
             )
     migrate(db)
@@ -80,8 +90,19 @@ def import_labels(
         ).fetchall()[0][0]
         added = con.execute(
             "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind, source,"
-            " source_key) SELECT item_id, ?, ?, label, 'import', true, 'import', source_key"
-            " FROM imported ON CONFLICT DO NOTHING",
-            [guideline.content_hash, annotator],
+            " source_key, annotator_kind, confidence)"
+            " SELECT item_id, ?, ?, label, 'import', true, 'import', source_key, ?,"
+            " CAST(confidence AS DOUBLE) FROM imported ON CONFLICT DO NOTHING",
+            [guideline.content_hash, annotator, kind],
         ).fetchall()[0][0]
     return ImportSummary(rows=len(rows), added=added, new_items=new_items)
+
+
+def _confidence(value: Any, where: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: confidence {value!r} is not a number") from None
+    if not 0.0 <= number <= 1.0:
+        raise InputError(f"{where}: confidence {number} is outside 0..1")
+    return number

@@ -29,6 +29,7 @@ class RunSettings(BaseModel):
     samples: int = 5
     temperature: float = 0.7
     stop_confidence: float = 0.85
+    early_stop: bool = True  # False: every item gets all `samples` (fixed K)
     limit: int | None = None
     budget_usd: float | None = None
     audit_seed: int = 0
@@ -245,7 +246,8 @@ class Labeler:
         self, backend: Backend, item: Item, messages: list[dict[str, str]], stored: list[Sample]
     ) -> list[Sample]:
         samples = sorted(stored, key=lambda s: s.sample_index)[: self.settings.samples]
-        k, confidence = self.settings.samples, self.settings.stop_confidence
+        k = self.settings.samples
+        confidence = self.settings.stop_confidence if self.settings.early_stop else None
         while not should_stop(samples, k, confidence):
             n = min(next_batch(samples, k, confidence), k - len(samples))
             request = SampleRequest(

@@ -14,6 +14,9 @@ class Thresholds(BaseModel):
     min_agreement: float = 0.8
     min_confidence: float = 0.5
     audit_share: float = 0.05
+    # A calibrated rule on agreement across every model's samples already prices a disagreeing
+    # jury member in, so it turns this off.
+    jury_disagreement: bool = True
     source: str = "defaults"
 
     def merged(self, **overrides: float | None) -> "Thresholds":
@@ -39,7 +42,7 @@ def route(
         reasons.append("low_agreement")
     if verdict.confidence is not None and verdict.confidence < thresholds.min_confidence:
         reasons.append("low_confidence")
-    if verdict.disagreeing_models:
+    if verdict.disagreeing_models and thresholds.jury_disagreement:
         reasons.append("jury_disagreement")
     if verdict.n_failed:
         reasons.append("failed_samples")

@@ -20,7 +20,7 @@ def status(db: str | Path) -> dict[str, Any]:
             " count(d.item_id) FILTER (WHERE d.route = 'escalated'),"
             " (SELECT count(*) FROM final_labels f WHERE f.guideline_hash = g.guideline_hash),"
             " (SELECT count(DISTINCT r.item_id) FROM reviews r"
-            "  WHERE r.guideline_hash = g.guideline_hash),"
+            "  WHERE r.guideline_hash = g.guideline_hash AND r.annotator_kind = 'human'),"
             " (SELECT coalesce(sum(cost_usd), 0) FROM drafts x"
             "  WHERE x.guideline_hash = g.guideline_hash)"
             " FROM guidelines g LEFT JOIN decisions d USING (guideline_hash)"

@@ -11,6 +11,7 @@ from agent.store.db import migrate
 def thresholds_for(
     db: str | Path,
     guideline_hash: str,
+    model: str,
     min_agreement: float | None = None,
     min_confidence: float | None = None,
     audit_share: float | None = None,
@@ -18,12 +19,15 @@ def thresholds_for(
     base = Thresholds()
     if Path(db).exists():
         migrate(db)
-        rule = log.latest_calibration(db, guideline_hash)
+        rule = log.latest_calibration(db, guideline_hash, model)
         if rule:
-            known = {
-                k: rule[k] for k in ("min_agreement", "min_confidence", "audit_share") if k in rule
-            }
-            base = Thresholds(**known, source=f"calibration {rule['calibration_id']}")
+            base = from_rule(rule)
     return base.merged(
         min_agreement=min_agreement, min_confidence=min_confidence, audit_share=audit_share
     )
+
+
+def from_rule(rule: dict) -> Thresholds:
+    """The routing thresholds a stored calibration rule stands for."""
+    known = {k: rule[k] for k in Thresholds.model_fields if k in rule and k != "source"}
+    return Thresholds(**known, source=f"calibration {rule['calibration_id']}")

@@ -36,6 +36,7 @@ else:
     pages = [
         st.Page("screens/queue.py", title="Review queue", url_path="queue", default=True),
         st.Page("screens/dashboard.py", title="Dashboard", url_path="dashboard"),
+        st.Page("screens/report.py", title="Report", url_path="report"),
     ]
     if reviewer.can_adjudicate:
         pages.insert(

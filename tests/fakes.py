@@ -8,7 +8,8 @@ from agent.records import Sample, SampleRequest
 
 class FakeBackend:
     """Answers with enqueued labels (an answer 'error: why' is a failed sample); when the queue is
-    empty, with `by_item[item_id]`, else `default`."""
+    empty, with `by_item[item_id]` (a tuple there is that item's answers, one per sample, in
+    order), else `default`."""
 
     def __init__(
         self,
@@ -23,6 +24,7 @@ class FakeBackend:
         self._supports_n = supports_n
         self.queue: deque[Any] = deque()
         self.history: list[SampleRequest] = []
+        self._drawn: dict[str, int] = {}
 
     @property
     def supports_n(self) -> bool:
@@ -37,6 +39,10 @@ class FakeBackend:
 
     def _one(self, item_id: str) -> Sample:
         answer = self.queue.popleft() if self.queue else self.by_item.get(item_id, self.default)
+        if isinstance(answer, tuple):
+            index = self._drawn.get(item_id, 0)
+            self._drawn[item_id] = index + 1
+            answer = answer[index % len(answer)]
         if isinstance(answer, str) and answer.startswith("error:"):
             return Sample(model=self.name, error=answer.removeprefix("error:").strip())
         return Sample(model=self.name, label=answer, confidence=0.9, rationale="scripted")

@@ -170,6 +170,53 @@ def test_status_and_export_show_imported_labels_as_human(tmp_path, labeled_db):
     }
 
 
+def test_a_model_annotator_is_imported_with_its_confidence_but_never_becomes_a_final_label(
+    tmp_path, labeled_db
+):
+    judge = write_jsonl(
+        tmp_path / "judge.jsonl",
+        [
+            {"id": "g0", "label": "negative", "p": 0.9},
+            {"id": "g9", "text": "t9", "label": "neutral", "p": "0.55"},
+        ],
+    )
+    result = run(
+        "import-labels", judge, "--annotator", "gpt-4o", "--model", "--confidence-field", "p",
+        "--guideline", SENTIMENT, "--db", labeled_db,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(labeled_db))
+    try:
+        imported = con.execute(
+            "SELECT item_id, annotator_kind, confidence FROM reviews WHERE reviewer = 'gpt-4o'"
+            " ORDER BY item_id"
+        ).fetchall()
+        final = con.execute("SELECT item_id, reviewer FROM final_labels ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    assert imported == [("g0", "model", 0.9), ("g9", "model", 0.55)]
+    assert final == [(f"g{i}", "gold") for i in range(3)], "the model's labels are not final"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("high", "confidence 'high' is not a number"), (1.5, "confidence 1.5 is outside 0..1")],
+)
+def test_a_bad_confidence_names_the_line_and_changes_nothing(tmp_path, labeled_db, value, message):
+    judge = write_jsonl(
+        tmp_path / "judge.jsonl",
+        [{"id": "g0", "label": "negative", "p": 0.9}, {"id": "g1", "label": "neutral", "p": value}],
+    )
+    before = snapshot(labeled_db)
+    result = run(
+        "import-labels", judge, "--annotator", "gpt-4o", "--model", "--confidence-field", "p",
+        "--guideline", SENTIMENT, "--db", labeled_db,
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert f"judge.jsonl, line 2: {message}" in result.output
+    assert snapshot(labeled_db) == before
+
+
 def test_export_refuses_an_unknown_format(tmp_path, labeled_db):
     result = run("export", "--db", labeled_db, "--out", tmp_path / "labels.xlsx")
     assert result.exit_code == 1

@@ -435,3 +435,11 @@ def test_thresholds_merged_keeps_a_calibration_source():
     merged = calibrated.merged(audit_share=0.0)
     assert (merged.min_agreement, merged.audit_share) == (0.7, 0.0)
     assert merged.source == "calibration c1+flags"
+
+
+def test_without_early_stopping_every_item_gets_all_samples():
+    agreeing = samples("positive", "positive", "positive")
+    assert not should_stop(agreeing, 5, None)
+    assert should_stop(samples(*["positive"] * 5), 5, None)
+    assert next_batch([], 5, None) == 5
+    assert next_batch(agreeing, 5, None) == 2

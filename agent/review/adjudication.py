@@ -50,7 +50,8 @@ def cases(db: str | Path, limit: int = 50) -> list[Case]:
                 }
                 for r in con.execute(
                     "SELECT reviewer, action, label, note, blind, created_at FROM reviews"
-                    " WHERE item_id = ? AND guideline_hash = ? ORDER BY created_at",
+                    " WHERE item_id = ? AND guideline_hash = ? AND annotator_kind = 'human'"
+                    " ORDER BY created_at",
                     [item.item_id, item.guideline_hash],
                 ).fetchall()
             ]

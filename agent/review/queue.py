@@ -31,7 +31,7 @@ SELECT item_id, guideline_hash,
        bool_or(action = 'flag') AS flagged,
        bool_or(action = 'adjudicate') AS adjudicated,
        list(DISTINCT reviewer) AS reviewers
-FROM reviews GROUP BY ALL
+FROM reviews WHERE annotator_kind = 'human' GROUP BY ALL
 """
 
 # What claim() needs to know of an item's reviews; leaner than REVIEW_STATE (no lists, no distinct
@@ -42,7 +42,7 @@ SELECT item_id, guideline_hash,
            AS n_labels,
        bool_or(action IN ('flag', 'adjudicate')) AS closed,
        bool_or(reviewer = ?) AS reviewed_by_me
-FROM reviews GROUP BY ALL
+FROM reviews WHERE annotator_kind = 'human' GROUP BY ALL
 """
 
 PRIORITY = """

@@ -27,7 +27,7 @@ def progress(db: str | Path) -> Progress:
             "SELECT reason, count(*) FROM (SELECT unnest(CAST(d.reasons AS VARCHAR[])) AS reason"
             " FROM decisions d WHERE d.route = 'escalated' AND NOT EXISTS (SELECT 1 FROM reviews r"
             " WHERE r.item_id = d.item_id AND r.guideline_hash = d.guideline_hash"
-            " AND r.label IS NOT NULL)) GROUP BY 1 ORDER BY 2 DESC"
+            " AND r.label IS NOT NULL AND r.annotator_kind = 'human')) GROUP BY 1 ORDER BY 2 DESC"
         )
         per_reviewer = rows(
             "SELECT reviewer, count(*), median(seconds_on_screen) FROM reviews"

@@ -199,4 +199,38 @@ FULL OUTER JOIN decisions d
 WHERE r.item_id IS NOT NULL OR d.route = 'auto';
 """,
     ),
+    Migration(
+        3,
+        "imported model annotators with confidence; calibrations name their model",
+        """
+ALTER TABLE reviews ADD COLUMN annotator_kind VARCHAR DEFAULT 'human'; -- human | model: an imported model's labels are never final labels nor human reviews
+ALTER TABLE reviews ADD COLUMN confidence DOUBLE;     -- the annotator's stated confidence, 0..1 (imports with --confidence-field)
+ALTER TABLE calibrations ADD COLUMN model VARCHAR;     -- whose labels the rule accepts: the decisions' model, or an imported model annotator
+CREATE OR REPLACE VIEW final_labels AS
+WITH latest_review AS (
+    SELECT item_id, guideline_hash, label, reviewer, created_at,
+           row_number() OVER (PARTITION BY item_id, guideline_hash
+                              ORDER BY (action = 'adjudicate') DESC, created_at DESC,
+                                       review_id DESC) AS rn
+    FROM reviews
+    WHERE label IS NOT NULL AND annotator_kind = 'human'
+)
+SELECT
+    coalesce(r.item_id, d.item_id) AS item_id,
+    coalesce(r.guideline_hash, d.guideline_hash) AS guideline_hash,
+    coalesce(r.label, d.label) AS label,
+    CASE WHEN r.item_id IS NOT NULL THEN 'human' ELSE 'llm' END AS source,
+    r.reviewer AS reviewer,
+    d.model AS model,
+    d.route AS route,
+    d.agreement AS agreement,
+    d.confidence AS confidence,
+    d.run_id AS run_id,
+    coalesce(r.created_at, d.decided_at) AS labeled_at
+FROM (SELECT * FROM latest_review WHERE rn = 1) r
+FULL OUTER JOIN decisions d
+    ON r.item_id = d.item_id AND r.guideline_hash = d.guideline_hash
+WHERE r.item_id IS NOT NULL OR d.route = 'auto';
+""",
+    ),
 ]

@@ -1,0 +1,97 @@
+"""`labelagent calibrate`: read the reviewed items of one guideline and model from the log,
+choose the rule (evals/calibration.py), store it with the data it came from, and optionally
+route the decided items again under it."""
+
+from pathlib import Path
+from typing import Any
+
+from agent.errors import ConfigError
+from agent.guidelines import load_guideline
+from agent.rerouting import reroute
+from agent.store.db import migrate
+from agent.store.log import store_calibration
+from agent.thresholds import from_rule
+from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
+from evals.calibration import calibrate
+from evals.evaluate import examples
+
+
+def resolve_guideline(db: str | Path, given: str | None) -> str:
+    """A guideline file, a guideline name in the log, or the only guideline with labels."""
+    known = guideline_hashes(db)
+    if given is None:
+        if len({name for _, name in known}) == 1:
+            return known[0][0]
+        names = ", ".join(sorted({name for _, name in known})) or "none"
+        raise ConfigError(f"say which guideline with --guideline (labeled in the log: {names})")
+    if Path(given).is_file():
+        return load_guideline(given).content_hash
+    for ghash, name in known:
+        if given in (name, ghash):
+            return ghash
+    raise ConfigError(f"no labels for guideline {given!r} in {db}")
+
+
+def default_annotator(data: GuidelineData) -> str:
+    counts: dict[str, int] = {}
+    for a in data.annotations:
+        if a.kind == "model" and "agreement" in a.signals:
+            counts[a.annotator] = counts.get(a.annotator, 0) + 1
+    if not counts:
+        raise ConfigError(
+            f"no decisions for guideline {data.guideline.name!r}: run `labelagent label` first,"
+            " or name an imported model with --annotator"
+        )
+    return max(counts, key=lambda name: counts[name])
+
+
+def run_calibration(
+    db: str | Path,
+    target_error: float,
+    confidence: float,
+    guideline: str | None = None,
+    annotator: str | None = None,
+    reference: str = HUMANS,
+    holdout: float = 0.2,
+    apply: bool = False,
+) -> dict[str, Any]:
+    migrate(db)
+    ghash = resolve_guideline(db, guideline)
+    data = load(db, ghash)
+    name = annotator or default_annotator(data)
+    if name not in data.annotators("model"):
+        raise ConfigError(f"{name!r} is not a model in the log for this guideline")
+    signal, found = examples(data, name, reference)
+    if not found:
+        raise ConfigError(
+            f"no item has both a label from {name} and an independent human label"
+            f" (reference {reference!r}): review blind items or import labels first"
+        )
+    result = calibrate(found, target_error, confidence, signal or "", holdout)
+    out = {"guideline": data.guideline.name, "guideline_hash": ghash, "model": name}
+    out |= result.as_dict()
+    rule = result.rule
+    if rule is None:
+        return out
+    rule |= _routing_thresholds(signal or "", rule["threshold"])
+    details = {
+        "reference": reference,
+        "holdout_share": holdout,
+        "steps": out["selection"]["steps"],
+        "holdout": result.holdout,
+        "calibrator": result.calibrator,
+        "examples": [[e.item_id, e.score, e.correct] for e in found],
+    }
+    out["calibration_id"] = store_calibration(db, ghash, name, rule, details)
+    out["rule"] = rule
+    if apply:
+        thresholds = from_rule({**rule, "calibration_id": out["calibration_id"]})
+        out["rerouted"] = reroute(db, ghash, name, thresholds)
+    return out
+
+
+def _routing_thresholds(signal: str, threshold: float) -> dict[str, Any]:
+    """The rule in the pipeline's terms: the chosen signal gates alone."""
+    if signal == "agreement":
+        return {"min_agreement": threshold, "min_confidence": 0.0, "jury_disagreement": False}
+    return {"min_agreement": 0.0, "min_confidence": threshold, "jury_disagreement": False}

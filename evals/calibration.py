@@ -1,0 +1,253 @@
+"""Acceptance rules with a finite-sample guarantee, chosen from reviewed items.
+
+The rule accepts an item when its score (the verdict's agreement across every sample of every
+model, or an imported model's stated confidence) reaches a threshold. The threshold is chosen
+by fixed-sequence testing (Learn-then-Test, Angelopoulos et al. 2021; "Trust or Escalate", Jung
+et al. 2025): thresholds are tested from the strictest to the loosest, each with the one-sided
+Clopper-Pearson upper bound at level C on the error of the items it accepts, and the loosest one
+reached before the first failure is kept. With probability at least C the error rate of the
+accepted items is then at most E, provided the reviewed items are a random sample of the items
+the rule will see.
+
+Two choices keep the test from stopping early on noise: candidate thresholds are the distinct
+score values (every tied item counts) or, when there are more than `MAX_LEVELS`, score quantiles;
+and thresholds that could not pass even with no error at all ((1-E)^n > 1-C) are skipped, which
+depends on counts only, never on correctness. The score order is fixed before any label is seen,
+so every reviewed item is spent on the guarantee; an isotonic calibrator then maps the score to
+the probability that the label is right, for the reliability diagram and the report.
+"""
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+from evals.metrics import binomial_upper, clopper_pearson
+
+MAX_LEVELS = 20
+
+
+@dataclass(frozen=True)
+class Example:
+    """One reviewed item: its score and whether the model's label equals the reference."""
+
+    item_id: str
+    score: float
+    correct: bool
+
+
+@dataclass(frozen=True)
+class Step:
+    threshold: float
+    accepted: int
+    errors: int
+    upper: float | None  # None: skipped, too few items to pass even without an error
+    passed: bool
+
+
+@dataclass
+class Selection:
+    threshold: float | None
+    steps: list[Step]
+
+    @property
+    def chosen(self) -> Step | None:
+        return next((s for s in self.steps if s.threshold == self.threshold), None)
+
+
+@dataclass
+class Calibration:
+    """What `labelagent calibrate` found; `rule` is what the pipeline stores and applies."""
+
+    status: str  # rule | no_rule | too_few | refused_by_holdout
+    message: str
+    target_error: float
+    confidence: float
+    signal: str
+    n_calibration: int
+    n_holdout: int
+    selection: Selection
+    holdout: dict | None = None
+    more_reviews_needed: int | None = None
+    calibrator: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def rule(self) -> dict | None:
+        if self.status != "rule" or self.selection.threshold is None:
+            return None
+        chosen = self.selection.chosen
+        return {
+            "signal": self.signal,
+            "threshold": self.selection.threshold,
+            "target_error": self.target_error,
+            "confidence": self.confidence,
+            "error_bound": chosen.upper if chosen else None,
+            "coverage": chosen.accepted / self.n_calibration if chosen else None,
+        }
+
+    def as_dict(self) -> dict:
+        out = asdict(self)
+        out["rule"] = self.rule
+        return out
+
+
+def levels(scores: Sequence[float]) -> list[float]:
+    """Candidate thresholds, strictest first: the distinct scores, or quantiles when many."""
+    distinct = sorted(set(scores), reverse=True)
+    if len(distinct) <= MAX_LEVELS:
+        return distinct
+    quantiles = np.quantile(np.asarray(scores, dtype=float), np.linspace(1, 0, MAX_LEVELS + 1))
+    return sorted({float(q) for q in quantiles}, reverse=True)
+
+
+def select_threshold(
+    examples: Sequence[Example], target_error: float, confidence: float
+) -> Selection:
+    scores = np.array([e.score for e in examples], dtype=float)
+    wrong = np.array([not e.correct for e in examples], dtype=bool)
+    steps: list[Step] = []
+    chosen = None
+    for t in levels(scores.tolist()):
+        accepted = scores >= t
+        n, k = int(accepted.sum()), int(wrong[accepted].sum())
+        if (1 - target_error) ** n > 1 - confidence:
+            steps.append(Step(t, n, k, None, False))
+            continue
+        upper = binomial_upper(k, n, confidence)
+        passed = upper <= target_error
+        steps.append(Step(t, n, k, round(upper, 6), passed))
+        if not passed:
+            break
+        chosen = t
+    return Selection(chosen, steps)
+
+
+def split(examples: Sequence[Example], holdout: float, seed: int = 0) -> tuple[list, list]:
+    """A fixed split by item id, so running calibrate again holds out the same items."""
+    if holdout <= 0:
+        return list(examples), []
+    cal, held = [], []
+    for e in examples:
+        digest = hashlib.sha256(f"{seed}:{e.item_id}".encode()).digest()
+        (held if int.from_bytes(digest[:8], "big") / 2**64 < holdout else cal).append(e)
+    return cal, held
+
+
+def fit_calibrator(examples: Sequence[Example]) -> IsotonicRegression | None:
+    if len({e.correct for e in examples}) < 2:
+        return None
+    model = IsotonicRegression(y_min=0.0, y_max=1.0, increasing=True, out_of_bounds="clip")
+    model.fit([e.score for e in examples], [float(e.correct) for e in examples])
+    return model
+
+
+def probabilities(examples: Sequence[Example], fitted: Sequence[Example]) -> list[float]:
+    """P(right) for each example, from an isotonic calibrator fitted on `fitted`."""
+    model = fit_calibrator(fitted)
+    if model is None:
+        rate = sum(e.correct for e in fitted) / max(len(fitted), 1)
+        return [rate] * len(examples)
+    return [float(p) for p in model.predict([e.score for e in examples])]
+
+
+def reviews_needed(
+    examples: Sequence[Example], target_error: float, confidence: float
+) -> int | None:
+    """How many more reviewed items (drawn like these) the most promising threshold needs, if its
+    observed error rate and share hold; None when no threshold's observed error is below E."""
+    best = None
+    n_total = len(examples)
+    for t in levels([e.score for e in examples]):
+        accepted = [e for e in examples if e.score >= t]
+        rate = sum(not e.correct for e in accepted) / len(accepted)
+        share = len(accepted) / n_total
+        if rate >= target_error:
+            continue
+        n = len(accepted)
+        while n < 1_000_000 and binomial_upper(math.ceil(rate * n), n, confidence) > target_error:
+            n = max(n + 1, int(n * 1.1))
+        total = math.ceil(n / share)
+        best = total if best is None else min(best, total)
+    return None if best is None else max(best - n_total, 1)
+
+
+def check_holdout(held: Sequence[Example], threshold: float, confidence: float) -> dict:
+    accepted = [e for e in held if e.score >= threshold]
+    errors = sum(not e.correct for e in accepted)
+    low, high = clopper_pearson(errors, len(accepted), confidence)
+    return {
+        "items": len(held),
+        "accepted": len(accepted),
+        "errors": errors,
+        "error": errors / len(accepted) if accepted else None,
+        "low": low,
+        "high": high,
+    }
+
+
+def calibrate(
+    examples: Sequence[Example],
+    target_error: float,
+    confidence: float,
+    signal: str,
+    holdout: float = 0.2,
+    seed: int = 0,
+) -> Calibration:
+    cal, held = split(examples, holdout, seed)
+    selection = select_threshold(cal, target_error, confidence)
+    result = Calibration(
+        status="rule",
+        message="",
+        target_error=target_error,
+        confidence=confidence,
+        signal=signal,
+        n_calibration=len(cal),
+        n_holdout=len(held),
+        selection=selection,
+        calibrator=_calibrator_points(cal),
+    )
+    if selection.threshold is None:
+        needed = reviews_needed(cal, target_error, confidence)
+        result.more_reviews_needed = needed
+        result.status = "too_few" if needed is not None else "no_rule"
+        result.message = _no_rule_message(len(cal), target_error, confidence, needed)
+        return result
+    chosen = selection.chosen
+    result.message = (
+        f"accept when {signal} >= {selection.threshold:.4g}: {chosen.accepted} of {len(cal)} "
+        f"reviewed items ({chosen.accepted / len(cal):.0%}), {chosen.errors} wrong; error at most "
+        f"{chosen.upper:.3f} with probability {confidence:g} (target {target_error:g})"
+    )
+    if held:
+        result.holdout = check_holdout(held, selection.threshold, confidence)
+        if result.holdout["accepted"] and result.holdout["low"] > target_error:
+            result.status = "refused_by_holdout"
+            result.message += (
+                f"; REFUSED: on {len(held)} held-out items the error is "
+                f"{result.holdout['error']:.3f}, above the target even at its lower bound"
+            )
+    return result
+
+
+def _calibrator_points(examples: Sequence[Example]) -> list[tuple[float, float]]:
+    """The calibrator as (score, P(right)) at each distinct score, for the report."""
+    scores = sorted({e.score for e in examples})
+    fitted = probabilities([Example("", s, True) for s in scores], examples)
+    return [(s, round(p, 4)) for s, p in zip(scores, fitted, strict=True)]
+
+
+def _no_rule_message(n: int, target_error: float, confidence: float, needed: int | None) -> str:
+    if needed is None:
+        return (
+            f"no threshold keeps the error under {target_error:g}: on {n} reviewed items even the "
+            "most confident labels are wrong too often; review more items, improve the guideline "
+            "or the model, or choose a larger --target-error"
+        )
+    return (
+        f"{n} reviewed items are too few to guarantee an error under {target_error:g} with "
+        f"probability {confidence:g}; about {needed} more blind reviews (or imported labels) "
+        "would let the best threshold pass if its current error rate holds"
+    )

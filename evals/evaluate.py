@@ -1,0 +1,352 @@
+"""`labelagent eval`: LLM-vs-human and human-vs-human agreement for every guideline in the log,
+with bootstrap intervals, calibration curves, prevalence by prediction-powered inference and the
+cost per final label. The result is a plain dict: `--json` prints it, the HTML report and the
+review app's Report page draw it."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from agent.store.db import migrate, transaction
+from evals import metrics
+from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
+from evals.calibration import Example, levels
+
+NOTES = [
+    "Only blind reviews and imported labels count as independent human labels: a reviewer who "
+    "saw the model's label is left out of every agreement figure.",
+    "Reference 'humans' is each item's strict majority of the independent human labels (ties "
+    "left out); a human annotator is compared with the majority of the others.",
+    "Intervals: 95% percentile bootstrap over items. Libraries: scikit-learn (accuracy, Cohen's "
+    "kappa, precision/recall/F1, confusion), krippendorff (alpha), statsmodels (Clopper-Pearson); "
+    "Gwet's AC1, span F1 and prediction-powered inference are written in evals/metrics.py.",
+    "'Inside human range' is true when the model agrees with the reference at least as well as "
+    "the least-agreeing human annotator (accuracy and Cohen's kappa).",
+]
+
+
+def evaluate(
+    db: str | Path, reference: str = HUMANS, n_resamples: int = 500, seed: int = 0
+) -> dict[str, Any]:
+    migrate(db)
+    return {
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "db": str(db),
+        "notes": NOTES,
+        "guidelines": [
+            evaluate_guideline(load(db, ghash), db, reference, n_resamples, seed)
+            for ghash, _ in guideline_hashes(db)
+        ],
+    }
+
+
+def evaluate_guideline(
+    data: GuidelineData, db: str | Path, reference: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    g = data.guideline
+    ref_all = data.reference(reference)
+    opts = {"n_resamples": n_resamples, "seed": seed}
+    comparisons = [
+        compare(data, name, reference, **opts)
+        for name in data.annotators()
+        if name != reference and _is_compared(data, name)
+    ]
+    comparisons = [c for c in comparisons if c["n"]]
+    humans = [c for c in comparisons if c["kind"] == "human"]
+    agreement = human_agreement(data, reference, humans, **opts)
+    return {
+        "guideline": g.name,
+        "guideline_hash": g.content_hash,
+        "task": g.task,
+        "labels": list(g.labels) if g.task in ("classification", "preference") else [],
+        "reference": reference,
+        "n_items": len({a.item_id for a in data.annotations}),
+        "n_reference_items": len(ref_all),
+        "seen_model_label": data.seen_model_label,
+        "comparisons": comparisons,
+        "human_agreement": agreement,
+        "inside_human_range": _inside(comparisons, agreement),
+        "calibration": calibration_view(data, db, reference),
+        "prevalence": prevalence(data, ref_all),
+        "cost": cost(data),
+    }
+
+
+def _is_compared(data: GuidelineData, name: str) -> bool:
+    return any(
+        a.annotator == name and (a.kind == "model" or a.independent) for a in data.annotations
+    )
+
+
+def compare(
+    data: GuidelineData, name: str, reference: str, n_resamples: int, seed: int
+) -> dict[str, Any]:
+    kind = next(a.kind for a in data.annotations if a.annotator == name)
+    ref = data.reference(reference, leave_out=name if kind == "human" else None)
+    own = {
+        a.item_id: a.label
+        for a in data.annotations
+        if a.annotator == name and (kind == "model" or a.independent)
+    }
+    items = sorted(set(own) & set(ref))
+    truth = [json.loads(ref[i]) for i in items]
+    given = [json.loads(own[i]) for i in items]
+    result: dict[str, Any] = {"annotator": name, "kind": kind, "n": len(items)}
+    result.update(task_metrics(data.guideline, truth, given, n_resamples, seed))
+    return result
+
+
+def task_metrics(g, truth: list, given: list, n_resamples: int, seed: int) -> dict[str, Any]:
+    def boot(stats, *cols) -> dict[str, dict]:
+        found = metrics.bootstrap_many(stats, *cols, n_resamples=n_resamples, seed=seed)
+        return {k: e.as_dict() for k, e in found.items()}
+
+    if not truth:
+        return {"metrics": {}, "per_label": {}, "confusion": None}
+    if g.task in ("classification", "preference"):
+        labels = list(g.labels)
+        return {
+            "metrics": boot(lambda a, b: categorical(a, b, labels), truth, given),
+            "per_label": per_label(boot(lambda a, b: label_figures(a, b, labels), truth, given)),
+            "confusion": {"labels": labels, "matrix": metrics.confusion(truth, given, labels)},
+        }
+    if g.task == "multilabel":
+        labels = list(g.labels)
+        as_sets = [json.dumps(sorted(x)) for x in truth], [json.dumps(sorted(x)) for x in given]
+        return {
+            "metrics": boot(lambda a, b: {"exact_match": metrics.accuracy(a, b)}, *as_sets),
+            "per_label": per_label(
+                boot(lambda a, b: multilabel_figures(a, b, labels), truth, given)
+            ),
+            "confusion": None,
+        }
+    if g.task == "rating":
+        scale = list(range(g.scale.min, g.scale.max + 1))
+        return {
+            "metrics": boot(
+                lambda a, b: rating_figures(a, b, list(g.dimensions), scale), truth, given
+            ),
+            "per_label": {},
+            "confusion": None,
+        }
+    spans_t = [[(s["start"], s["end"], s["label"]) for s in x] for x in truth]
+    spans_p = [[(s["start"], s["end"], s["label"]) for s in x] for x in given]
+
+    def span_figures(a: list, b: list) -> dict[str, float]:
+        return {f"{m}_f1": metrics.span_f1(a, b, m)["f1"] for m in ("exact", "overlap")}
+
+    return {"metrics": boot(span_figures, spans_t, spans_p), "per_label": {}, "confusion": None}
+
+
+def categorical(a: list, b: list, labels: list) -> dict[str, float | None]:
+    return {
+        "accuracy": metrics.accuracy(a, b),
+        "cohen_kappa": metrics.cohen_kappa(a, b, labels),
+        "krippendorff_alpha": metrics.krippendorff_alpha([a, b]),
+        "gwet_ac1": metrics.gwet_ac1(a, b, labels),
+    }
+
+
+def label_figures(a: list, b: list, labels: list) -> dict[str, float]:
+    table = metrics.per_label(a, b, labels)
+    return {
+        f"{label}\t{part}": table[label][part]
+        for label in labels
+        for part in ("precision", "recall", "f1", "support")
+    }
+
+
+def multilabel_figures(a: list, b: list, labels: list) -> dict[str, float]:
+    out = {}
+    for label in labels:
+        table = metrics.per_label([label in x for x in a], [label in x for x in b], [True])
+        out |= {f"{label}\t{part}": table[True][part] for part in ("precision", "recall", "f1")}
+        out[f"{label}\tsupport"] = sum(label in x for x in a)
+    return out
+
+
+def rating_figures(a: list, b: list, dimensions: list, scale: list) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for dim in dimensions:
+        pairs = [(x.get(dim), y.get(dim)) for x, y in zip(a, b, strict=True)]
+        t = [x for x, y in pairs if x is not None and y is not None]
+        p = [y for x, y in pairs if x is not None and y is not None]
+        out[f"weighted_kappa:{dim}"] = metrics.weighted_kappa(t, p, scale)
+        out[f"mean_abs_diff:{dim}"] = metrics.mean_abs_diff(t, p)
+        out[f"accuracy:{dim}"] = metrics.accuracy(t, p)
+    return out
+
+
+def per_label(figures: dict[str, dict]) -> dict[str, Any]:
+    """{"label\tpart": estimate} -> {label: {part: estimate, "support": count}}."""
+    out: dict[str, Any] = {}
+    for key, estimate in figures.items():
+        label, part = key.split("\t")
+        out.setdefault(label, {})[part] = estimate["value"] if part == "support" else estimate
+    return {label: {**row, "support": int(row["support"])} for label, row in out.items()}
+
+
+def human_agreement(
+    data: GuidelineData, reference: str, humans: list[dict], n_resamples: int, seed: int
+) -> dict[str, Any] | None:
+    by_item = {
+        item: {k: v for k, v in labels.items() if k != reference}
+        for item, labels in data.human_labels().items()
+    }
+    shared = {item: labels for item, labels in by_item.items() if len(labels) >= 2}
+    if not shared and len(humans) < 2:
+        return None
+    names = sorted({name for labels in shared.values() for name in labels})
+    items = sorted(shared)
+    matrix = [[shared[i].get(name) for i in items] for name in names]
+    alpha = metrics.bootstrap_reliability(
+        metrics.krippendorff_alpha, matrix, n_resamples=n_resamples, seed=seed
+    )
+    spread = {}
+    for key in ("accuracy", "cohen_kappa"):
+        values = [
+            c["metrics"][key]["value"]
+            for c in humans
+            if key in c["metrics"] and c["metrics"][key]["value"] is not None
+        ]
+        if values:
+            spread[key] = [min(values), max(values)]
+    return {
+        "n_items": len(items),
+        "n_annotators": len(names),
+        "krippendorff_alpha": alpha.as_dict(),
+        "range": spread,
+    }
+
+
+def _inside(comparisons: list[dict], agreement: dict | None) -> dict[str, bool]:
+    if not agreement or not agreement["range"]:
+        return {}
+    out = {}
+    for c in comparisons:
+        if c["kind"] != "model":
+            continue
+        checks = [
+            c["metrics"][key]["value"] >= low
+            for key, (low, _) in agreement["range"].items()
+            if key in c["metrics"] and c["metrics"][key]["value"] is not None
+        ]
+        if checks:
+            out[c["annotator"]] = all(checks)
+    return out
+
+
+def examples(
+    data: GuidelineData, annotator: str, reference: str = HUMANS
+) -> tuple[str | None, list[Example]]:
+    """The reviewed items of a model annotator as calibration examples: its score (agreement for
+    the pipeline's decisions, stated confidence for an imported model) and whether it was right."""
+    own = data.by_item(annotator)
+    ref = data.reference(reference)
+    signal = next(
+        (s for s in ("agreement", "confidence") if any(s in a.signals for a in own.values())),
+        None,
+    )
+    if signal is None:
+        return None, []
+    found = [
+        Example(item, a.signals[signal], a.label == ref[item])
+        for item, a in sorted(own.items())
+        if item in ref and signal in a.signals and not a.signals.get("failed_share")
+    ]
+    return signal, found
+
+
+def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dict[str, Any] | None:
+    models = [name for name in data.annotators("model") if name != reference]
+    for name in models:
+        signal, found = examples(data, name, reference)
+        if len(found) < 2:
+            continue
+        probs = [min(max(e.score, 0.0), 1.0) for e in found]  # the signal read as P(right)
+        correct = [e.correct for e in found]
+        curve = []
+        for t in levels([e.score for e in found]):
+            accepted = [e for e in found if e.score >= t]
+            wrong = sum(not e.correct for e in accepted)
+            curve.append(
+                {
+                    "threshold": t,
+                    "coverage": round(len(accepted) / len(found), 4),
+                    "error": round(wrong / len(accepted), 4),
+                    "n": len(accepted),
+                }
+            )
+        rule = stored_rule(db, data.guideline.content_hash, name)
+        return {
+            "annotator": name,
+            "signal": signal,
+            "reliability": {
+                "bins": metrics.reliability_bins(probs, correct),
+                "ece": round(metrics.expected_calibration_error(probs, correct), 4),
+            },
+            "risk_coverage": curve,
+            "rule": rule,
+            "status": "rule" if rule else "no_rule",
+            "message": (
+                f"stored rule {rule['calibration_id']}: accept when {signal} >= {rule['threshold']}"
+                if rule
+                else "no calibrated rule stored yet: run `labelagent calibrate`"
+            ),
+        }
+    return None
+
+
+def stored_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, Any] | None:
+    with transaction(db) as con:
+        rows = con.execute(
+            "SELECT calibration_id, rule, strftime(created_at, '%Y-%m-%d %H:%M:%S')"
+            " FROM calibrations WHERE guideline_hash = ? AND model = ?"
+            " ORDER BY created_at DESC LIMIT 1",
+            [guideline_hash, model],
+        ).fetchall()
+    if not rows:
+        return None
+    return {"calibration_id": rows[0][0], **json.loads(rows[0][1]), "created_at": rows[0][2]}
+
+
+def prevalence(data: GuidelineData, ref: dict[str, str]) -> list[dict[str, Any]]:
+    g = data.guideline
+    if g.task not in ("classification", "preference"):
+        return []
+    decided = [a for a in data.annotations if a.kind == "model" and "agreement" in a.signals]
+    if not decided:
+        return []
+    llm = {a.item_id: json.loads(a.label) for a in decided}
+    labeled = sorted(set(llm) & set(ref))
+    unlabeled = [llm[i] for i in llm if i not in ref]
+    truth = [json.loads(ref[i]) for i in labeled]
+    ppi = metrics.ppi_prevalence(unlabeled, [llm[i] for i in labeled], truth, list(g.labels))
+    rows = []
+    for label in g.labels:
+        share = sum(v == label for v in llm.values()) / len(llm)
+        hits = sum(t == label for t in truth)
+        low, high = metrics.clopper_pearson(hits, len(truth), 0.95)
+        human = metrics.Estimate(hits / len(truth) if truth else None, low, high, len(truth))
+        rows.append(
+            {
+                "label": label,
+                "llm_share": round(share, 4),
+                "human_share": human.as_dict(),
+                "ppi": ppi[label].as_dict(),
+            }
+        )
+    return rows
+
+
+def cost(data: GuidelineData) -> dict[str, Any]:
+    n = data.final_labels
+    return {
+        "llm_cost_usd": round(data.llm_cost_usd, 6),
+        "review_seconds": round(data.review_seconds, 1),
+        "final_labels": n,
+        "cost_usd_per_final_label": round(data.llm_cost_usd / n, 6) if n else None,
+        "review_seconds_per_final_label": round(data.review_seconds / n, 2) if n else None,
+        "review_cost_usd": None,
+    }

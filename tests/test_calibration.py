@@ -1,0 +1,220 @@
+"""Choosing the acceptance rule: the guarantee on synthetic data where the truth is known, the
+fixed-sequence test's choices, and `labelagent calibrate` on a real log."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import GUIDELINES, rows, write_jsonl
+from fakes import FakeBackend
+from typer.testing import CliRunner
+
+from agent.cli import app
+from agent.guidelines import load_guideline
+from agent.pipeline import Labeler, RunSettings
+from agent.routing import Thresholds
+from agent.thresholds import thresholds_for
+from evals.calibration import Example, calibrate, levels, select_threshold, split
+
+SENTIMENT = GUIDELINES / "sentiment.md"
+LEVELS = np.array([0.55, 0.65, 0.75, 0.85, 0.95, 1.0])
+
+
+def synthetic(rng: np.random.Generator, n: int) -> list[Example]:
+    """Scores on six levels; an item with score s is right with probability s."""
+    scores = rng.choice(LEVELS, size=n)
+    right = rng.random(n) < np.minimum(scores, 0.995)
+    return [
+        Example(f"i{k}", float(s), bool(r))
+        for k, (s, r) in enumerate(zip(scores, right, strict=True))
+    ]
+
+
+def true_error(threshold: float) -> float:
+    accepted = LEVELS[threshold <= LEVELS]
+    return float(np.mean(1 - np.minimum(accepted, 0.995)))
+
+
+@pytest.mark.parametrize(("target", "confidence"), [(0.10, 0.9), (0.15, 0.9), (0.20, 0.8)])
+def test_the_error_of_accepted_items_exceeds_the_target_in_at_most_1_minus_c_of_seeds(
+    target, confidence
+):
+    violations, chosen = 0, 0
+    seeds = 400
+    for seed in range(seeds):
+        selection = select_threshold(
+            synthetic(np.random.default_rng(seed), 300), target, confidence
+        )
+        if selection.threshold is not None:
+            chosen += 1
+            violations += true_error(selection.threshold) > target
+    assert chosen > seeds * 0.9, "the rule is not so timid that it never accepts anything"
+    assert violations / seeds <= (1 - confidence) + 0.03
+
+
+def test_tied_items_are_accepted_or_escalated_together():
+    examples = [Example(f"a{i}", 0.9, True) for i in range(30)]
+    examples += [Example(f"b{i}", 0.8, i < 25) for i in range(30)]
+    selection = select_threshold(examples, target_error=0.10, confidence=0.9)
+    assert [(s.threshold, s.accepted, s.errors, s.passed) for s in selection.steps] == [
+        (0.9, 30, 0, True),
+        (0.8, 60, 5, False),
+    ]
+    assert selection.threshold == 0.9
+
+
+def test_thresholds_too_small_to_pass_are_skipped_and_the_first_failure_stops_the_search():
+    examples = [Example("top", 1.0, True)]
+    examples += [Example(f"h{i}", 0.9, i != 0) for i in range(40)]
+    examples += [Example(f"m{i}", 0.7, i % 2 == 0) for i in range(40)]
+    examples += [Example(f"l{i}", 0.5, True) for i in range(200)]
+    steps = select_threshold(examples, 0.15, 0.9).steps
+    assert steps[0].upper is None, "1 item cannot show an error under 0.15 with 90% confidence"
+    assert [s.threshold for s in steps] == [1.0, 0.9, 0.7], "stops at 0.7, never tries 0.5"
+    assert steps[1].passed and not steps[2].passed
+
+
+def test_many_distinct_scores_become_quantile_levels():
+    scores = [i / 1000 for i in range(1000)]
+    found = levels(scores)
+    assert len(found) <= 21 and found == sorted(found, reverse=True)
+    assert found[0] == max(scores)
+
+
+def test_too_few_reviews_says_how_many_more_are_needed_and_that_many_suffice():
+    rng = np.random.default_rng(7)
+    few = synthetic(rng, 40)
+    result = calibrate(few, 0.10, 0.9, "agreement", holdout=0)
+    assert result.status == "too_few" and result.rule is None
+    assert "more blind reviews" in result.message
+    more = synthetic(rng, result.more_reviews_needed * 3)
+    passed = calibrate(few + more, 0.10, 0.9, "agreement", holdout=0)
+    assert passed.status == "rule", "three times the estimate is plenty"
+
+
+def test_a_target_no_threshold_can_meet_says_so():
+    examples = [Example(f"i{i}", 0.9, i % 3 != 0) for i in range(300)]
+    result = calibrate(examples, 0.05, 0.9, "agreement", holdout=0)
+    assert result.status == "no_rule" and result.more_reviews_needed is None
+    assert "no threshold keeps the error under 0.05" in result.message
+
+
+def test_the_held_out_part_checks_the_rule():
+    examples = synthetic(np.random.default_rng(3), 1000)
+    result = calibrate(examples, 0.15, 0.9, "agreement", holdout=0.3)
+    assert result.status == "rule"
+    assert 250 < result.n_holdout < 350 and result.n_calibration + result.n_holdout == 1000
+    h = result.holdout
+    assert h["accepted"] > 0
+    assert h["low"] <= true_error(result.selection.threshold) <= h["high"]
+
+
+def test_a_rule_the_held_out_items_contradict_is_refused():
+    examples = [Example(f"i{i}", 1.0, True) for i in range(400)]
+    _, held = split(examples, 0.25)
+    held_ids = {e.item_id for e in held}
+    drifted = [Example(e.item_id, e.score, e.item_id not in held_ids) for e in examples]
+    result = calibrate(drifted, 0.10, 0.9, "agreement", holdout=0.25)
+    assert result.status == "refused_by_holdout" and result.rule is None
+    assert "REFUSED" in result.message
+
+
+# Three tiers of items for a scripted model: clear and right (three of them clear and wrong),
+# 3 of 4 votes and right, split 3 to 2 and right only half the time.
+def votes(i: int, gold: str) -> tuple[str, ...]:
+    wrong = "negative" if gold == "positive" else "positive"
+    if i < 100:
+        return (wrong,) * 5 if i in (5, 50, 95) else (gold,) * 5
+    if i < 160:
+        return (gold, wrong, gold, gold, gold)
+    return (wrong, gold, wrong, gold, wrong) if i % 2 else (gold, wrong, gold, wrong, gold)
+
+
+@pytest.fixture
+def reviewed_log(tmp_path: Path, db: Path) -> Path:
+    golds = {f"t{i:03d}": "positive" if i % 3 else "negative" for i in range(200)}
+    items = write_jsonl(tmp_path / "items.jsonl", [{"id": k, "text": k} for k in golds])
+    model = FakeBackend(by_item={k: votes(int(k[1:]), g) for k, g in golds.items()})
+    Labeler(
+        db,
+        load_guideline(SENTIMENT),
+        SENTIMENT.read_text(),
+        [model],
+        RunSettings(samples=5),
+        Thresholds(min_agreement=0.9, audit_share=0.0),
+    ).run(items)
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": k, "label": g} for k, g in golds.items()])
+    result = CliRunner().invoke(
+        app,
+        ["import-labels", str(gold), "--annotator", "gold", "-g", str(SENTIMENT), "--db", str(db)],
+    )
+    assert result.exit_code == 0, result.output
+    return db
+
+
+def calibrate_cli(db: Path, *args: str) -> dict:
+    result = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_calibrate_stores_the_rule_and_apply_routes_decided_items_again(reviewed_log):
+    assert rows(reviewed_log, "SELECT route, count(*) FROM decisions GROUP BY 1 ORDER BY 1") == [
+        ("auto", 100),
+        ("escalated", 100),
+    ]
+    result = calibrate_cli(
+        reviewed_log, "--target-error", "0.1", "--confidence", "0.9", "--holdout", "0", "--apply"
+    )
+    assert result["status"] == "rule"
+    assert result["rule"]["signal"] == "agreement" and result["rule"]["threshold"] == 0.75
+    assert [(s["threshold"], s["accepted"], s["errors"]) for s in result["selection"]["steps"]] == [
+        (1.0, 100, 3),
+        (0.75, 160, 3),
+        (0.6, 200, 23),
+    ]
+    routes = rows(
+        reviewed_log,
+        "SELECT agreement >= 0.75, route, list_contains(CAST(reasons AS VARCHAR[]), 'audit'),"
+        " count(*) FROM decisions GROUP BY ALL ORDER BY ALL",
+    )
+    audited = sum(n for _, _, audit, n in routes if audit)
+    assert routes == [
+        (False, "escalated", False, 40),
+        *([(True, "auto", False, 160 - audited)]),
+        *([(True, "escalated", True, audited)] if audited else []),
+    ], "at or above the threshold: auto, except the audit draw (5%)"
+    assert 0 < audited < 20
+    moved = result["rerouted"]
+    assert moved["to_auto"] >= 50, "the 60 items at 3 of 4 votes, less their audit draws"
+    assert sum(moved.values()) == 200
+    assert rows(reviewed_log, "SELECT count(*) FROM decisions_history") == [
+        (200 - moved["unchanged"],)
+    ], "every moved decision keeps its old row"
+    stored = rows(reviewed_log, "SELECT model, rule, details FROM calibrations")
+    assert stored[0][0] == "fake/model"
+    assert json.loads(stored[0][1])["min_agreement"] == 0.75
+    assert len(json.loads(stored[0][2])["examples"]) == 200, "stored with the data it came from"
+    used = thresholds_for(reviewed_log, load_guideline(SENTIMENT).content_hash, "fake/model")
+    assert used.min_agreement == 0.75 and not used.jury_disagreement
+    assert used.source == f"calibration {result['calibration_id']}"
+    other = thresholds_for(reviewed_log, load_guideline(SENTIMENT).content_hash, "other/model")
+    assert other.source == "defaults", "a rule applies to the model it was calibrated for"
+
+
+def test_calibrate_without_reviews_says_what_to_do(tmp_path, db):
+    items = write_jsonl(tmp_path / "items.jsonl", [{"id": "a", "text": "x"}])
+    Labeler(
+        db,
+        load_guideline(SENTIMENT),
+        SENTIMENT.read_text(),
+        [FakeBackend(default="positive")],
+        RunSettings(),
+        Thresholds(),
+    ).run(items)
+    result = CliRunner().invoke(app, ["calibrate", "--db", str(db), "--target-error", "0.1"])
+    assert result.exit_code == 1
+    assert "no item has both a label from fake/model and an independent human label" in (
+        result.output
+    )
