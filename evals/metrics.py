@@ -385,13 +385,18 @@ def ppi_prevalence(
 ) -> dict[Hashable, Estimate]:
     """Prediction-powered share of each label (single-label tasks): `ppi_mean` of the indicators
     `label == L`. A missing model label counts as "not L"; items without a human label are
-    dropped from the labeled set."""
-    return {
-        label: ppi_mean(
+    dropped from the labeled set. A share lies in [0, 1], so the interval is clipped to it."""
+    out = {}
+    for label in labels:
+        e = ppi_mean(
             [float(v == label) for v in llm_unlabeled],
             [float(v == label) for v in llm_labeled],
             [None if h is None else float(h == label) for h in human_labeled],
             confidence,
         )
-        for label in labels
-    }
+        out[label] = Estimate(e.value, _clip(e.low), _clip(e.high), e.n)
+    return out
+
+
+def _clip(x: float | None) -> float | None:
+    return None if x is None else min(max(x, 0.0), 1.0)

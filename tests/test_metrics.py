@@ -325,3 +325,8 @@ def test_ppi_prevalence_per_label():
     assert estimates["neu"].value == pytest.approx(0.2 + 1 / 5)
     assert sum(e.value for e in estimates.values()) == pytest.approx(1.0)
     assert estimates["neg"].n == 105
+
+
+def test_a_prevalence_interval_stays_within_0_and_1():
+    estimate = ppi_prevalence(["a"] * 50, ["b", "b", "a"], ["a", "b", "a"], ["a", "b"])["b"]
+    assert 0.0 <= estimate.low <= estimate.high <= 1.0
