@@ -385,15 +385,6 @@ def import_labels(
     )
 
 
-def _require_db(db: Path) -> None:
-    from agent.errors import DatabaseError
-
-    if not db.exists():
-        raise DatabaseError(
-            f"{db}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
-        )
-
-
 Reference = Annotated[
     str,
     typer.Option(
@@ -418,10 +409,11 @@ def eval_(
     """LLM-vs-human and human-vs-human agreement per guideline and model, with 95% intervals.
 
     Only blind reviews and imported labels count as independent human labels."""
+    from agent.store.db import require_existing
     from evals.evaluate import evaluate
 
     try:
-        _require_db(db)
+        require_existing(db)
         result = evaluate(db, reference, n_resamples=bootstrap)
     except LabelagentError as e:
         _fail(e)
@@ -514,10 +506,11 @@ def calibrate(
     --target-error with probability --confidence, from items with an independent human label.
 
     The rule is stored in the log and used by every later `labelagent label` run."""
+    from agent.store.db import require_existing
     from evals.calibrate_log import run_calibration
 
     try:
-        _require_db(db)
+        require_existing(db)
         result = run_calibration(
             db, target_error, confidence, guideline, annotator, reference, holdout, apply
         )

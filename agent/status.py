@@ -3,15 +3,11 @@
 from pathlib import Path
 from typing import Any
 
-from agent.errors import DatabaseError
-from agent.store.db import migrate, transaction
+from agent.store.db import migrate, require_existing, transaction
 
 
 def status(db: str | Path) -> dict[str, Any]:
-    if not Path(db).exists():
-        raise DatabaseError(
-            f"{db}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
-        )
+    require_existing(db)
     migrate(db)
     with transaction(db) as con:
         guidelines = con.execute(

@@ -28,6 +28,14 @@ _IN_PROCESS = (
 _side_locks: dict[str, int] = {}  # how deep this process holds each file's side lock
 
 
+def require_existing(path: str | Path) -> None:
+    """For commands that read a log: a missing file is a mistake, not an empty log to create."""
+    if not Path(path).exists():
+        raise DatabaseError(
+            f"{path}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
+        )
+
+
 def _is_lock_error(error: Exception) -> bool:
     if not isinstance(error, duckdb.IOException):
         return False
