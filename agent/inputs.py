@@ -150,13 +150,12 @@ def _is_empty(value: Any) -> bool:
 def _check_required(
     file: Path, unit: str, line: int, fields: dict[str, Any], required: list[str]
 ) -> None:
-    for name in required:
-        if name not in fields:
-            problem = "is missing"
-        elif _is_empty(fields[name]):
-            problem = "is empty"
-        else:
-            continue
+    """Every required field must be there, and not all of them empty: one empty field among
+    several is data (an empty reply is a real answer to compare in a preference)."""
+    missing = [name for name in required if name not in fields]
+    empty = [name for name in required if name in fields and _is_empty(fields[name])]
+    if missing or (required and len(empty) == len(required)):
+        name, problem = (missing[0], "is missing") if missing else (empty[0], "is empty")
         raise InputError(
             f"{file}, {unit} {line}: required field '{name}' {problem} "
             f"(the item has fields: {_list_fields(fields)})."

@@ -315,6 +315,19 @@ def test_required_field_empty(tmp_path: Path, empty: str | None) -> None:
     assert "blank.jsonl, line 1: required field 'text' is empty" in scan_error(path, ["text"])
 
 
+def test_one_empty_field_among_several_is_data_not_an_error(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "pairs.jsonl",
+        [{"id": 1, "prompt": "Say hi", "response_a": "Hi!", "response_b": ""}],
+    )
+    assert scan(path, ["prompt", "response_a", "response_b"], "id").n_items == 1
+    blank = write_jsonl(
+        tmp_path / "blank.jsonl", [{"id": 1, "prompt": "", "response_a": " ", "response_b": None}]
+    )
+    message = scan_error(blank, ["prompt", "response_a", "response_b"])
+    assert "blank.jsonl, line 1: required field 'prompt' is empty" in message
+
+
 def test_required_field_error_truncates_the_field_list(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "wide.jsonl", [{f"col{n}": n for n in range(30)}])
 
