@@ -500,6 +500,13 @@ def calibrate(
     apply: Annotated[
         bool, typer.Option("--apply", help="Route the items already decided again under the rule.")
     ] = False,
+    guarantee: Annotated[
+        str,
+        typer.Option(
+            help="'population': the error among items like the reviewed ones; 'dataset': the "
+            "error among this log's decided items that have no human label (stricter).",
+        ),
+    ] = "population",
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Choose the acceptance threshold that keeps the error of auto-accepted labels under
@@ -512,7 +519,7 @@ def calibrate(
     try:
         require_existing(db)
         result = run_calibration(
-            db, target_error, confidence, guideline, annotator, reference, holdout, apply
+            db, target_error, confidence, guideline, annotator, reference, holdout, apply, guarantee
         )
     except LabelagentError as e:
         _fail(e)

@@ -13,7 +13,7 @@ from agent.store.log import store_calibration
 from agent.thresholds import from_rule
 from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from evals.calibration import calibrate
-from evals.evaluate import examples
+from evals.evaluate import examples, unreviewed_scores
 
 
 def resolve_guideline(db: str | Path, given: str | None) -> str:
@@ -54,6 +54,7 @@ def run_calibration(
     reference: str = HUMANS,
     holdout: float = 0.2,
     apply: bool = False,
+    guarantee: str = "population",
 ) -> dict[str, Any]:
     migrate(db)
     ghash = resolve_guideline(db, guideline)
@@ -67,7 +68,17 @@ def run_calibration(
             f"no item has both a label from {name} and an independent human label"
             f" (reference {reference!r}): review blind items or import labels first"
         )
-    result = calibrate(found, target_error, confidence, signal or "", holdout)
+    if guarantee not in ("population", "dataset"):
+        raise ConfigError(f"--guarantee must be population or dataset, not {guarantee!r}")
+    unreviewed = (
+        unreviewed_scores(data, name, signal or "", reference) if guarantee == "dataset" else None
+    )
+    if unreviewed == []:
+        raise ConfigError(
+            f"every item {name} labeled has a reference label: --guarantee dataset has no"
+            " unreviewed items to speak for; use --guarantee population"
+        )
+    result = calibrate(found, target_error, confidence, signal or "", holdout, 0, unreviewed)
     out = {"guideline": data.guideline.name, "guideline_hash": ghash, "model": name}
     out |= result.as_dict()
     rule = result.rule

@@ -11,10 +11,20 @@ the rule will see.
 
 Two choices keep the test from stopping early on noise: candidate thresholds are the distinct
 score values (every tied item counts) or, when there are more than `MAX_LEVELS`, score quantiles;
-and thresholds that could not pass even with no error at all ((1-E)^n > 1-C) are skipped, which
-depends on counts only, never on correctness. The score order is fixed before any label is seen,
-so every reviewed item is spent on the guarantee; an isotonic calibrator then maps the score to
-the probability that the label is right, for the reliability diagram and the report.
+and thresholds that accept too few items to pass with one error are skipped when the reviewed
+items are enough for that at all (else: too few to pass with none), so that a single error among
+the first dozen items does not end the search; both depend on counts only, never on
+correctness.
+
+Two guarantees. `population` (the default): the error rate of the items the rule accepts, among
+items like the reviewed ones, with the Clopper-Pearson bound. `dataset`: the error rate among the
+unreviewed items of this very log that the rule accepts (the labels an export will carry), with
+an exact hypergeometric bound given how many unreviewed items each threshold would accept; it is
+the stricter claim and needs the reviewed items to be a random sample of the decided ones.
+
+The score order is fixed before any label is seen, so every reviewed item is spent on the
+guarantee; an isotonic calibrator then maps the score to the probability that the label is
+right, for the report.
 """
 
 import hashlib
@@ -25,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from evals.metrics import binomial_upper, clopper_pearson
+from evals.metrics import binomial_upper, clopper_pearson, hypergeometric_upper
 
 MAX_LEVELS = 20
 
@@ -73,6 +83,7 @@ class Calibration:
     holdout: dict | None = None
     more_reviews_needed: int | None = None
     calibrator: list[tuple[float, float]] = field(default_factory=list)
+    guarantee: str = "population"  # population | dataset
 
     @property
     def rule(self) -> dict | None:
@@ -84,6 +95,7 @@ class Calibration:
             "threshold": self.selection.threshold,
             "target_error": self.target_error,
             "confidence": self.confidence,
+            "guarantee": self.guarantee,
             "error_bound": chosen.upper if chosen else None,
             "coverage": chosen.accepted / self.n_calibration if chosen else None,
         }
@@ -104,21 +116,35 @@ def levels(scores: Sequence[float]) -> list[float]:
 
 
 def select_threshold(
-    examples: Sequence[Example], target_error: float, confidence: float
+    examples: Sequence[Example],
+    target_error: float,
+    confidence: float,
+    unreviewed: Sequence[float] | None = None,
 ) -> Selection:
+    """`unreviewed`: the scores of the decided items without a reference label, for the
+    `dataset` guarantee; None for the `population` guarantee."""
     scores = np.array([e.score for e in examples], dtype=float)
     wrong = np.array([not e.correct for e in examples], dtype=bool)
+    others = np.array(unreviewed if unreviewed is not None else [], dtype=float)
+
+    def upper(k: int, n: int, t: float) -> float:
+        if unreviewed is None or n == 0:
+            return binomial_upper(k, n, confidence) if n else 1.0
+        return hypergeometric_upper(k, n, int((others >= t).sum()), confidence)
+
     steps: list[Step] = []
     chosen = None
-    for t in levels(scores.tolist()):
+    candidates = levels(scores.tolist())
+    tolerated = 1 if candidates and upper(1, len(scores), candidates[-1]) <= target_error else 0
+    for t in candidates:
         accepted = scores >= t
         n, k = int(accepted.sum()), int(wrong[accepted].sum())
-        if (1 - target_error) ** n > 1 - confidence:
+        if upper(min(tolerated, n), n, t) > target_error:
             steps.append(Step(t, n, k, None, False))
             continue
-        upper = binomial_upper(k, n, confidence)
-        passed = upper <= target_error
-        steps.append(Step(t, n, k, round(upper, 6), passed))
+        bound = upper(k, n, t)
+        passed = bound <= target_error
+        steps.append(Step(t, n, k, round(bound, 6), passed))
         if not passed:
             break
         chosen = t
@@ -167,7 +193,10 @@ def reviews_needed(
         if rate >= target_error:
             continue
         n = len(accepted)
-        while n < 1_000_000 and binomial_upper(math.ceil(rate * n), n, confidence) > target_error:
+        while (
+            n < 1_000_000
+            and binomial_upper(max(math.ceil(rate * n), 1), n, confidence) > target_error
+        ):
             n = max(n + 1, int(n * 1.1))
         total = math.ceil(n / share)
         best = total if best is None else min(best, total)
@@ -195,9 +224,10 @@ def calibrate(
     signal: str,
     holdout: float = 0.2,
     seed: int = 0,
+    unreviewed: Sequence[float] | None = None,
 ) -> Calibration:
     cal, held = split(examples, holdout, seed)
-    selection = select_threshold(cal, target_error, confidence)
+    selection = select_threshold(cal, target_error, confidence, unreviewed)
     result = Calibration(
         status="rule",
         message="",
@@ -208,6 +238,7 @@ def calibrate(
         n_holdout=len(held),
         selection=selection,
         calibrator=_calibrator_points(cal),
+        guarantee="population" if unreviewed is None else "dataset",
     )
     if selection.threshold is None:
         needed = reviews_needed(cal, target_error, confidence)

@@ -258,6 +258,19 @@ def examples(
     return signal, found
 
 
+def unreviewed_scores(
+    data: GuidelineData, annotator: str, signal: str, reference: str = HUMANS
+) -> list[float]:
+    """The scores of the annotator's labels that have no reference label: the items a rule with
+    the `dataset` guarantee speaks for."""
+    ref = data.reference(reference)
+    return [
+        a.signals[signal]
+        for item, a in data.by_item(annotator).items()
+        if item not in ref and signal in a.signals and not a.signals.get("failed_share")
+    ]
+
+
 def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dict[str, Any] | None:
     models = [name for name in data.annotators("model") if name != reference]
     for name in models:

@@ -37,7 +37,7 @@ from typing import Any, Literal
 
 import krippendorff
 import numpy as np
-from scipy.stats import beta, norm
+from scipy.stats import beta, hypergeom, norm
 from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import (
     accuracy_score,
@@ -318,6 +318,21 @@ def binomial_upper(k: int, n: int, confidence: float) -> float:
     if k == n:
         return 1.0
     return float(beta.ppf(confidence, k + 1, n - k))
+
+
+def hypergeometric_upper(k: int, n: int, m: int, confidence: float) -> float:
+    """Exact upper bound on the error rate among `m` unreviewed items when `k` of `n` reviewed
+    items drawn at random from the same `n + m` are wrong: (K - k) / m for the largest total K
+    of errors under which seeing `k` or fewer still has probability above 1 - confidence.
+    This bounds the error of those very items, not of a population they came from; with
+    m == 0 there is nothing to bound (0.0)."""
+    if not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if m == 0:
+        return 0.0
+    totals = np.arange(k, k + m + 1)
+    plausible = totals[hypergeom.cdf(k, n + m, totals, n) > 1 - confidence]
+    return float((plausible[-1] - k) / m)
 
 
 def reliability_bins(

@@ -54,12 +54,12 @@ def test_the_error_of_accepted_items_exceeds_the_target_in_at_most_1_minus_c_of_
 
 
 def test_tied_items_are_accepted_or_escalated_together():
-    examples = [Example(f"a{i}", 0.9, True) for i in range(30)]
+    examples = [Example(f"a{i}", 0.9, True) for i in range(40)]
     examples += [Example(f"b{i}", 0.8, i < 25) for i in range(30)]
     selection = select_threshold(examples, target_error=0.10, confidence=0.9)
     assert [(s.threshold, s.accepted, s.errors, s.passed) for s in selection.steps] == [
-        (0.9, 30, 0, True),
-        (0.8, 60, 5, False),
+        (0.9, 40, 0, True),
+        (0.8, 70, 5, False),
     ]
     assert selection.threshold == 0.9
 
@@ -73,6 +73,41 @@ def test_thresholds_too_small_to_pass_are_skipped_and_the_first_failure_stops_th
     assert steps[0].upper is None, "1 item cannot show an error under 0.15 with 90% confidence"
     assert [s.threshold for s in steps] == [1.0, 0.9, 0.7], "stops at 0.7, never tries 0.5"
     assert steps[1].passed and not steps[2].passed
+
+
+def test_one_error_among_the_first_few_items_does_not_end_the_search():
+    examples = [Example(f"top{i}", 1.0, i != 0) for i in range(13)]
+    examples += [Example(f"i{i}", 0.9, i % 20 != 0) for i in range(200)]
+    selection = select_threshold(examples, 0.20, 0.9)
+    assert selection.steps[0].upper is None, "13 items cannot pass at 0.20 with one error"
+    assert selection.threshold == 0.9
+
+
+@pytest.mark.parametrize(("target", "confidence"), [(0.10, 0.9), (0.15, 0.9)])
+def test_the_dataset_guarantee_holds_for_the_unreviewed_items_themselves(target, confidence):
+    violations = 0
+    seeds = 300
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        everything = synthetic(rng, 600)
+        reviewed, unreviewed = everything[:300], everything[300:]
+        selection = select_threshold(
+            reviewed, target, confidence, unreviewed=[e.score for e in unreviewed]
+        )
+        if selection.threshold is None:
+            continue
+        accepted = [e for e in unreviewed if e.score >= selection.threshold]
+        violations += sum(not e.correct for e in accepted) / len(accepted) > target
+    assert violations / seeds <= 1 - confidence
+
+
+def test_the_dataset_bound_is_wider_than_the_population_bound():
+    examples = synthetic(np.random.default_rng(1), 300)
+    population = select_threshold(examples, 0.15, 0.9)
+    dataset = select_threshold(examples, 0.15, 0.9, unreviewed=[e.score for e in examples])
+    assert population.chosen.upper < next(
+        s.upper for s in dataset.steps if s.threshold == population.threshold
+    )
 
 
 def test_many_distinct_scores_become_quantile_levels():
@@ -131,8 +166,8 @@ def votes(i: int, gold: str) -> tuple[str, ...]:
     return (wrong, gold, wrong, gold, wrong) if i % 2 else (gold, wrong, gold, wrong, gold)
 
 
-@pytest.fixture
-def reviewed_log(tmp_path: Path, db: Path) -> Path:
+def make_log(tmp_path: Path, db: Path, imported: int) -> Path:
+    """200 items labeled by the scripted model; the gold labels of the first `imported` go in."""
     golds = {f"t{i:03d}": "positive" if i % 3 else "negative" for i in range(200)}
     items = write_jsonl(tmp_path / "items.jsonl", [{"id": k, "text": k} for k in golds])
     model = FakeBackend(by_item={k: votes(int(k[1:]), g) for k, g in golds.items()})
@@ -144,13 +179,19 @@ def reviewed_log(tmp_path: Path, db: Path) -> Path:
         RunSettings(samples=5),
         Thresholds(min_agreement=0.9, audit_share=0.0),
     ).run(items)
-    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": k, "label": g} for k, g in golds.items()])
+    chosen = sorted(golds)[:: 200 // imported]
+    gold = write_jsonl(tmp_path / "gold.jsonl", [{"id": k, "label": golds[k]} for k in chosen])
     result = CliRunner().invoke(
         app,
         ["import-labels", str(gold), "--annotator", "gold", "-g", str(SENTIMENT), "--db", str(db)],
     )
     assert result.exit_code == 0, result.output
     return db
+
+
+@pytest.fixture
+def reviewed_log(tmp_path: Path, db: Path) -> Path:
+    return make_log(tmp_path, db, imported=200)
 
 
 def calibrate_cli(db: Path, *args: str) -> dict:
@@ -218,3 +259,24 @@ def test_calibrate_without_reviews_says_what_to_do(tmp_path, db):
     assert "no item has both a label from fake/model and an independent human label" in (
         result.output
     )
+
+
+def test_the_dataset_guarantee_speaks_for_the_items_without_a_human_label(tmp_path, db):
+    log = make_log(tmp_path, db, imported=100)
+    args = ("--target-error", "0.15", "--holdout", "0")
+    population = calibrate_cli(log, *args)
+    dataset = calibrate_cli(log, *args, "--guarantee", "dataset")
+    assert dataset["rule"]["guarantee"] == "dataset"
+    bounds = {s["threshold"]: s["upper"] for s in population["selection"]["steps"]}
+    for step in dataset["selection"]["steps"]:
+        if step["upper"] is not None and bounds.get(step["threshold"]) is not None:
+            assert step["upper"] >= bounds[step["threshold"]], "a claim on the very items is wider"
+
+
+def test_the_dataset_guarantee_needs_unreviewed_items(reviewed_log):
+    result = CliRunner().invoke(
+        app,
+        ["calibrate", "--db", str(reviewed_log), "--target-error", "0.1", "--guarantee", "dataset"],
+    )
+    assert result.exit_code == 1
+    assert "--guarantee dataset has no unreviewed items" in " ".join(result.output.split())

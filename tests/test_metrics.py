@@ -16,6 +16,7 @@ from evals.metrics import (
     expected_calibration_error,
     gwet_ac1,
     gwet_ac1_multi,
+    hypergeometric_upper,
     krippendorff_alpha,
     mean_abs_diff,
     per_label,
@@ -330,3 +331,12 @@ def test_ppi_prevalence_per_label():
 def test_a_prevalence_interval_stays_within_0_and_1():
     estimate = ppi_prevalence(["a"] * 50, ["b", "b", "a"], ["a", "b", "a"], ["a", "b"])["b"]
     assert 0.0 <= estimate.low <= estimate.high <= 1.0
+
+
+def test_hypergeometric_upper_bounds_the_errors_left_among_the_unreviewed():
+    # 0 wrong of 10 reviewed out of 20: with 4 wrong in all, P(none reviewed) =
+    # C(16,10)/C(20,10) = 8008/184756 = 0.0433 <= 0.05; with 3 it is C(17,10)/C(20,10) = 0.105:
+    # the bound is 3/10.
+    assert hypergeometric_upper(0, 10, 10, 0.95) == 0.3
+    assert hypergeometric_upper(2, 10, 0, 0.95) == 0.0
+    assert hypergeometric_upper(10, 10, 5, 0.95) == 1.0
