@@ -449,6 +449,7 @@ def _print_eval(result: dict[str, Any]) -> None:
                 f"humans among themselves: Krippendorff's alpha "
                 f"{_estimate(agreement['krippendorff_alpha'])} on {agreement['n_items']} items, "
                 f"{agreement['n_annotators']} annotators"
+                + ("" if g["reference"] == "humans" else f" ({g['reference']} left out)")
             )
         for model, inside in g["inside_human_range"].items():
             out.print(f"{model}: {'inside' if inside else 'outside'} the range of human agreement")
@@ -527,8 +528,8 @@ def calibrate(
         out.print_json(json.dumps(result))
         return
     out.print(
-        f"{result['guideline']} / {result['model']}: {result['n_calibration']} reviewed items"
-        f" to choose the rule, {result['n_holdout']} held out"
+        f"{result['guideline']} / {result['model']}: {result['n_calibration']} items with a"
+        f" reference label choose the rule, {result['n_holdout']} held out"
     )
     out.print(result["message"], highlight=False)
     if result.get("holdout"):
@@ -536,7 +537,13 @@ def calibrate(
         error = "-" if h["error"] is None else f"{h['error']:.3f}"
         out.print(f"held-out check: {h['accepted']} of {h['items']} accepted, error {error}")
     if result.get("calibration_id"):
-        out.print(f"stored as {result['calibration_id']}; new decisions use it")
+        if result["rule"]["signal"] == "agreement":
+            out.print(f"stored as {result['calibration_id']}; new decisions of this model use it")
+        else:
+            out.print(
+                f"stored as {result['calibration_id']} for reference: a rule on an imported "
+                "model's stated confidence is not applied to labeling runs"
+            )
     if result.get("rerouted"):
         moved = result["rerouted"]
         out.print(

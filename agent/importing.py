@@ -80,6 +80,7 @@ def import_labels(
                 }
             )
     migrate(db)
+    _check_kind(db, annotator, kind)
     log.record_guideline(db, guideline, guideline_text)
     with transaction(db) as con:
         con.register("imported", pa.Table.from_pylist(rows))
@@ -106,3 +107,23 @@ def _confidence(value: Any, where: str) -> float:
     if not 0.0 <= number <= 1.0:
         raise InputError(f"{where}: confidence {number} is outside 0..1")
     return number
+
+
+def _check_kind(db: str | Path, annotator: str, kind: str) -> None:
+    with transaction(db) as con:
+        known = con.execute(
+            "SELECT DISTINCT annotator_kind FROM reviews WHERE reviewer = ? AND source = 'import'",
+            [annotator],
+        ).fetchall()
+        labeled = con.execute("SELECT 1 FROM decisions WHERE model = ? LIMIT 1", [annotator])
+        if labeled.fetchall():
+            raise InputError(
+                f"annotator {annotator!r} is the name of a model that labeled items in this log;"
+                " import under another --annotator name"
+            )
+    if known and known[0][0] != kind:
+        was = "a model (--model)" if known[0][0] == "model" else "a person (no --model)"
+        raise InputError(
+            f"annotator {annotator!r} is already in the log as {was}; import under another"
+            " --annotator name, or with the same kind"
+        )

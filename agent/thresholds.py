@@ -20,7 +20,7 @@ def thresholds_for(
     if Path(db).exists():
         migrate(db)
         rule = log.latest_calibration(db, guideline_hash, model)
-        if rule:
+        if rule and rule.get("signal", "agreement") == "agreement":
             base = from_rule(rule)
     return base.merged(
         min_agreement=min_agreement, min_confidence=min_confidence, audit_share=audit_share

@@ -62,6 +62,9 @@ def run_calibration(
     name = annotator or default_annotator(data)
     if name not in data.annotators("model"):
         raise ConfigError(f"{name!r} is not a model in the log for this guideline")
+    if reference != HUMANS and reference not in data.annotators():
+        known = ", ".join(data.annotators())
+        raise ConfigError(f"no annotator {reference!r} for this guideline; known: {known}")
     signal, found = examples(data, name, reference)
     if not found:
         raise ConfigError(

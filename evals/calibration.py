@@ -249,7 +249,8 @@ def calibrate(
     chosen = selection.chosen
     result.message = (
         f"accept when {signal} >= {selection.threshold:.4g}: {chosen.accepted} of {len(cal)} "
-        f"reviewed items ({chosen.accepted / len(cal):.0%}), {chosen.errors} wrong; error at most "
+        f"items with a reference label ({chosen.accepted / len(cal):.0%}), {chosen.errors} wrong;"
+        " error at most "
         f"{chosen.upper:.3f} with probability {confidence:g} (target {target_error:g})"
     )
     if held:
@@ -273,12 +274,13 @@ def _calibrator_points(examples: Sequence[Example]) -> list[tuple[float, float]]
 def _no_rule_message(n: int, target_error: float, confidence: float, needed: int | None) -> str:
     if needed is None:
         return (
-            f"no threshold keeps the error under {target_error:g}: on {n} reviewed items even the "
+            f"no threshold keeps the error under {target_error:g}: on {n} items with a reference "
+            "label even the "
             "most confident labels are wrong too often; review more items, improve the guideline "
             "or the model, or choose a larger --target-error"
         )
     return (
-        f"{n} reviewed items are too few to guarantee an error under {target_error:g} with "
-        f"probability {confidence:g}; about {needed} more blind reviews (or imported labels) "
-        "would let the best threshold pass if its current error rate holds"
+        f"{n} items with a reference label are too few to guarantee an error under "
+        f"{target_error:g} with probability {confidence:g}; about {needed} more blind reviews "
+        "(or imported labels) would let the best threshold pass if its current error rate holds"
     )

@@ -122,8 +122,18 @@ def weighted_kappa(a: Labels, b: Labels, labels: Sequence[int]) -> float | None:
 
 def gwet_ac1(a: Labels, b: Labels, labels: Sequence[Hashable] | None = None) -> float | None:
     """Gwet's AC1 for two annotators: (pa - pe) / (1 - pe), pe = sum_k pi_k (1 - pi_k) / (q - 1),
-    pi_k = share of all labels given that are k, q = len(labels) or the number of labels seen."""
-    return gwet_ac1_multi(_paired(a, b), labels)
+    pi_k = share of all labels given that are k, q = len(labels) or the number of labels seen.
+    The same figure as `gwet_ac1_multi` on two rows, counted directly: the bootstrap calls it
+    hundreds of times."""
+    x, y = _paired(a, b)
+    categories = _categories([*x, *y], labels)
+    if not x or len(categories) < 2:
+        return None
+    pa = sum(u == v for u, v in zip(x, y, strict=True)) / len(x)
+    counts = Counter(x) + Counter(y)
+    pi = [counts[k] / (2 * len(x)) for k in categories]
+    pe = sum(p * (1 - p) for p in pi) / (len(categories) - 1)
+    return (pa - pe) / (1 - pe)
 
 
 def gwet_ac1_multi(

@@ -13,6 +13,7 @@ from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.routing import Thresholds
 from agent.store.db import transaction
+from agent.thresholds import thresholds_for
 
 SENTIMENT = GUIDELINES / "sentiment.md"
 GOLD = {f"t{i:02d}": ("positive", "negative", "neutral")[i % 3] for i in range(30)}
@@ -126,6 +127,55 @@ def test_a_model_annotator_with_confidence_is_compared_and_calibrated(tmp_path, 
         (0.6, 30, 3),
     ]
     assert result["rule"]["threshold"] == 0.9
+
+
+def test_a_rule_on_an_imported_models_confidence_is_not_applied_to_labeling_runs(tmp_path, log):
+    judge = write_jsonl(
+        tmp_path / "judge.jsonl",
+        [{"id": k, "label": v, "p": 0.6 if v != GOLD[k] else 0.9} for k, v in MODEL.items()],
+    )
+    invoke(
+        "import-labels", judge, "--annotator", "judge", "--model", "--confidence-field", "p",
+        "-g", SENTIMENT, "--db", log,
+    )  # fmt: skip
+    output = invoke(
+        "calibrate", "--db", log, "--annotator", "judge", "--reference", "gold",
+        "--target-error", "0.12", "--confidence", "0.8", "--holdout", "0",
+    )  # fmt: skip
+    assert "not applied to labeling runs" in " ".join(output.split())
+    used = thresholds_for(log, load_guideline(SENTIMENT).content_hash, "judge")
+    assert used.source == "defaults"
+
+
+def test_an_import_cannot_take_the_name_of_a_model_that_labeled_the_log(tmp_path, log):
+    path = write_jsonl(tmp_path / "judge.jsonl", [{"id": "t00", "label": "positive"}])
+    result = CliRunner().invoke(
+        app,
+        ["import-labels", str(path), "--annotator", "fake/model", "--model", "-g", str(SENTIMENT),
+         "--db", str(log)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "is the name of a model that labeled items in this log" in " ".join(
+        result.output.split()
+    )
+
+
+def test_an_unknown_reference_is_refused_with_the_names_known(log):
+    for command in (["eval"], ["calibrate", "--target-error", "0.1"]):
+        result = CliRunner().invoke(app, [*command, "--db", str(log), "--reference", "Gold"])
+        assert result.exit_code == 1
+        assert "no annotator 'Gold'" in result.output and "gold" in result.output
+
+
+def test_an_annotator_keeps_its_kind(tmp_path, log):
+    path = write_jsonl(tmp_path / "again.jsonl", [{"id": "t00", "label": "positive"}])
+    result = CliRunner().invoke(
+        app,
+        ["import-labels", str(path), "--annotator", "gold", "--model", "-g", str(SENTIMENT),
+         "--db", str(log)],
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert "annotator 'gold' is already in the log as a person" in result.output
 
 
 def test_the_html_report_is_written_and_self_contained(tmp_path, log):

@@ -340,3 +340,10 @@ def test_hypergeometric_upper_bounds_the_errors_left_among_the_unreviewed():
     assert hypergeometric_upper(0, 10, 10, 0.95) == 0.3
     assert hypergeometric_upper(2, 10, 0, 0.95) == 0.0
     assert hypergeometric_upper(10, 10, 5, 0.95) == 1.0
+
+
+def test_two_rater_ac1_equals_the_multi_rater_formula_on_two_rows():
+    rng = np.random.default_rng(5)
+    a = rng.choice(["x", "y", "z"], size=200, p=[0.7, 0.2, 0.1]).tolist()
+    b = [v if rng.random() < 0.8 else "y" for v in a]
+    assert gwet_ac1(a, b) == pytest.approx(gwet_ac1_multi([a, b]))
