@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from agent.errors import BudgetExceeded, LabelagentError
+from agent.guidelines import load_guideline
 
 app = typer.Typer(
     help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
@@ -72,13 +73,6 @@ def _fail(error: LabelagentError) -> None:
     if error.hint:
         console.print(f"[dim]{error.hint}[/]", highlight=False)
     raise typer.Exit(3 if isinstance(error, BudgetExceeded) else 1)
-
-
-def _load_guideline(path: Path):
-    from agent.guidelines import load_guideline
-
-    guideline = load_guideline(path)
-    return guideline, path.read_text(encoding="utf-8")
 
 
 def _id_field_explicit() -> bool:
@@ -160,7 +154,7 @@ def label(
     from agent.thresholds import thresholds_for
 
     try:
-        g, text = _load_guideline(guideline)
+        g = load_guideline(guideline)
         backends = [
             make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
             for m in [model, *(jury or [])]
@@ -186,7 +180,6 @@ def label(
             labeler = Labeler(
                 db,
                 g,
-                text,
                 backends,
                 settings,
                 thresholds,
@@ -239,7 +232,7 @@ def plan(
     from agent.planning import plan as make_plan
 
     try:
-        g, _ = _load_guideline(guideline)
+        g = load_guideline(guideline)
         result = make_plan(
             input,
             g,
@@ -365,13 +358,12 @@ def import_labels(
     from agent.importing import import_labels as do_import
 
     try:
-        g, text = _load_guideline(guideline)
+        g = load_guideline(guideline)
         result = do_import(
             db,
             file,
             annotator,
             g,
-            text,
             id_field,
             label_field,
             kind="model" if model else "human",

@@ -35,7 +35,6 @@ def run_demo(db: str | Path, n_items: int, progress_bar: Callable, out: Console)
         labeler = Labeler(
             db,
             guideline,
-            guideline_path.read_text(encoding="utf-8"),
             [backend],
             settings,
             thresholds,
@@ -45,7 +44,7 @@ def run_demo(db: str | Path, n_items: int, progress_bar: Callable, out: Console)
             ),
         )
         progress = labeler.run(DEMO_ITEMS)
-    imported = import_reference(db, guideline, guideline_path.read_text(encoding="utf-8"), n_items)
+    imported = import_reference(db, guideline, n_items)
     summary = status(db)
     mine = next(g for g in summary["guidelines"] if g["guideline_hash"] == guideline.content_hash)
     out.print(
@@ -68,12 +67,12 @@ def run_demo(db: str | Path, n_items: int, progress_bar: Callable, out: Console)
 REFERENCE = "banking77"
 
 
-def import_reference(db: str | Path, guideline: Guideline, text: str, n_items: int) -> int:
+def import_reference(db: str | Path, guideline: Guideline, n_items: int) -> int:
     """Every second of the labeled items, with BANKING77's own label, as a blind import."""
     with DEMO_ITEMS.open(encoding="utf-8") as f:
         rows = [json.loads(line) for _, line in zip(range(n_items), f, strict=False)][::2]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "banking77_labels.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-        import_labels(db, path, REFERENCE, guideline, text)
+        import_labels(db, path, REFERENCE, guideline)
     return len(rows)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from agent.errors import GuidelineError
 
@@ -62,6 +62,7 @@ class Guideline(BaseModel):
     body: str
     path: str
     content_hash: str
+    text: str = Field(repr=False)  # the whole file, stored in the log with every label
 
     @property
     def label_names(self) -> list[str]:
@@ -134,6 +135,7 @@ def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
             body=body.strip(),
             path=path,
             content_hash=content_hash(text),
+            text=text,
             **extra,
         )
     except ValidationError as e:

@@ -48,7 +48,6 @@ def import_labels(
     path: str | Path,
     annotator: str,
     guideline: Guideline,
-    guideline_text: str,
     id_field: str = "id",
     label_field: str = "label",
     kind: str = "human",
@@ -81,7 +80,7 @@ def import_labels(
             )
     migrate(db)
     _check_kind(db, annotator, kind)
-    log.record_guideline(db, guideline, guideline_text)
+    log.record_guideline(db, guideline)
     with transaction(db) as con:
         con.register("imported", pa.Table.from_pylist(rows))
         new_items = con.execute(

@@ -89,14 +89,13 @@ class Labeler:
         self,
         db: str | Path,
         guideline: Guideline,
-        guideline_text: str,
         backends: list[Backend],
         settings: RunSettings,
         thresholds: Thresholds,
         concurrency: int = 8,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
-        self.db, self.guideline, self.guideline_text = db, guideline, guideline_text
+        self.db, self.guideline = db, guideline
         self.backends, self.settings, self.thresholds = backends, settings, thresholds
         self.workers = max(1, concurrency)
         self.on_progress = on_progress or (lambda progress: None)
@@ -122,7 +121,7 @@ class Labeler:
         log.insert_items(
             self.db, summary.dataset, str(summary.path), lambda: self._chunks(summary, id_field)
         )
-        log.record_guideline(self.db, self.guideline, self.guideline_text)
+        log.record_guideline(self.db, self.guideline)
         run_id = uuid.uuid4().hex[:12]
         self.progress = Progress(total=total, run_id=run_id)
         log.start_run(self.db, self._run_record(run_id, summary))

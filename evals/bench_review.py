@@ -94,7 +94,7 @@ def build_db(db: Path, n: int, escalated_share: float, drafts: int, reviewed: in
     """A log with `n` items; returns the guideline hash."""
     guideline = load_guideline(GUIDELINE)
     migrate(db)
-    log.record_guideline(db, guideline, GUIDELINE.read_text(encoding="utf-8"))
+    log.record_guideline(db, guideline)
     ghash, phash = guideline.content_hash, prompt_hash(guideline)
     escalated_per_100 = round(100 * escalated_share)
     with transaction(db) as con:

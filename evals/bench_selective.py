@@ -146,7 +146,6 @@ def run_labeler(
     labeler = Labeler(
         db,
         load_guideline(GUIDELINE),
-        GUIDELINE.read_text(encoding="utf-8"),
         backends,
         settings,
         Thresholds(),

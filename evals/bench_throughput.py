@@ -213,7 +213,6 @@ def run_labeler(
     labeler = Labeler(
         db,
         guideline,
-        GUIDELINE.read_text(encoding="utf-8"),
         [backend],
         RunSettings(**settings),
         Thresholds(),

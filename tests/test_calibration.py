@@ -174,7 +174,6 @@ def make_log(tmp_path: Path, db: Path, imported: int) -> Path:
     Labeler(
         db,
         load_guideline(SENTIMENT),
-        SENTIMENT.read_text(),
         [model],
         RunSettings(samples=5),
         Thresholds(min_agreement=0.9, audit_share=0.0),
@@ -249,7 +248,6 @@ def test_calibrate_without_reviews_says_what_to_do(tmp_path, db):
     Labeler(
         db,
         load_guideline(SENTIMENT),
-        SENTIMENT.read_text(),
         [FakeBackend(default="positive")],
         RunSettings(),
         Thresholds(),

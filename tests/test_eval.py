@@ -42,7 +42,6 @@ def log(tmp_path: Path, db: Path) -> Path:
     Labeler(
         db,
         load_guideline(SENTIMENT),
-        SENTIMENT.read_text(),
         [FakeBackend(by_item=MODEL)],
         RunSettings(),
         Thresholds(audit_share=0.0),

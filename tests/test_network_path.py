@@ -89,9 +89,9 @@ def test_every_task_type_end_to_end_through_litellm(task, mode, tmp_path, db):
     gold = {item["id"]: {"label": gold_label(i)} for i, item in enumerate(items)}
     with SimServer(SimConfig(accuracy=1.0, gold=gold)) as server:
         backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk-test", mode=mode)
-        progress = Labeler(
-            db, guideline, "", [backend], RunSettings(), Thresholds(audit_share=0)
-        ).run(path)
+        progress = Labeler(db, guideline, [backend], RunSettings(), Thresholds(audit_share=0)).run(
+            path
+        )
     assert progress.done == 12 and progress.auto == 12
     stored = rows(db, "SELECT item_id, label FROM decisions ORDER BY item_id")
     expected = sorted((item["id"], gold_label(i)) for i, item in enumerate(items))
@@ -115,7 +115,6 @@ def test_a_fifth_of_requests_failing_loses_no_item(tmp_path, db):
         Labeler(
             db,
             load_guideline(GUIDELINES / "sentiment.md"),
-            "",
             [backend],
             RunSettings(),
             Thresholds(),
@@ -143,7 +142,6 @@ def test_retry_after_is_honoured_and_a_storm_of_429s_loses_nothing(tmp_path, db)
         Labeler(
             db,
             load_guideline(GUIDELINES / "sentiment.md"),
-            "",
             [backend],
             RunSettings(),
             Thresholds(audit_share=0),
@@ -253,7 +251,6 @@ def test_item_text_reaches_the_model_verbatim_even_when_it_looks_like_a_template
             Labeler(
                 db,
                 load_guideline(GUIDELINES / "sentiment.md"),
-                "",
                 [backend],
                 RunSettings(),
                 Thresholds(),
@@ -272,7 +269,7 @@ def test_an_invalid_answer_is_reasked_with_the_error_and_then_counts(tmp_path, d
         backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk", mode="tools")
         settings = RunSettings(samples=1)
         Labeler(
-            db, load_guideline(GUIDELINES / "sentiment.md"), "", [backend], settings, Thresholds()
+            db, load_guideline(GUIDELINES / "sentiment.md"), [backend], settings, Thresholds()
         ).run(path)
         reask = server.history[-1]["messages"]
     assert "'meh' is not one of the labels" in reask[-1]["content"]

@@ -23,7 +23,7 @@ def items(tmp_path: Path, n: int = 10) -> Path:
 
 def label(db: Path, path: Path, *backends: FakeBackend, **settings) -> object:
     thresholds = Thresholds(audit_share=settings.pop("audit_share", 0.0))
-    labeler = Labeler(db, SENTIMENT, "text", list(backends), RunSettings(**settings), thresholds)
+    labeler = Labeler(db, SENTIMENT, list(backends), RunSettings(**settings), thresholds)
     return labeler.run(path)
 
 
@@ -35,10 +35,16 @@ def test_clear_items_are_accepted_and_cost_fewer_samples(tmp_path, db):
     assert rows(db, "SELECT DISTINCT label FROM final_labels") == [('"positive"',)]
 
 
+def test_the_log_keeps_the_whole_guideline_file_the_labels_were_made_under(tmp_path, db):
+    label(db, items(tmp_path, 1), FakeBackend(default="positive"))
+    stored = rows(db, "SELECT guideline_hash, content FROM guidelines")
+    assert stored == [(SENTIMENT.content_hash, (GUIDELINES / "sentiment.md").read_text())]
+
+
 def test_every_item_is_stored_when_many_workers_flush_at_once(tmp_path, db):
     model = FakeBackend(default="positive")
     labeler = Labeler(
-        db, SENTIMENT, "text", [model], RunSettings(flush_items=3), Thresholds(), concurrency=16
+        db, SENTIMENT, [model], RunSettings(flush_items=3), Thresholds(), concurrency=16
     )
     progress = labeler.run(items(tmp_path, 300))
     assert progress.done == 300

@@ -60,7 +60,6 @@ def build(db: Path, guideline_text: str, rows: list[dict], answers: list[Any]) -
     labeler = Labeler(
         db,
         guideline,
-        guideline_text,
         [SplitVotes(answers)],
         RunSettings(),
         Thresholds(audit_share=0.0),

@@ -107,9 +107,8 @@ class App:
 def label_with(db: Path, guideline_file: str, rows: list[dict], model: FakeBackend) -> None:
     path = write_jsonl(db.parent / f"{rows[0]['id']}.jsonl", rows)
     guideline = load_guideline(GUIDELINES / guideline_file)
-    text = (GUIDELINES / guideline_file).read_text(encoding="utf-8")
     thresholds = Thresholds(audit_share=0.0)
-    labeler = Labeler(db, guideline, text, [model], RunSettings(), thresholds)
+    labeler = Labeler(db, guideline, [model], RunSettings(), thresholds)
     with ThreadPoolExecutor(1) as thread:  # Playwright's sync API holds this thread's event loop
         thread.submit(labeler.run, path).result()
 

@@ -27,7 +27,6 @@ def escalated_db(tmp_path, db):
     Labeler(
         db,
         load_guideline(path),
-        path.read_text(encoding="utf-8"),
         [model],
         settings,
         Thresholds(audit_share=0),

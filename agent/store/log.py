@@ -29,12 +29,18 @@ def now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def record_guideline(db: str | Path, guideline: Guideline, text: str) -> None:
+def record_guideline(db: str | Path, guideline: Guideline) -> None:
     with transaction(db) as con:
         con.execute(
             "INSERT INTO guidelines (guideline_hash, name, task, path, content)"
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [guideline.content_hash, guideline.name, guideline.task, guideline.path, text],
+            [
+                guideline.content_hash,
+                guideline.name,
+                guideline.task,
+                guideline.path,
+                guideline.text,
+            ],
         )
 
 
