@@ -1,10 +1,12 @@
 """The labeling loop end to end with a scripted backend: routing, resuming, budgets, juries."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import GUIDELINES, rows, write_jsonl
+from conftest import GUIDELINES, REPO, rows, write_jsonl
 from fakes import FakeBackend
 
 from agent.errors import BudgetExceeded, InputError
@@ -168,3 +170,36 @@ def test_an_id_reused_with_other_content_is_refused(tmp_path, db):
         label(db, other, model)
     assert model.history == []
     assert rows(db, "SELECT count(*) FROM items") == [(3,)]
+
+
+LABELING_RUN = """
+import sys
+from pathlib import Path
+
+sys.path.insert(0, "tests")
+import agent.cli, agent.llm
+from fakes import FakeBackend
+from agent.guidelines import load_guideline
+from agent.pipeline import Labeler, RunSettings
+from agent.routing import Thresholds
+
+db, items = Path(sys.argv[1]), Path(sys.argv[2])
+guideline = load_guideline(Path("guidelines/sentiment.md"))
+Labeler(db, guideline, [FakeBackend(default="positive")], RunSettings(), Thresholds()).run(items)
+heavy = ("pandas", "pyarrow", "numpy", "scipy", "sklearn", "streamlit")
+print(" ".join(name for name in heavy if name in sys.modules))
+"""
+
+
+def test_a_labeling_run_imports_no_dataframe_or_app_libraries(tmp_path):
+    """They cost memory on every run (pyarrow alone pulls in pandas, ~80 MB); labeling uses none."""
+    command = [
+        sys.executable,
+        "-c",
+        LABELING_RUN,
+        str(tmp_path / "log.duckdb"),
+        str(items(tmp_path)),
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
