@@ -6,6 +6,7 @@ re-asks when an answer does not validate. Every sample comes back as a `Sample`,
 
 import asyncio
 import logging
+import os
 import random
 import time
 from typing import Any
@@ -73,6 +74,10 @@ class RetryPolicy:
 
 
 def _litellm() -> Any:
+    # OpenAI and OpenAI-compatible chat requests go through litellm's own HTTP handler (the one
+    # it uses for every other provider) instead of the openai SDK, whose request and response
+    # handling was about a quarter of the client CPU per request. "false" keeps the SDK path.
+    os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
     import litellm
 
     litellm.suppress_debug_info = True
@@ -148,6 +153,8 @@ class LiteLLMBackend:
         return self._n_ok is not False
 
     async def sample(self, request: SampleRequest) -> list[Sample]:
+        if request.n == 1:
+            return await self._draw(request, 1)
         if request.n > 1 and self.supports_n:
             samples = await self._draw(request, request.n)
             if len(samples) < request.n:
@@ -312,12 +319,21 @@ def _short(error: BaseException, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+_UNPRICED: set[tuple[str, str]] = set()  # (provider, response model) litellm could not price
+
+
 def _cost(completion: Any) -> float:
-    """litellm's price table; 0 for models it does not know (local servers, simulators)."""
+    """litellm's price table; 0 for models it does not know (local servers, simulators). litellm
+    prices each response itself; a model it could not price is tried once more here, by the
+    model name in the response, and not again once that fails."""
     hidden = getattr(completion, "_hidden_params", None) or {}
     if hidden.get("response_cost") is not None:
         return float(hidden["response_cost"])
+    model = (str(hidden.get("custom_llm_provider")), str(getattr(completion, "model", None)))
+    if model in _UNPRICED:
+        return 0.0
     try:
         return float(_litellm().completion_cost(completion_response=completion) or 0.0)
     except Exception:
+        _UNPRICED.add(model)
         return 0.0
