@@ -505,8 +505,11 @@ def calibrate(
     """Choose the acceptance threshold that keeps the error of auto-accepted labels under
     --target-error with probability --confidence, from items with an independent human label.
 
-    The rule is stored in the log and used by every later `labelagent label` run."""
+    The score is the verdict's support: the mean probability its samples give its label (stated
+    confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
+    in the log and used by every later `labelagent label` run."""
     from agent.store.db import require_existing
+    from agent.thresholds import APPLIED_SIGNALS
     from evals.calibrate_log import run_calibration
 
     try:
@@ -529,7 +532,7 @@ def calibrate(
         error = "-" if h["error"] is None else f"{h['error']:.3f}"
         out.print(f"held-out check: {h['accepted']} of {h['items']} accepted, error {error}")
     if result.get("calibration_id"):
-        if result["rule"]["signal"] == "agreement":
+        if result["rule"]["signal"] in APPLIED_SIGNALS:
             out.print(f"stored as {result['calibration_id']}; new decisions of this model use it")
         else:
             out.print(

@@ -3,11 +3,16 @@
 Stopping follows Adaptive-Consistency (Aggarwal et al., 2023): after each batch, stop when the
 remaining samples cannot change the majority, or when the Beta posterior probability that the
 leading label is the more likely of the top two reaches `stop_confidence`.
+
+A verdict's `support` is computed here, and only here, from its samples: by the pipeline when it
+builds the verdict, and from the stored drafts' votes (`agent.store.log.draft_votes`) when
+calibrate or `--apply` need it again.
 """
 
 from collections import Counter
-from math import comb
+from math import comb, fsum
 from statistics import mean
+from typing import Any
 
 from agent.guidelines import Guideline
 from agent.records import Sample, Verdict
@@ -57,6 +62,41 @@ def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float |
     return max_samples
 
 
+CHOICE_TASKS = ("classification", "preference")
+Vote = tuple[bool, float | None]  # one valid sample: whether it chose the label, its confidence
+
+
+def support(guideline: Guideline, label: Any, samples: list[Sample]) -> float | None:
+    """The mean, over the valid samples, of the probability each gives `label` (see
+    `support_of`)."""
+    key = vote_key(label)
+    return support_of(
+        guideline, [(vote_key(s.label) == key, s.confidence) for s in samples if s.ok]
+    )
+
+
+def support_of(guideline: Guideline, votes: list[Vote]) -> float | None:
+    """The mean, over the votes, of the probability each gives the label: its stated confidence
+    if it chose the label, else the rest (1 - confidence) shared evenly by the other labels. A
+    vote without a stated confidence counts as itself (1 or 0), so with no stated confidence at
+    all this is the agreement. Only for one label out of a fixed set (classification,
+    preference); None for other tasks."""
+    if guideline.task not in CHOICE_TASKS or not votes:
+        return None
+    others = max(len(guideline.labels) - 1, 1)
+    given = []
+    for chose, confidence in votes:
+        stated = 1.0 if confidence is None else confidence
+        given.append(stated if chose else (1 - stated) / others)
+    return fsum(given) / len(given)  # fsum: the same value whatever the votes' order
+
+
+def item_supports(guideline: Guideline, votes: dict[str, list[Vote]]) -> dict[str, float]:
+    """Item id -> support, for the votes of each item's stored drafts (where support applies)."""
+    found = {item: support_of(guideline, given) for item, given in votes.items()}
+    return {item: value for item, value in found.items() if value is not None}
+
+
 def build_verdict(guideline: Guideline, by_model: dict[str, list[Sample]]) -> Verdict:
     everything = [s for samples in by_model.values() for s in samples]
     valid = [s for s in everything if s.ok]
@@ -81,6 +121,7 @@ def build_verdict(guideline: Guideline, by_model: dict[str, list[Sample]]) -> Ve
         label=label,
         agreement=agreement,
         confidence=mean(confidences) if confidences else None,
+        support=support(guideline, label, valid),
         n_samples=len(everything),
         n_failed=n_failed,
         votes=dict(Counter(vote_key(s.label) for s in valid)),

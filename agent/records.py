@@ -71,6 +71,7 @@ class Verdict(BaseModel):
     label: Any = None
     agreement: float | None = None
     confidence: float | None = None
+    support: float | None = None  # see agent.consistency.support
     n_samples: int = 0
     n_failed: int = 0
     votes: dict[str, int] = Field(default_factory=dict)

@@ -5,10 +5,12 @@ goes to `decisions_history`."""
 import json
 from pathlib import Path
 
+from agent.consistency import item_supports
+from agent.guidelines import Guideline
 from agent.records import Verdict
 from agent.routing import Thresholds, route
 from agent.store.db import transaction
-from agent.store.log import replace_decisions
+from agent.store.log import draft_votes, replace_decisions
 
 COLUMNS = (
     "item_id, guideline_hash, run_id, model, prompt_hash, label, route, reasons, agreement,"
@@ -20,14 +22,16 @@ def _json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def reroute(db: str | Path, guideline_hash: str, model: str, thresholds: Thresholds) -> dict:
+def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresholds) -> dict:
     """Returns how many decisions moved each way."""
     moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
+    guideline_hash = guideline.content_hash
     with transaction(db) as con:
         rows = con.execute(
             f"SELECT {COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
             [guideline_hash, model],
         ).fetchall()
+        supports = item_supports(guideline, draft_votes(con, guideline.content_hash))
         changed = []
         for values in rows:
             row = dict(zip(COLUMNS.replace(" ", "").split(","), values, strict=True))
@@ -35,6 +39,7 @@ def reroute(db: str | Path, guideline_hash: str, model: str, thresholds: Thresho
                 label=None if row["label"] is None else json.loads(row["label"]),
                 agreement=row["agreement"],
                 confidence=row["confidence"],
+                support=supports.get(row["item_id"]),
                 n_samples=row["n_samples"],
                 n_failed=row["n_failed"],
                 disagreeing_models=json.loads(row["disagreeing_models"]),

@@ -13,9 +13,10 @@ class Thresholds(BaseModel):
 
     min_agreement: float = 0.8
     min_confidence: float = 0.5
+    min_support: float = 0.0  # set by a calibrated rule on support (agent.consistency.support)
     audit_share: float = 0.05
-    # A calibrated rule on agreement across every model's samples already prices a disagreeing
-    # jury member in, so it turns this off.
+    # A calibrated rule on agreement or support across every model's samples already prices a
+    # disagreeing jury member in, so it turns this off.
     jury_disagreement: bool = True
     source: str = "defaults"
 
@@ -42,6 +43,8 @@ def route(
         reasons.append("low_agreement")
     if verdict.confidence is not None and verdict.confidence < thresholds.min_confidence:
         reasons.append("low_confidence")
+    if verdict.support is not None and verdict.support < thresholds.min_support:
+        reasons.append("low_support")
     if verdict.disagreeing_models and thresholds.jury_disagreement:
         reasons.append("jury_disagreement")
     if verdict.n_failed:

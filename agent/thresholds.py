@@ -7,6 +7,10 @@ from agent.routing import Thresholds
 from agent.store import log
 from agent.store.db import migrate
 
+# Rules on these signals of the pipeline's own verdicts route later runs; a rule on an imported
+# model's stated confidence does not.
+APPLIED_SIGNALS = ("agreement", "support")
+
 
 def thresholds_for(
     db: str | Path,
@@ -20,7 +24,7 @@ def thresholds_for(
     if Path(db).exists():
         migrate(db)
         rule = log.latest_calibration(db, guideline_hash, model)
-        if rule and rule.get("signal", "agreement") == "agreement":
+        if rule and rule.get("signal", "agreement") in APPLIED_SIGNALS:
             base = from_rule(rule)
     return base.merged(
         min_agreement=min_agreement, min_confidence=min_confidence, audit_share=audit_share

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.consistency import item_supports
 from agent.guidelines import Guideline, parse_guideline
 from agent.store.db import transaction
+from agent.store.log import draft_votes
 
 HUMANS = "humans"  # the reference made of each item's majority of independent human labels
 
@@ -84,10 +86,12 @@ def load(db: str | Path, guideline_hash: str) -> GuidelineData:
         content, path = con.execute(
             "SELECT content, path FROM guidelines WHERE guideline_hash = ?", [guideline_hash]
         ).fetchall()[0]
+        guideline = parse_guideline(content, path or guideline_hash)
         decisions = con.execute(DECISIONS, [guideline_hash]).fetchall()
+        supports = item_supports(guideline, draft_votes(con, guideline.content_hash))
         reviews = con.execute(REVIEWS, [guideline_hash]).fetchall()
         cost, seconds, finals = con.execute(TOTALS, [guideline_hash] * 3).fetchall()[0]
-    annotations = [_decision(row) for row in decisions]
+    annotations = [_decision(row, supports.get(row[0])) for row in decisions]
     seen = 0
     for item_id, reviewer, label, blind, kind, confidence in reviews:
         signals = {} if confidence is None else {"confidence": confidence}
@@ -96,7 +100,7 @@ def load(db: str | Path, guideline_hash: str) -> GuidelineData:
         )
         seen += kind == "human" and not blind
     return GuidelineData(
-        guideline=parse_guideline(content, path or guideline_hash),
+        guideline=guideline,
         annotations=annotations,
         seen_model_label=seen,
         llm_cost_usd=float(cost or 0),
@@ -124,9 +128,9 @@ SELECT (SELECT sum(cost_usd) FROM drafts WHERE guideline_hash = ?),
 """
 
 
-def _decision(row: tuple[Any, ...]) -> Annotation:
+def _decision(row: tuple[Any, ...], support: float | None) -> Annotation:
     item_id, model, label, agreement, confidence, n_samples, n_failed, disagreeing, models = row
-    signals = {"agreement": agreement, "confidence": confidence}
+    signals = {"agreement": agreement, "confidence": confidence, "support": support}
     if models and models > 1:
         signals["jury_agreement"] = 1 - disagreeing / models
     if n_samples:

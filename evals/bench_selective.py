@@ -1,7 +1,7 @@
 """Selective labeling with a guarantee: real LLM judges replayed, half the human labels calibrate.
 
-    python evals/bench_selective.py                       # 4 replays x 250 splits, ~2 min
-    python evals/bench_selective.py --replays 1 --splits 100 --keep     # ~30 s, keeps the logs
+    python evals/bench_selective.py                       # 4 replays x 250 splits, ~2-5 min
+    python evals/bench_selective.py --replays 1 --splits 100 --keep     # ~1 min, keeps the logs
 
 On `../shared/data/arena_judges/items.jsonl` (`--data`; 500 pairwise preferences with a human
 label and the probabilities three real LLM judges gave to A and B; read only, never copied):
@@ -19,16 +19,21 @@ label and the probabilities three real LLM judges gave to A and B; read only, ne
    the realized error among those. Three rules, on the very same splits:
    (a)  gpt-4-turbo alone, its K=5 vote share of its own majority;
    (a') gpt-4-turbo alone, its exact recorded probability max(p_a, p_b);
-   (b)  labelagent's rule: the jury decision's agreement over all 15 votes;
+   (b)  labelagent's rule: the jury decision's support (the mean, over all 15 votes, of the
+        probability each gives the decided label; `agent.consistency.support`), read from the
+        log as `labelagent calibrate` reads it;
    (b) dataset: the same with `--guarantee dataset`, whose bound is on the evaluated half itself
-        (the unreviewed items of the log), the claim this benchmark's error test checks.
-   On the first split of the first replay the real CLI does it too (`labelagent import-labels`
-   of the reviewed half's human labels, then `labelagent calibrate --holdout 0 --json`), and its
-   thresholds are checked against the library's.
+        (the unreviewed items of the log), the claim this benchmark's error test checks;
+   (b') dataset: the jury decision's agreement (the share of the 15 votes for it), with
+        `--guarantee dataset`: the score calibrate used before support.
+   On the first split of the first replay the real CLI does (b) and (b) dataset too
+   (`labelagent import-labels` of the reviewed half's human labels, then `labelagent calibrate
+   --holdout 0 --json`, with and without `--guarantee dataset`), and its thresholds are checked
+   against the library's.
 
 Figures are printed with PASS/FAIL beside each target for (b); nothing is asserted.
-The calibration uses the library's one-error skip rule: levels too small to pass with one
-error are not tested, when the reviewed half is large enough for that.
+The calibration uses the library's skip rule: levels too small to pass with an observed error
+of half the target are not tested.
 """
 
 import argparse
@@ -68,11 +73,12 @@ REFERENCE = {"(a)": {0.15: 0.08, 0.20: 0.21}, "(a')": {0.15: 0.27, 0.20: 0.64}} 
 METHODS = {
     "(a)": "gpt-4-turbo, K=5 vote share",
     "(a')": "gpt-4-turbo, recorded max(p_a, p_b)",
-    "(b)": "jury 3x5 votes, agreement",
+    "(b)": "jury 3x5 votes, support (labelagent calibrate's default)",
     "(b) dataset": "the same, with --guarantee dataset (a bound on the evaluated half itself)",
+    "(b') dataset": "jury 3x5 votes, agreement, with --guarantee dataset",
 }
-SIGNALS = {"(a)": "vote_share", "(a')": "probability", "(b)": "agreement"}
-SIGNALS["(b) dataset"] = SIGNALS["(b)"]
+SIGNALS = {"(a)": "vote_share", "(a')": "probability", "(b)": "support"}
+SIGNALS |= {"(b) dataset": "support", "(b') dataset": "agreement"}
 
 Scored = dict[str, tuple[str, float]]  # item -> (label, score)
 
@@ -123,7 +129,8 @@ class Replay:
     samples: int = 0
     requests: int = 0
     failed: int = 0
-    decisions: Scored = field(default_factory=dict)
+    decisions: Scored = field(default_factory=dict)  # the jury decision and its support
+    agreement: Scored = field(default_factory=dict)  # the jury decision and its agreement
     votes: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # model -> item -> votes
 
 
@@ -156,16 +163,22 @@ def run_labeler(
 
 
 def read_replay(replay: Replay) -> None:
-    """The decisions' label and agreement, and every judge's votes, from the replay's log."""
+    """The decisions' label, support and agreement as calibrate reads them, and every judge's
+    votes, from the replay's log."""
+    from agent.guidelines import load_guideline
+    from evals.annotations import load
+
+    decisions = load(replay.db, load_guideline(GUIDELINE).content_hash).by_item(MAIN)
+    for item_id, a in decisions.items():
+        replay.decisions[item_id] = (json.loads(a.label), a.signals["support"])
+        replay.agreement[item_id] = (json.loads(a.label), a.signals["agreement"])
     con = duckdb.connect(str(replay.db), read_only=True)
     try:
-        decisions = con.execute("SELECT item_id, label, agreement FROM decisions").fetchall()
         drafts = con.execute(
             "SELECT model, item_id, label, error FROM drafts ORDER BY item_id, sample_index"
         ).fetchall()
     finally:
         con.close()
-    replay.decisions = {i: (json.loads(label), agreement) for i, label, agreement in decisions}
     for model, item_id, label, error in drafts:
         if error is not None or label is None:
             replay.failed += 1
@@ -278,6 +291,7 @@ def method_scores(replay: Replay, probability: Scored) -> dict[str, Scored]:
         "(a')": probability,
         "(b)": replay.decisions,
         "(b) dataset": replay.decisions,
+        "(b') dataset": replay.agreement,
     }
 
 
@@ -323,9 +337,9 @@ def cli(*args: str) -> str:
 
 def cli_check(
     replay: Replay, human: dict[str, str], reviewed: list[str], folder: Path
-) -> list[tuple[float, float | None, float | None, str]]:
+) -> list[tuple[str, float, float | None, float | None, str]]:
     """Import the reviewed half's human labels into the replay's log and calibrate with the
-    CLI; returns per E the CLI's threshold, the library's, and the CLI's status."""
+    CLI; returns per guarantee and E the CLI's threshold, the library's, and the CLI's status."""
     labels = folder / "reviewed-humans.jsonl"
     with labels.open("w", encoding="utf-8") as out:
         for item_id in reviewed:
@@ -337,16 +351,21 @@ def cli_check(
         .strip()
         .replace("\n", "\n   ")
     )
+    scored, known = replay.decisions, set(reviewed)
+    unreviewed = [score for i, (_, score) in scored.items() if i not in known]
     out = []
-    for target in TARGET_ERRORS:
-        text = cli(
-            *("calibrate", "--db", db, "--target-error", str(target)),
-            *("--confidence", str(CONFIDENCE), "--holdout", "0", "--json"),
-        )
-        result = json.loads(text)
-        rule = result.get("rule") or {}
-        mine = library_threshold(replay.decisions, human, reviewed, target, "agreement")
-        out.append((target, rule.get("threshold"), mine, result.get("status", "?")))
+    for guarantee in ("population", "dataset"):
+        others = unreviewed if guarantee == "dataset" else None
+        for target in TARGET_ERRORS:
+            text = cli(
+                *("calibrate", "--db", db, "--target-error", str(target)),
+                *("--confidence", str(CONFIDENCE), "--holdout", "0", "--json"),
+                *("--guarantee", guarantee),
+            )
+            result = json.loads(text)
+            rule = result.get("rule") or {}
+            mine = library_threshold(scored, human, reviewed, target, "support", others)
+            out.append((guarantee, target, rule.get("threshold"), mine, result.get("status", "?")))
     return out
 
 
@@ -484,9 +503,12 @@ def run(args: argparse.Namespace, folder: Path) -> None:
     outcomes, (reviewed, held) = run_splits(replays, probability, human, args)
     split_wall = time.perf_counter() - split_started
     print(f"\n   CLI check on replay 0, split 0 ({len(reviewed)} reviewed, {len(held)} held out):")
-    for target, theirs, mine, status in cli_check(replays[0], human, reviewed, folder):
+    for guarantee, target, theirs, mine, status in cli_check(replays[0], human, reviewed, folder):
         same = "same" if theirs == mine else "DIFFERENT"
-        print(f"   E={target:.2f}: calibrate CLI {status} {theirs} | library {mine} -> {same}")
+        print(
+            f"   {guarantee:<10} E={target:.2f}: calibrate CLI {status} {theirs} | library {mine}"
+            f" -> {same}"
+        )
     n_splits = len(next(iter(outcomes.values())))
     print(
         f"\n   {n_splits} splits ({len(reviewed)} reviewed / {len(held)} evaluated each), "

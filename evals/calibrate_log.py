@@ -15,6 +15,8 @@ from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from evals.calibration import calibrate
 from evals.evaluate import examples, unreviewed_scores
 
+GATES = {"agreement": "min_agreement", "support": "min_support", "confidence": "min_confidence"}
+
 
 def resolve_guideline(db: str | Path, given: str | None) -> str:
     """A guideline file, a guideline name in the log, or the only guideline with labels."""
@@ -100,12 +102,11 @@ def run_calibration(
     out["rule"] = rule
     if apply:
         thresholds = from_rule({**rule, "calibration_id": out["calibration_id"]})
-        out["rerouted"] = reroute(db, ghash, name, thresholds)
+        out["rerouted"] = reroute(db, data.guideline, name, thresholds)
     return out
 
 
 def _routing_thresholds(signal: str, threshold: float) -> dict[str, Any]:
     """The rule in the pipeline's terms: the chosen signal gates alone."""
-    if signal == "agreement":
-        return {"min_agreement": threshold, "min_confidence": 0.0, "jury_disagreement": False}
-    return {"min_agreement": 0.0, "min_confidence": threshold, "jury_disagreement": False}
+    gates: dict[str, Any] = {gate: 0.0 for gate in GATES.values()}
+    return gates | {GATES[signal]: threshold, "jury_disagreement": False}

@@ -11,10 +11,10 @@ the rule will see.
 
 Two choices keep the test from stopping early on noise: candidate thresholds are the distinct
 score values (every tied item counts) or, when there are more than `MAX_LEVELS`, score quantiles;
-and thresholds that accept too few items to pass with one error are skipped when the reviewed
-items are enough for that at all (else: too few to pass with none), so that a single error among
-the first dozen items does not end the search; both depend on counts only, never on
-correctness.
+and a threshold is only tested if it accepts enough items to pass with an observed error rate of
+half the target (`SKIP_SHARE`), so that a few errors among the first few dozen items do not end
+the search. When even all the reviewed items are too few for that, the threshold must be able to
+pass with one error, else with none. Both depend on counts only, never on correctness.
 
 Two guarantees. `population` (the default): the error rate of the items the rule accepts, among
 items like the reviewed ones, with the Clopper-Pearson bound. `dataset`: the error rate among the
@@ -29,7 +29,7 @@ right, for the report.
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -38,6 +38,7 @@ from sklearn.isotonic import IsotonicRegression
 from evals.metrics import binomial_upper, clopper_pearson, hypergeometric_upper
 
 MAX_LEVELS = 20
+SKIP_SHARE = 0.5  # a tested threshold could pass with an observed error of this share of E
 
 
 @dataclass(frozen=True)
@@ -135,11 +136,13 @@ def select_threshold(
     steps: list[Step] = []
     chosen = None
     candidates = levels(scores.tolist())
-    tolerated = 1 if candidates and upper(1, len(scores), candidates[-1]) <= target_error else 0
+    tolerated = allowed_errors(
+        upper, len(scores), candidates[-1] if candidates else 1.0, target_error
+    )
     for t in candidates:
         accepted = scores >= t
         n, k = int(accepted.sum()), int(wrong[accepted].sum())
-        if upper(min(tolerated, n), n, t) > target_error:
+        if upper(min(tolerated(n), n), n, t) > target_error:
             steps.append(Step(t, n, k, None, False))
             continue
         bound = upper(k, n, t)
@@ -149,6 +152,20 @@ def select_threshold(
             break
         chosen = t
     return Selection(chosen, steps)
+
+
+def allowed_errors(
+    upper: Callable[[int, int, float], float], total: int, loosest: float, target_error: float
+) -> Callable[[int], int]:
+    """How many errors a threshold accepting n items must be able to show and still pass, to be
+    tested at all: n * E * SKIP_SHARE when all `total` reviewed items could pass that way, else
+    one when they could pass with one, else none. `upper(k, n, threshold)` is the bound."""
+    rules: list[Callable[[int], int]] = [
+        lambda n: math.floor(n * target_error * SKIP_SHARE),
+        lambda n: 1,
+    ]
+    fits = (r for r in rules if upper(min(r(total), total), total, loosest) <= target_error)
+    return next(fits, lambda n: 0)
 
 
 def split(examples: Sequence[Example], holdout: float, seed: int = 0) -> tuple[list, list]:

@@ -14,6 +14,8 @@ from evals import metrics
 from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from evals.calibration import Example, levels
 
+SIGNALS = ("support", "agreement", "confidence")  # the calibration score: the first a label has
+
 NOTES = [
     "Only blind reviews and imported labels count as independent human labels: a reviewer who "
     "saw the model's label is left out of every agreement figure.",
@@ -247,12 +249,14 @@ def _inside(comparisons: list[dict], agreement: dict | None) -> dict[str, bool]:
 def examples(
     data: GuidelineData, annotator: str, reference: str = HUMANS
 ) -> tuple[str | None, list[Example]]:
-    """The reviewed items of a model annotator as calibration examples: its score (agreement for
-    the pipeline's decisions, stated confidence for an imported model) and whether it was right."""
+    """The reviewed items of a model annotator as calibration examples: its score and whether it
+    was right. The score is the first signal its labels have of: support (the pipeline's
+    decisions on one label out of a fixed set), agreement (its other decisions), stated
+    confidence (an imported model)."""
     own = data.by_item(annotator)
     ref = data.reference(reference)
     signal = next(
-        (s for s in ("agreement", "confidence") if any(s in a.signals for a in own.values())),
+        (s for s in SIGNALS if any(s in a.signals for a in own.values())),
         None,
     )
     if signal is None:

@@ -53,26 +53,59 @@ def test_the_error_of_accepted_items_exceeds_the_target_in_at_most_1_minus_c_of_
     assert violations / seeds <= (1 - confidence) + 0.03
 
 
+@pytest.mark.parametrize("target", [0.15, 0.20])
+def test_the_guarantee_holds_for_scores_with_many_distinct_values(target):
+    """Scores uniform on [0.5, 1], an item right with probability its score: a threshold t
+    accepts items with error (1 - t) / 2. Here the thresholds are score quantiles."""
+    violations, chosen = 0, 0
+    seeds = 400
+    for seed in range(seeds):
+        rng = np.random.default_rng(seed)
+        scores = rng.uniform(0.5, 1.0, 300)
+        right = rng.random(300) < scores
+        examples = [
+            Example(f"i{k}", float(s), bool(r))
+            for k, (s, r) in enumerate(zip(scores, right, strict=True))
+        ]
+        selection = select_threshold(examples, target, 0.9)
+        if selection.threshold is not None:
+            chosen += 1
+            violations += (1 - selection.threshold) / 2 > target
+    assert chosen > seeds * 0.9
+    assert violations / seeds <= 0.1 + 0.03
+
+
 def test_tied_items_are_accepted_or_escalated_together():
-    examples = [Example(f"a{i}", 0.9, True) for i in range(40)]
-    examples += [Example(f"b{i}", 0.8, i < 25) for i in range(30)]
+    examples = [Example(f"a{i}", 0.9, True) for i in range(100)]
+    examples += [Example(f"b{i}", 0.8, i < 40) for i in range(60)]
     selection = select_threshold(examples, target_error=0.10, confidence=0.9)
     assert [(s.threshold, s.accepted, s.errors, s.passed) for s in selection.steps] == [
-        (0.9, 40, 0, True),
-        (0.8, 70, 5, False),
+        (0.9, 100, 0, True),
+        (0.8, 160, 20, False),
     ]
     assert selection.threshold == 0.9
 
 
-def test_thresholds_too_small_to_pass_are_skipped_and_the_first_failure_stops_the_search():
-    examples = [Example("top", 1.0, True)]
+def test_thresholds_too_small_to_pass_at_half_the_target_error_are_skipped():
+    examples = [Example(f"top{i}", 1.0, True) for i in range(30)]
     examples += [Example(f"h{i}", 0.9, i != 0) for i in range(40)]
     examples += [Example(f"m{i}", 0.7, i % 2 == 0) for i in range(40)]
     examples += [Example(f"l{i}", 0.5, True) for i in range(200)]
     steps = select_threshold(examples, 0.15, 0.9).steps
-    assert steps[0].upper is None, "1 item cannot show an error under 0.15 with 90% confidence"
+    assert steps[0].upper is None, "30 items with 2 errors (a rate of 0.075) cannot pass"
+    assert steps[1].accepted == 70 and steps[1].passed, "70 items with 5 errors could; 1 passes"
     assert [s.threshold for s in steps] == [1.0, 0.9, 0.7], "stops at 0.7, never tries 0.5"
-    assert steps[1].passed and not steps[2].passed
+    assert not steps[2].passed
+
+
+def test_with_few_reviewed_items_a_threshold_needs_only_pass_with_one_error():
+    examples = [Example(f"top{i}", 1.0, True) for i in range(30)]
+    examples += [Example(f"h{i}", 0.9, i >= 3) for i in range(10)]
+    selection = select_threshold(examples, 0.15, 0.9)
+    assert [(s.threshold, s.upper is not None, s.passed) for s in selection.steps] == [
+        (1.0, True, True),
+        (0.9, True, False),
+    ], "40 items cannot pass with 3 errors, so 30 need only pass with one"
 
 
 def test_one_error_among_the_first_few_items_does_not_end_the_search():
@@ -208,12 +241,13 @@ def test_calibrate_stores_the_rule_and_apply_routes_decided_items_again(reviewed
         reviewed_log, "--target-error", "0.1", "--confidence", "0.9", "--holdout", "0", "--apply"
     )
     assert result["status"] == "rule"
-    assert result["rule"]["signal"] == "agreement" and result["rule"]["threshold"] == 0.75
+    rule = result["rule"]
+    assert rule["signal"] == "support" and rule["threshold"] == pytest.approx(0.6875)
     assert [(s["threshold"], s["accepted"], s["errors"]) for s in result["selection"]["steps"]] == [
-        (1.0, 100, 3),
-        (0.75, 160, 3),
-        (0.6, 200, 23),
-    ]
+        (pytest.approx(0.9), 100, 3),
+        (pytest.approx(0.6875), 160, 3),
+        (pytest.approx(0.56), 200, 23),
+    ], "each sample states 0.9, leaving 0.05 to each other label: 2 of 2, 3 of 4, 3 of 5 votes"
     routes = rows(
         reviewed_log,
         "SELECT agreement >= 0.75, route, list_contains(CAST(reasons AS VARCHAR[]), 'audit'),"
@@ -234,13 +268,30 @@ def test_calibrate_stores_the_rule_and_apply_routes_decided_items_again(reviewed
     ], "every moved decision keeps its old row"
     stored = rows(reviewed_log, "SELECT model, rule, details FROM calibrations")
     assert stored[0][0] == "fake/model"
-    assert json.loads(stored[0][1])["min_agreement"] == 0.75
+    assert json.loads(stored[0][1])["min_support"] == rule["threshold"]
     assert len(json.loads(stored[0][2])["examples"]) == 200, "stored with the data it came from"
     used = thresholds_for(reviewed_log, load_guideline(SENTIMENT).content_hash, "fake/model")
-    assert used.min_agreement == 0.75 and not used.jury_disagreement
+    assert used.min_support == rule["threshold"] and used.min_agreement == 0.0
+    assert not used.jury_disagreement
     assert used.source == f"calibration {result['calibration_id']}"
     other = thresholds_for(reviewed_log, load_guideline(SENTIMENT).content_hash, "other/model")
     assert other.source == "defaults", "a rule applies to the model it was calibrated for"
+
+
+def test_later_runs_route_on_the_calibrated_support(tmp_path, reviewed_log):
+    calibrate_cli(reviewed_log, "--target-error", "0.1", "--holdout", "0")
+    guideline = load_guideline(SENTIMENT)
+    rule = thresholds_for(reviewed_log, guideline.content_hash, "fake/model", audit_share=0.0)
+    items = write_jsonl(
+        tmp_path / "new.jsonl", [{"id": "n1", "text": "x"}, {"id": "n2", "text": "y"}]
+    )
+    split_votes = ("positive", "negative", "positive", "negative", "positive")
+    model = FakeBackend(by_item={"n1": ("positive",) * 5, "n2": split_votes})
+    Labeler(reviewed_log, guideline, [model], RunSettings(samples=5), rule).run(items)
+    assert rows(
+        reviewed_log,
+        "SELECT item_id, route, reasons FROM decisions WHERE item_id LIKE 'n%' ORDER BY 1",
+    ) == [("n1", "auto", "[]"), ("n2", "escalated", '["low_support"]')], "support 0.9 and 0.56"
 
 
 def test_calibrate_without_reviews_says_what_to_do(tmp_path, db):

@@ -5,7 +5,7 @@ from math import comb
 
 import pytest
 
-from agent.consistency import build_verdict, leader_probability, next_batch, should_stop
+from agent.consistency import build_verdict, leader_probability, next_batch, should_stop, support
 from agent.guidelines import parse_guideline
 from agent.records import Item, Sample, Verdict
 from agent.routing import Thresholds, audit_draw, route
@@ -294,6 +294,51 @@ def test_verdict_without_stated_confidence():
     assert build_verdict(SENTIMENT, {"m": samples(A, A)}).confidence is None
 
 
+def stated(*answers: tuple) -> list[Sample]:
+    """Samples from (label, stated confidence) pairs; FAILED makes a failed one."""
+    return [
+        Sample(model="m", sample_index=i, error="timeout")
+        if answer is FAILED
+        else Sample(model="m", sample_index=i, label=answer[0], confidence=answer[1])
+        for i, answer in enumerate(answers)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("guideline", "drawn", "label", "expected"),
+    [
+        pytest.param(PREFERENCE, stated(("A", 0.9), ("A", 0.7)), "A", 0.8, id="all-chose-it"),
+        pytest.param(PREFERENCE, stated(("A", 0.9), ("B", 0.7)), "A", 0.6, id="other-gives-1-c"),
+        pytest.param(
+            SENTIMENT, stated((A, 0.8), (B, 0.6)), A, (0.8 + 0.2) / 2, id="rest-shared-by-two"
+        ),
+        pytest.param(SENTIMENT, stated((A, None), (B, None)), A, 0.5, id="no-confidence-is-vote"),
+        pytest.param(SENTIMENT, stated((A, 0.9), FAILED), A, 0.9, id="failed-left-out"),
+        pytest.param(SENTIMENT, stated(FAILED), A, None, id="no-valid-sample"),
+        pytest.param(TOXICITY, stated((["toxic"], 0.9)), ["toxic"], None, id="multilabel-none"),
+    ],
+)
+def test_support_is_the_mean_probability_the_samples_give_the_label(
+    guideline, drawn, label, expected
+):
+    assert support(guideline, label, drawn) == (
+        None if expected is None else pytest.approx(expected)
+    )
+
+
+def test_support_does_not_depend_on_the_order_of_the_samples():
+    drawn = stated(*[("A", 0.1 * k) for k in range(1, 10)], ("B", 0.33), ("B", 0.07))
+    assert support(PREFERENCE, "A", drawn) == support(PREFERENCE, "A", drawn[::-1])
+
+
+def test_verdict_support_tells_apart_items_that_agreement_ties():
+    sure = build_verdict(PREFERENCE, {"m": stated(("A", 0.95), ("A", 0.9), ("B", 0.55))})
+    torn = build_verdict(PREFERENCE, {"m": stated(("A", 0.55), ("A", 0.6), ("B", 0.9))})
+    assert sure.agreement == torn.agreement == pytest.approx(2 / 3)
+    assert sure.support == pytest.approx(0.7667, abs=1e-4)
+    assert torn.support == pytest.approx(0.4167, abs=1e-4)
+
+
 def test_jury_where_one_model_disagrees():
     by_model = {
         "big": samples(A, A, A, model="big", confidence=0.9),
@@ -364,6 +409,7 @@ def verdict(**changes) -> Verdict:
         pytest.param({"confidence": 0.3}, ["low_confidence"], id="low-confidence"),
         pytest.param({"confidence": 0.5}, [], id="confidence-at-threshold-is-enough"),
         pytest.param({"confidence": None}, [], id="no-stated-confidence-is-not-low"),
+        pytest.param({"support": 0.4}, [], id="support-is-not-gated-by-default"),
         pytest.param({"disagreeing_models": ["small"]}, ["jury_disagreement"], id="jury"),
         pytest.param({"n_failed": 1}, ["failed_samples"], id="failed-samples"),
         pytest.param(
@@ -383,6 +429,16 @@ def test_route_reasons(changes, reasons):
     routed, why = route(verdict(**changes), DEFAULTS, "item-1", "hash")
     assert why == reasons
     assert routed == ("escalated" if reasons else "auto")
+
+
+@pytest.mark.parametrize(
+    ("support", "reasons"),
+    [(0.7, ["low_support"]), (0.8, []), (None, [])],
+    ids=["below", "at-threshold", "no-support-for-this-task"],
+)
+def test_a_calibrated_rule_on_support_gates_on_support(support, reasons):
+    rule = Thresholds(min_agreement=0.0, min_support=0.8, audit_share=0.0)
+    assert route(verdict(support=support), rule, "item-1", "hash")[1] == reasons
 
 
 def test_audit_draw_is_fixed_by_item_guideline_and_seed():

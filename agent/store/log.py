@@ -285,3 +285,21 @@ def store_calibration(
             [calibration_id, guideline_hash, model, _json(rule), _json(details), now()],
         )
     return calibration_id
+
+
+def draft_votes(
+    con: duckdb.DuckDBPyConnection, guideline_hash: str
+) -> dict[str, list[tuple[bool, float | None]]]:
+    """For every decided item, the valid drafts its verdict was built from, as (whether the draft
+    chose the decision's label, its stated confidence). Labels are stored as canonical JSON, so
+    equal labels are equal strings."""
+    rows = con.execute(
+        "SELECT d.item_id, CAST(x.label AS VARCHAR) = CAST(d.label AS VARCHAR), x.confidence"
+        " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
+        " WHERE d.guideline_hash = ? AND d.label IS NOT NULL AND x.error IS NULL",
+        [guideline_hash],
+    ).fetchall()
+    votes: dict[str, list[tuple[bool, float | None]]] = {}
+    for item_id, chose, confidence in rows:
+        votes.setdefault(item_id, []).append((bool(chose), confidence))
+    return votes

@@ -70,7 +70,7 @@ CREATE TABLE decisions (
     prompt_hash VARCHAR NOT NULL,
     label JSON,                         -- the majority label; NULL when every sample failed
     route VARCHAR NOT NULL CHECK (route IN ('auto', 'escalated')),
-    reasons JSON NOT NULL,              -- why escalated: low_agreement, low_confidence, jury_disagreement, failed_samples, model_failed, audit
+    reasons JSON NOT NULL,              -- why escalated: low_agreement, low_confidence, low_support, jury_disagreement, failed_samples, model_failed, audit
     agreement DOUBLE,                   -- share of valid samples that agree with the majority
     confidence DOUBLE,                  -- mean stated confidence of the valid samples
     n_samples INTEGER NOT NULL,
