@@ -31,7 +31,7 @@ def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresh
             f"SELECT {COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
             [guideline_hash, model],
         ).fetchall()
-        supports = item_supports(guideline, draft_votes(con, guideline.content_hash))
+        supports = item_supports(guideline, draft_votes(con, guideline_hash))
         changed = []
         for values in rows:
             row = dict(zip(COLUMNS.replace(" ", "").split(","), values, strict=True))

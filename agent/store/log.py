@@ -9,6 +9,7 @@ from typing import Any
 
 import duckdb
 
+from agent.consistency import Vote
 from agent.errors import InputError
 from agent.guidelines import Guideline
 from agent.inputs import content_id
@@ -287,9 +288,7 @@ def store_calibration(
     return calibration_id
 
 
-def draft_votes(
-    con: duckdb.DuckDBPyConnection, guideline_hash: str
-) -> dict[str, list[tuple[bool, float | None]]]:
+def draft_votes(con: duckdb.DuckDBPyConnection, guideline_hash: str) -> dict[str, list[Vote]]:
     """For every decided item, the valid drafts its verdict was built from, as (whether the draft
     chose the decision's label, its stated confidence). Labels are stored as canonical JSON, so
     equal labels are equal strings."""
@@ -299,7 +298,7 @@ def draft_votes(
         " WHERE d.guideline_hash = ? AND d.label IS NOT NULL AND x.error IS NULL",
         [guideline_hash],
     ).fetchall()
-    votes: dict[str, list[tuple[bool, float | None]]] = {}
+    votes: dict[str, list[Vote]] = {}
     for item_id, chose, confidence in rows:
         votes.setdefault(item_id, []).append((bool(chose), confidence))
     return votes
