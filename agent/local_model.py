@@ -10,6 +10,7 @@ llama_cpp is imported only inside functions: `import agent.local_model` works wi
 
 import asyncio
 import itertools
+import json
 import math
 import os
 import random
@@ -451,8 +452,11 @@ def prompt_segments(
     guideline: Guideline, fields: dict[str, str], dimension: str | None
 ) -> list[str]:
     """The scoring prompt split into [instructions, item, answer cue] (empty parts dropped). The
-    split is found by rendering the template with markers in place of the field values."""
-    prompt = render(TEMPLATE, guideline=guideline, fields=fields, dimension=dimension)
+    split is found by rendering the template with markers in place of the field values. Each
+    value goes in as a JSON string, so no item text can start a line (a fake `Label:` cue) of its
+    own."""
+    quoted = {name: json.dumps(value, ensure_ascii=False) for name, value in fields.items()}
+    prompt = render(TEMPLATE, guideline=guideline, fields=quoted, dimension=dimension)
     markers = {name: f"{_MARK}{name}{_MARK}" for name in fields}
     marked = render(TEMPLATE, guideline=guideline, fields=markers, dimension=dimension)
     first, last = marked.find(_MARK), marked.rfind(_MARK)
@@ -490,8 +494,6 @@ def _option_tokens(model: _Model, options: list[str]) -> list[list[int]]:
 def _field_text(value: Any) -> str:
     if isinstance(value, str):
         return value
-    import json
-
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -22,7 +22,8 @@ from agent.guidelines import Guideline
 from agent.records import Backend, Decision, Item, Sample, SampleRequest
 from agent.routing import Thresholds, route
 from agent.store import log
-from agent.store.db import migrate
+from agent.store.db import migrate, transaction
+from agent.store.keys import audit_key
 from agent.tasks import build_messages, prompt_hash
 
 
@@ -125,6 +126,8 @@ class Labeler:
             else min(summary.n_items, self.settings.limit)
         )
         migrate(self.db)
+        with transaction(self.db) as con:
+            self.audit_key = audit_key(con)
         log.insert_items(
             self.db, summary.dataset, str(summary.path), lambda: self._chunks(summary, id_field)
         )
@@ -230,6 +233,7 @@ class Labeler:
             self.thresholds,
             item.item_id,
             self.guideline.content_hash,
+            self.audit_key,
             self.settings.audit_seed,
         )
         decision = Decision(

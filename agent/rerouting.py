@@ -10,6 +10,7 @@ from agent.guidelines import Guideline
 from agent.records import Verdict
 from agent.routing import Thresholds, route
 from agent.store.db import transaction
+from agent.store.keys import audit_key
 from agent.store.log import draft_votes, replace_decisions
 
 COLUMNS = (
@@ -32,6 +33,7 @@ def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresh
             [guideline_hash, model],
         ).fetchall()
         supports = item_supports(guideline, draft_votes(con, guideline_hash))
+        key = audit_key(con)
         changed = []
         for values in rows:
             row = dict(zip(COLUMNS.replace(" ", "").split(","), values, strict=True))
@@ -44,7 +46,7 @@ def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresh
                 n_failed=row["n_failed"],
                 disagreeing_models=json.loads(row["disagreeing_models"]),
             )
-            new_route, reasons = route(verdict, thresholds, row["item_id"], guideline_hash)
+            new_route, reasons = route(verdict, thresholds, row["item_id"], guideline_hash, key)
             if new_route == row["route"] and reasons == json.loads(row["reasons"]):
                 moved["unchanged"] += 1
                 continue

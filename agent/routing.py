@@ -1,6 +1,7 @@
 """Escalation: every verdict is routed `auto` or `escalated`, with its reasons."""
 
 import hashlib
+import hmac
 
 from pydantic import BaseModel
 
@@ -27,15 +28,24 @@ class Thresholds(BaseModel):
         return self.model_copy(update={**given, "source": f"{self.source}+flags"})
 
 
-def audit_draw(item_id: str, guideline_hash: str, seed: int = 0) -> float:
-    """A uniform number in [0, 1) fixed by the item, so a resumed run audits the same items."""
-    digest = hashlib.sha256(f"{seed}:{guideline_hash}:{item_id}".encode()).digest()
+def audit_draw(item_id: str, guideline_hash: str, key: str, seed: int = 0) -> float:
+    """A uniform number in [0, 1) fixed by the item and the log's secret key (an HMAC), so a
+    resumed run audits the same items, and whoever chooses the item ids cannot tell which."""
+    message = f"{seed}:{guideline_hash}:{item_id}".encode()
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
 def route(
-    verdict: Verdict, thresholds: Thresholds, item_id: str, guideline_hash: str, seed: int = 0
+    verdict: Verdict,
+    thresholds: Thresholds,
+    item_id: str,
+    guideline_hash: str,
+    key: str,
+    seed: int = 0,
 ) -> tuple[str, list[str]]:
+    """The route and its reasons. Reads only the verdict (what the models answered), never the
+    item; `key` is the log's audit key (agent.store.keys.audit_key)."""
     if verdict.label is None:
         return "escalated", ["model_failed"]
     reasons = []
@@ -51,6 +61,6 @@ def route(
         reasons.append("failed_samples")
     if reasons:
         return "escalated", reasons
-    if audit_draw(item_id, guideline_hash, seed) < thresholds.audit_share:
+    if audit_draw(item_id, guideline_hash, key, seed) < thresholds.audit_share:
         return "escalated", ["audit"]
     return "auto", []

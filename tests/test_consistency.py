@@ -393,6 +393,7 @@ def test_spans_verdict_from_parsed_answers():
 # --- routing ---------------------------------------------------------------------------------
 
 DEFAULTS = Thresholds(audit_share=0.0)  # no audit draw unless a test asks for one
+KEY = "0f" * 32  # a log's audit key (agent.store.keys.audit_key)
 
 
 def verdict(**changes) -> Verdict:
@@ -426,7 +427,7 @@ def verdict(**changes) -> Verdict:
     ],
 )
 def test_route_reasons(changes, reasons):
-    routed, why = route(verdict(**changes), DEFAULTS, "item-1", "hash")
+    routed, why = route(verdict(**changes), DEFAULTS, "item-1", "hash", KEY)
     assert why == reasons
     assert routed == ("escalated" if reasons else "auto")
 
@@ -438,20 +439,21 @@ def test_route_reasons(changes, reasons):
 )
 def test_a_calibrated_rule_on_support_gates_on_support(support, reasons):
     rule = Thresholds(min_agreement=0.0, min_support=0.8, audit_share=0.0)
-    assert route(verdict(support=support), rule, "item-1", "hash")[1] == reasons
+    assert route(verdict(support=support), rule, "item-1", "hash", KEY)[1] == reasons
 
 
-def test_audit_draw_is_fixed_by_item_guideline_and_seed():
-    assert audit_draw("item-1", "hash") == audit_draw("item-1", "hash")
-    assert audit_draw("item-1", "hash") != audit_draw("item-2", "hash")
-    assert audit_draw("item-1", "hash") != audit_draw("item-1", "other-hash")
-    assert audit_draw("item-1", "hash", seed=1) != audit_draw("item-1", "hash", seed=0)
-    assert 0 <= audit_draw("item-1", "hash") < 1
+def test_audit_draw_is_fixed_by_item_guideline_key_and_seed():
+    assert audit_draw("item-1", "hash", KEY) == audit_draw("item-1", "hash", KEY)
+    assert audit_draw("item-1", "hash", KEY) != audit_draw("item-2", "hash", KEY)
+    assert audit_draw("item-1", "hash", KEY) != audit_draw("item-1", "other-hash", KEY)
+    assert audit_draw("item-1", "hash", KEY) != audit_draw("item-1", "hash", "another key")
+    assert audit_draw("item-1", "hash", KEY, seed=1) != audit_draw("item-1", "hash", KEY, seed=0)
+    assert 0 <= audit_draw("item-1", "hash", KEY) < 1
 
 
 def test_audit_escalates_a_share_of_otherwise_auto_items():
     thresholds = Thresholds(audit_share=0.05)
-    routes = [route(verdict(), thresholds, f"item-{i}", "hash") for i in range(10_000)]
+    routes = [route(verdict(), thresholds, f"item-{i}", "hash", KEY) for i in range(10_000)]
     outcomes = {(routed, tuple(reasons)) for routed, reasons in routes}
     assert outcomes == {("auto", ()), ("escalated", ("audit",))}
     audited = sum(routed == "escalated" for routed, _ in routes)
@@ -460,18 +462,18 @@ def test_audit_escalates_a_share_of_otherwise_auto_items():
 
 def test_audit_is_the_same_on_a_resumed_run():
     thresholds = Thresholds(audit_share=0.3)
-    first = [route(verdict(), thresholds, f"id{i}", "h", seed=7) for i in range(200)]
-    again = [route(verdict(), thresholds, f"id{i}", "h", seed=7) for i in range(200)]
+    first = [route(verdict(), thresholds, f"id{i}", "h", KEY, seed=7) for i in range(200)]
+    again = [route(verdict(), thresholds, f"id{i}", "h", KEY, seed=7) for i in range(200)]
     assert first == again
 
 
 @pytest.mark.parametrize(("share", "expected"), [(0.0, "auto"), (1.0, "escalated")])
 def test_audit_share_bounds(share, expected):
-    assert route(verdict(), Thresholds(audit_share=share), "item-1", "hash")[0] == expected
+    assert route(verdict(), Thresholds(audit_share=share), "item-1", "hash", KEY)[0] == expected
 
 
 def test_audit_is_not_drawn_when_already_escalated():
-    routed = route(verdict(n_failed=1), Thresholds(audit_share=1.0), "item-1", "hash")
+    routed = route(verdict(n_failed=1), Thresholds(audit_share=1.0), "item-1", "hash", KEY)
     assert routed == ("escalated", ["failed_samples"])
 
 

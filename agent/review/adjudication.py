@@ -7,6 +7,7 @@ from typing import Any
 
 from agent.review.queue import REVIEW_STATE, QueueItem, _attach_rationales, _queue_item
 from agent.store.db import transaction
+from agent.store.keys import audit_key
 
 
 @dataclass
@@ -34,9 +35,9 @@ def cases(db: str | Path, limit: int = 50) -> list[Case]:
             """,
             [limit],
         ).fetchall()
-        found = []
+        found, key = [], audit_key(con)
         for row in rows:
-            item = _queue_item(row[:15])
+            item = _queue_item(row[:15], key)
             item.blind = False
             _attach_rationales(con, [item])
             reviews = [

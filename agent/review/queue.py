@@ -16,6 +16,7 @@ from agent.guidelines import parse_guideline
 from agent.records import Item
 from agent.routing import audit_draw
 from agent.store.db import transaction
+from agent.store.keys import audit_key
 from agent.store.log import now
 from agent.tasks import TASK_MODULES
 
@@ -149,10 +150,13 @@ def set_settings(db: str | Path, guideline: str, overlap: int, blind_share: floa
     return len(hashes)
 
 
-def is_blind(item_id: str, guideline_hash: str, reasons: list[str], blind_share: float) -> bool:
+def is_blind(
+    item_id: str, guideline_hash: str, reasons: list[str], blind_share: float, key: str
+) -> bool:
     """Audit items always, and a fixed share of the others, are reviewed without the model's
-    label, votes or rationale, so the human label stays independent."""
-    return "audit" in reasons or audit_draw(item_id, guideline_hash, seed=7919) < blind_share
+    label, votes or rationale, so the human label stays independent. The share is drawn with the
+    log's audit key, so whoever chose the item ids cannot tell which items are blind."""
+    return "audit" in reasons or audit_draw(item_id, guideline_hash, key, seed=7919) < blind_share
 
 
 def claim(
@@ -174,7 +178,8 @@ def claim(
                 + ", ".join(["(?, ?, ?, ?, ?)"] * len(rows)),
                 [v for row in rows for v in (row[0], row[1], reviewer, moment, moment + lease)],
             ).fetchall()
-        items = [_queue_item(row) for row in rows]
+        key = audit_key(con)
+        items = [_queue_item(row, key) for row in rows]
         _attach_rationales(con, items)
     return items
 
@@ -217,7 +222,7 @@ def _claimable(con: Any, reviewer: str, size: int, where: QueueFilter) -> list[t
     ).fetchall()
 
 
-def _queue_item(row: tuple) -> QueueItem:
+def _queue_item(row: tuple, key: str) -> QueueItem:
     reasons = json.loads(row[9])
     return QueueItem(
         item_id=row[0],
@@ -232,7 +237,7 @@ def _queue_item(row: tuple) -> QueueItem:
         reasons=reasons,
         disagreeing_models=json.loads(row[10]),
         priority=row[11],
-        blind=is_blind(row[0], row[1], reasons, row[13]),
+        blind=is_blind(row[0], row[1], reasons, row[13], key),
     )
 
 

@@ -5,7 +5,6 @@ import contextlib
 import itertools
 import json
 import random
-import re
 import threading
 import time
 from collections import Counter, deque
@@ -20,7 +19,6 @@ from agent.simserver.faults import FaultPlan, rate_limited, server_error, trunca
 from agent.simserver.labels import TEXT_LABEL, AnswerPlan, compile_plan, draw_answer, draw_label
 from agent.simserver.schema_fill import Schema, find_embedded_schema
 
-ITEM_TAG = re.compile(r'<item id="([^"]*)">')
 MAX_CHOICES = 128
 _PLAN_CACHE_SIZE = 256
 _FALLBACK_SCHEMA: Schema = {
@@ -106,20 +104,21 @@ def _message_text(message: dict) -> str:
 
 
 def find_item_id(messages: list[dict]) -> str | None:
-    """The last `<item id="...">` in the last user message that has one (few-shot examples
-    come earlier), unescaped."""
+    """The `item_id` of the last user message that is an item as labelagent sends it: one JSON
+    object with `item_id` and `fields` (re-asks come later and are not JSON). The item's text is
+    inside JSON strings there, so nothing in it can name another item."""
     for message in reversed(messages):
         if message.get("role") != "user":
             continue
-        found = ITEM_TAG.findall(_message_text(message))
-        if found:
-            raw = found[-1]
-            return (
-                raw.replace("&quot;", '"')
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&amp;", "&")
-            )
+        text = _message_text(message).strip()
+        if not text.startswith("{"):
+            continue
+        try:
+            data = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(data, dict) and isinstance(data.get("item_id"), str):
+            return data["item_id"]
     return None
 
 

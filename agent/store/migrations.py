@@ -233,4 +233,15 @@ FULL OUTER JOIN decisions d
 WHERE r.item_id IS NOT NULL OR d.route = 'auto';
 """,
     ),
+    Migration(
+        4,
+        "the log's own secrets",
+        """
+CREATE TABLE log_settings (
+    name VARCHAR PRIMARY KEY,           -- audit_key: the HMAC key of the audit and blind draws (made on first use)
+    value VARCHAR NOT NULL,             -- for audit_key: 64 hex digits from secrets.token_hex
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+""",
+    ),
 ]

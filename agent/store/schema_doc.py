@@ -9,6 +9,7 @@ from agent.store.migrations import MIGRATIONS
 
 _COLUMN = re.compile(r"^\s+(\w+)\s+[^-]*?--\s*(.+)$")
 _TABLE = re.compile(r"CREATE (?:TABLE|VIEW) (\w+)")
+_ADDED = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN (\w+)[^-]*--\s*(.+)$")
 
 HEADER = """# The DuckDB log
 
@@ -23,7 +24,9 @@ def _comments() -> dict[tuple[str, str], str]:
     comments, table = {}, ""
     for migration in MIGRATIONS:
         for line in migration.sql.splitlines():
-            if match := _TABLE.search(line):
+            if match := _ADDED.match(line):
+                comments[(match.group(1), match.group(2))] = match.group(3).strip()
+            elif match := _TABLE.search(line):
                 table = match.group(1)
             elif match := _COLUMN.match(line):
                 comments[(table, match.group(1))] = match.group(2).strip()

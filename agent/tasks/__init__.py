@@ -38,12 +38,20 @@ def item_text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, indent=1)
 
 
+def item_data(guideline: Guideline, item: Item) -> str:
+    """The item as one JSON object, `item_id` and the guideline's `fields`. Its text is inside
+    JSON strings, so it cannot end the object; `<` and `>` are escaped, so it cannot spell a tag
+    or a chat template's role marker either (e.g. `<|im_start|>system`)."""
+    fields = {name: item.fields.get(name, "") for name in guideline.fields}
+    data = json.dumps({"item_id": item.item_id, "fields": fields}, ensure_ascii=False, default=str)
+    return data.replace("<", "\\u003c").replace(">", "\\u003e")
+
+
 def build_messages(guideline: Guideline, item: Item) -> list[dict[str, str]]:
-    fields = {name: item_text(item.fields.get(name, "")) for name in guideline.fields}
-    escaped_id = item.item_id.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+    """The instructions, then the item alone in a user message of its own, as data."""
     return [
         {"role": "system", "content": render(f"{guideline.task}.j2", guideline=guideline)},
-        {"role": "user", "content": render("item.j2", item_id=escaped_id, fields=fields)},
+        {"role": "user", "content": item_data(guideline, item)},
     ]
 
 
@@ -71,6 +79,9 @@ class AnswerBase(BaseModel):
             else:
                 raise ValueError("the answer has no 'label'")
         item = (info.context or {}).get("item")
+        named = data.pop("item_id", None)
+        if item is not None and named is not None and str(named) != item.item_id:
+            raise ValueError(f"the answer is about item {named!r}, not this item {item.item_id!r}")
         data["label"] = TASK_MODULES[cls.guideline.task].normalize(
             cls.guideline, data["label"], item
         )
