@@ -1,7 +1,9 @@
 """Existing human or gold labels go into the log as reviews (source `import`, blind: they never
 saw the model's output). Every row is checked before anything is written; importing twice adds
-nothing. Labels of another model (`annotator_kind` 'model', with an optional stated confidence)
-go in the same way, so `labelagent eval` can compare them, but they are never final labels."""
+nothing. A row without the guideline's fields makes a placeholder item, which the item's content
+fills in when it is labeled or imported with its fields later. Labels of another model
+(`annotator_kind` 'model', with an optional stated confidence) go in the same way, so
+`labelagent eval` can compare them, but they are never final labels."""
 
 import contextlib
 import json
@@ -73,6 +75,7 @@ def import_labels(
                     "item_id": item.item_id,
                     "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True),
                     "content_hash": inputs.content_id(fields),
+                    "placeholder": not all(name in fields for name in guideline.fields),
                     "label": json.dumps(label, ensure_ascii=False, sort_keys=True),
                     "source_key": f"import:{annotator}:{guideline.content_hash}:{item.item_id}",
                     "confidence": confidence,
@@ -83,9 +86,12 @@ def import_labels(
     log.record_guideline(db, guideline)
     with transaction(db) as con:
         con.register("imported", pa.Table.from_pylist(rows))
-        new_items = con.execute(
-            "INSERT INTO items (item_id, dataset, fields, content_hash)"
-            " SELECT item_id, ?, fields, content_hash FROM imported ON CONFLICT DO NOTHING",
+        complete = "(SELECT * FROM imported WHERE NOT placeholder)"
+        new_items = log.fill_placeholders(con, complete, summary.dataset)
+        new_items += con.execute(
+            "INSERT INTO items (item_id, dataset, fields, content_hash, placeholder)"
+            " SELECT item_id, ?, fields, content_hash, placeholder FROM imported"
+            " ON CONFLICT DO NOTHING",
             [summary.dataset],
         ).fetchall()[0][0]
         added = con.execute(

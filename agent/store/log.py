@@ -59,14 +59,16 @@ def insert_items(
     db: str | Path, dataset: str, source: str, chunks: Callable[[], Iterable[list[Item]]]
 ) -> int:
     """Add the items. An id already stored with other content stops it all, naming the line,
-    before anything is written. The check reads every chunk first; the inserts then commit one
-    chunk at a time, so memory stays flat on large files. Returns how many were new."""
+    before anything is written; a placeholder (an import's row without the item's fields) is no
+    clash: its item gets these fields. The check reads every chunk first; the inserts then commit
+    one chunk at a time, so memory stays flat on large files. Returns how many were new."""
     for chunk in chunks():
         with transaction(db) as con:
             _register(con, "new_items", _item_rows(chunk))
             clash = con.execute(
                 "SELECT n.item_id, n.line, i.dataset FROM new_items n JOIN items i USING (item_id)"
-                " WHERE i.content_hash <> n.content_hash ORDER BY n.line LIMIT 1"
+                " WHERE i.content_hash <> n.content_hash AND NOT i.placeholder"
+                " ORDER BY n.line LIMIT 1"
             ).fetchall()
             _unregister(con, "new_items")
         if clash:
@@ -80,6 +82,7 @@ def insert_items(
     for chunk in chunks():
         with transaction(db) as con:
             _register(con, "new_items", _item_rows(chunk))
+            added += fill_placeholders(con, "new_items", dataset)
             added += con.execute(
                 "INSERT INTO items (item_id, dataset, fields, content_hash)"
                 " SELECT item_id, ?, fields, content_hash FROM new_items ON CONFLICT DO NOTHING",
@@ -87,6 +90,17 @@ def insert_items(
             ).fetchall()[0][0]
             _unregister(con, "new_items")
     return added
+
+
+def fill_placeholders(con: duckdb.DuckDBPyConnection, table: str, dataset: str) -> int:
+    """Give the placeholder items named in `table` (item_id, fields, content_hash) their fields;
+    returns how many."""
+    return con.execute(
+        "UPDATE items SET dataset = ?, fields = n.fields, content_hash = n.content_hash,"
+        f" placeholder = false FROM {table} n"
+        " WHERE items.item_id = n.item_id AND items.placeholder",
+        [dataset],
+    ).fetchall()[0][0]
 
 
 def _item_rows(chunk: list[Item]) -> list[dict[str, Any]]:

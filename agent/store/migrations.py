@@ -235,13 +235,14 @@ WHERE r.item_id IS NOT NULL OR d.route = 'auto';
     ),
     Migration(
         4,
-        "the log's own secrets",
+        "the log's own secrets; items an import made without their fields",
         """
 CREATE TABLE log_settings (
     name VARCHAR PRIMARY KEY,           -- audit_key: the HMAC key of the audit and blind draws (made on first use)
     value VARCHAR NOT NULL,             -- for audit_key: 64 hex digits from secrets.token_hex
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
+ALTER TABLE items ADD COLUMN placeholder BOOLEAN DEFAULT false; -- made by an import without the guideline's fields; the first input with the item fills them in
 """,
     ),
 ]
