@@ -14,6 +14,7 @@ import pyarrow as pa
 from agent import inputs
 from agent.errors import InputError
 from agent.guidelines import Guideline
+from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Item
 from agent.store import log
 from agent.store.db import migrate, transaction
@@ -52,9 +53,10 @@ def import_labels(
     label_field: str = "label",
     kind: str = "human",
     confidence_field: str | None = None,
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> ImportSummary:
     required = [label_field] + ([confidence_field] if confidence_field else [])
-    summary = inputs.scan(path, required, id_field, id_field_explicit=True)
+    summary = inputs.scan(path, required, id_field, True, max_item_bytes)
     rows = []
     for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
         for item in chunk:
