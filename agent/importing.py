@@ -16,6 +16,7 @@ from agent.errors import InputError
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Item
+from agent.safe_text import shown
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.tasks import TASK_MODULES
@@ -31,7 +32,7 @@ class ImportSummary:
 def parse_label(guideline: Guideline, value: Any, item: Item) -> Any:
     """A label in the task's own form; CSV cells may hold JSON ('["a","b"]', '{"x": 3}')."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             value = json.loads(value)
     if guideline.task == "spans" and isinstance(value, list):
         text = str(item.fields.get(guideline.fields[0], ""))
@@ -63,7 +64,9 @@ def import_labels(
             try:
                 label = parse_label(guideline, item.fields[label_field], item)
             except ValueError as e:
-                raise InputError(f"{path}, line {item.line}: field {label_field!r}: {e}") from None
+                raise InputError(
+                    f"{path}, line {item.line}: field {label_field!r}: {shown(str(e), 300)}"
+                ) from None
             confidence = (
                 _confidence(item.fields[confidence_field], f"{path}, line {item.line}")
                 if confidence_field

@@ -8,9 +8,11 @@ MAX_SHOWN = 60
 
 
 def shown(text: str, limit: int = MAX_SHOWN) -> str:
-    """`text` cut to `limit` characters, every character that does not print escaped (\\x1b)."""
+    """`text` cut in the middle to `limit` characters, every character that does not print
+    escaped (\\x1b)."""
     if len(text) > limit:
-        text = text[: limit - 3] + "..."
+        head = (limit - 3) // 2
+        text = text[:head] + "..." + text[len(text) - (limit - 3 - head) :]
     return "".join(c if c.isprintable() else escaped(c) for c in text)
 
 

@@ -323,3 +323,26 @@ def test_the_documented_schema_is_the_one_the_code_makes():
     assert (REPO / "docs" / "schema.md").read_text(encoding="utf-8") == generate(), (
         "run: labelagent schema --out docs/schema.md"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('id,label\ng1,positive\ng2,"negative\ng3,neutral\n', "line 3: a quote opened on this"),
+        ("id,label\ng1," + "[" * 5000 + "\n", "labels.csv, line 2: field 'label': '[[[["),
+        ('{"id": "g1", "label": "positive", "p": NaN}\n', "line 1: field 'p' holds nan"),
+    ],
+)
+def test_import_labels_refuses_a_hostile_file_and_changes_nothing(
+    tmp_path, labeled_db, content, message
+):
+    path = tmp_path / ("labels.jsonl" if content.startswith("{") else "labels.csv")
+    path.write_text(content, encoding="utf-8")
+    before = snapshot(labeled_db)
+    result = run(
+        "import-labels", path, "--annotator", "ann", "--guideline", SENTIMENT, "--db", labeled_db
+    )
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert len(result.output) < 1000
+    assert snapshot(labeled_db) == before
