@@ -484,9 +484,27 @@ def _parquet_records(file: Path, batch_size: int) -> Iterator[Record]:
     row = 0
     with parquet:
         for batch in parquet.iter_batches(batch_size=batch_size):
-            for values in batch.to_pylist():
+            try:
+                rows = batch.to_pylist()
+            except UnicodeDecodeError:
+                raise _invalid_utf8(file, row + 1, batch) from None
+            for values in rows:
                 row += 1
                 yield row, _parquet_fields(file, row, values)
+
+
+def _invalid_utf8(file: Path, first_row: int, batch: Any) -> InputError:
+    """A string column need not hold valid UTF-8 (a writer can skip the check): find where."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        for offset in range(len(column)):
+            try:
+                column[offset].as_py()
+            except UnicodeDecodeError as exc:
+                return InputError(
+                    f"{file}, row {first_row + offset}: column '{shown(name)}' holds invalid "
+                    f"UTF-8 at byte offset {exc.start}."
+                )
+    return InputError(f"{file}: a string column holds invalid UTF-8.")
 
 
 def _parquet_fields(file: Path, row: int, values: dict[str, Any]) -> dict[str, Any]:

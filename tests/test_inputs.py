@@ -298,6 +298,13 @@ def test_invalid_utf8_in_parquet_binary_column(tmp_path: Path) -> None:
     assert "raw.parquet, row 2: column 'blob' holds invalid UTF-8" in scan_error(path)
 
 
+def test_invalid_utf8_in_parquet_string_column(tmp_path: Path) -> None:
+    text = pa.array([b"ok", b"fine", b"caf\xe9"], pa.binary()).view(pa.string())
+    path = write_parquet(tmp_path / "raw.parquet", {"id": ["a", "b", "c"], "text": text})
+
+    assert "raw.parquet, row 3: column 'text' holds invalid UTF-8" in scan_error(path)
+
+
 def test_required_field_missing(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "fields.jsonl", [{"id": 1, "text": "a"}, {"id": 2, "body": "b"}])
 
