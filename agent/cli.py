@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from agent.errors import BudgetExceeded, LabelagentError
 from agent.guidelines import load_guideline
+from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 
 app = typer.Typer(
     help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
@@ -65,13 +67,26 @@ IdField = Annotated[
         help="The field that holds item ids; without it ids are a hash of the item's content.",
     ),
 ]
+MaxItemBytes = Annotated[
+    int,
+    typer.Option(
+        min=1,
+        help="Refuse the input if one item (its fields as JSON, UTF-8) is larger than this.",
+    ),
+]
 DEFAULT_DB = Path("labelagent.duckdb")
 
 
+def _above_zero(value: float | None) -> float | None:
+    if value is not None and value <= 0:
+        raise typer.BadParameter(f"{value} is not above 0.")
+    return value
+
+
 def _fail(error: LabelagentError) -> None:
-    console.print(f"[bold red]error:[/] {error}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
     if error.hint:
-        console.print(f"[dim]{error.hint}[/]", highlight=False)
+        console.print(f"[dim]{escape(error.hint)}[/]", highlight=False)
     raise typer.Exit(3 if isinstance(error, BudgetExceeded) else 1)
 
 
@@ -98,12 +113,17 @@ def label(
     limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N items.")] = None,
     budget: Annotated[
         float | None,
-        typer.Option(help="Stop starting new items once this many US dollars are spent."),
+        typer.Option(
+            callback=_above_zero,
+            help="Stop starting new items once this many US dollars are spent.",
+        ),
     ] = None,
     id_field: IdField = "id",
     temperature: Annotated[
         float,
-        typer.Option(min=0.0, help="Sampling temperature (must be above 0 for self-consistency)."),
+        typer.Option(
+            min=0.0, max=2.0, help="Sampling temperature (must be above 0 for self-consistency)."
+        ),
     ] = 0.7,
     stop_confidence: Annotated[
         float,
@@ -123,30 +143,40 @@ def label(
     min_agreement: Annotated[
         float | None,
         typer.Option(
+            min=0.0,
+            max=1.0,
             help="Escalate when fewer samples agree than this share. Default 0.8, or the "
-            "latest calibration."
+            "latest calibration.",
         ),
     ] = None,
     min_confidence: Annotated[
         float | None,
         typer.Option(
+            min=0.0,
+            max=1.0,
             help="Escalate when the mean stated confidence is below this. Default 0.5, or "
-            "the latest calibration."
+            "the latest calibration.",
         ),
     ] = None,
     audit_share: Annotated[
         float | None,
         typer.Option(
+            min=0.0,
+            max=1.0,
             help="Share of would-be-auto items sent to review anyway, to measure auto error "
-            "without bias. Default 0.05."
+            "without bias. Default 0.05.",
         ),
     ] = None,
     mode: Annotated[
         str, typer.Option(help="Structured output: auto, tools, json_schema or json.")
     ] = "auto",
     timeout: Annotated[
-        float, typer.Option(help="Seconds before one request is given up and retried.")
+        float,
+        typer.Option(
+            callback=_above_zero, help="Seconds before one request is given up and retried."
+        ),
     ] = 60.0,
+    max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all."""
     from agent.backends import make_backend
@@ -169,6 +199,7 @@ def label(
             early_stop=not fixed_samples,
             limit=limit,
             budget_usd=budget,
+            max_item_bytes=max_item_bytes,
         )
         with _progress_bar() as bar:
             task = bar.add_task("labeling", total=None, cost="")
@@ -227,6 +258,7 @@ def plan(
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     id_field: IdField = "id",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
     """Dry run: check the input and show items, samples and the most it could cost."""
     from agent.planning import plan as make_plan
@@ -242,6 +274,7 @@ def plan(
             id_field,
             limit,
             _id_field_explicit(),
+            max_item_bytes,
         )
     except LabelagentError as e:
         _fail(e)
@@ -352,6 +385,7 @@ def import_labels(
         str | None,
         typer.Option(help="A field with the annotator's stated confidence, 0..1."),
     ] = None,
+    max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
     """Bring existing human or gold labels in as reviews (they count as independent labels),
     or another model's labels with --model."""
@@ -368,6 +402,7 @@ def import_labels(
             label_field,
             kind="model" if model else "human",
             confidence_field=confidence_field,
+            max_item_bytes=max_item_bytes,
         )
     except LabelagentError as e:
         _fail(e)
@@ -608,7 +643,9 @@ def reviewer_add(
 @app.command()
 def review(
     db: Db = DEFAULT_DB,
-    port: Annotated[int, typer.Option(help="Port of the review app on this machine.")] = 8501,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the review app on this machine.")
+    ] = 8501,
     guideline: Annotated[
         str | None,
         typer.Option(help="Set --overlap/--blind-share for this guideline (name or hash)."),

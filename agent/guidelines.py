@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from agent.errors import GuidelineError
+from agent.safe_text import control_character, shown
 
 TaskType = Literal["classification", "multilabel", "preference", "rating", "spans"]
 TASKS: tuple[str, ...] = TaskType.__args__
@@ -17,11 +18,20 @@ PREFERENCE_LABELS = {"A": "Response A is better.", "B": "Response B is better."}
 PREFERENCE_FIELDS = ["prompt", "response_a", "response_b"]
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)(.*)\Z", re.DOTALL)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_GUIDELINE_BYTES = 1_000_000
 
 
 class _Loader(yaml.SafeLoader):
     """Safe YAML that keeps `yes`, `no`, `on`, `off` and `null` as the words written (label names
-    are words, not booleans) and refuses a key given twice."""
+    are words, not booleans), refuses a key given twice, and refuses aliases (*name): a front
+    matter never needs them, and nested aliases expand exponentially (a "billion laughs")."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node:
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed here", self.peek_event().start_mark
+            )
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen = set()
@@ -75,16 +85,25 @@ def content_hash(text: str) -> str:
 
 def load_guideline(path: str | Path) -> Guideline:
     path = Path(path)
+    if path.is_dir():
+        raise GuidelineError(f"{path} is a directory, not a guideline file")
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as file:
+            raw = file.read(MAX_GUIDELINE_BYTES + 1)
     except FileNotFoundError:
         raise GuidelineError(f"{path}: no such guideline file") from None
+    except OSError as e:
+        raise GuidelineError(f"{path}: cannot read the guideline ({e.strerror})") from None
+    _check_size(len(raw), str(path))
+    try:
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise GuidelineError(f"{path}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
     return parse_guideline(text, str(path))
 
 
 def parse_guideline(text: str, path: str = "<guideline>") -> Guideline:
+    _check_size(len(text.encode("utf-8", "surrogatepass")), path)
     text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     match = _FRONT_MATTER.match(text)
     if not match:
@@ -93,9 +112,20 @@ def parse_guideline(text: str, path: str = "<guideline>") -> Guideline:
         meta = yaml.load(match.group(1) or "", Loader=_Loader) or {}
     except yaml.YAMLError as e:
         raise GuidelineError(f"{path}: the front matter is not valid YAML: {e}") from None
+    except RecursionError:
+        raise GuidelineError(f"{path}: the front matter is nested too deeply") from None
     if not isinstance(meta, dict):
         raise GuidelineError(f"{path}: the front matter must be a mapping of keys to values")
     return _build(meta, match.group(2), text, path)
+
+
+def _check_size(n_bytes: int, path: str) -> None:
+    """Every request carries the whole guideline, and the log stores it with every run."""
+    if n_bytes > MAX_GUIDELINE_BYTES:
+        raise GuidelineError(
+            f"{path}: the guideline is over the limit of {MAX_GUIDELINE_BYTES:,} bytes; it is "
+            "sent with every request, so keep it to the rules and a few worked examples"
+        )
 
 
 def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
@@ -146,16 +176,22 @@ def _labels(raw: object, path: str) -> dict[str, str]:
     if raw is None:
         return {}
     if isinstance(raw, list):
-        raw = {str(name): "" for name in raw}
-    if not isinstance(raw, dict):
+        pairs = [(name, None) for name in raw]
+    elif isinstance(raw, dict):
+        pairs = list(raw.items())
+    else:
         raise GuidelineError(f"{path}: 'labels' must map each label to its definition")
     labels: dict[str, str] = {}
-    for key, definition in raw.items():
+    for key, definition in pairs:
+        if isinstance(key, dict | list):
+            raise GuidelineError(f"{path}: a label name must be a word, not {key!r}")
         name = str(key).strip()
         if not name:
             raise GuidelineError(f"{path}: a label name is empty")
         if name in labels:
-            raise GuidelineError(f"{path}: label {name!r} is given twice")
+            raise GuidelineError(f"{path}: label '{shown(name)}' is given twice")
+        if control_character(name):
+            raise GuidelineError(f"{path}: label '{shown(name)}' contains a control character")
         if isinstance(definition, dict | list):
             raise GuidelineError(f"{path}: the definition of label {name!r} must be text")
         labels[name] = "" if definition is None else str(definition).strip()
@@ -175,6 +211,9 @@ def _rating(meta: dict, path: str) -> dict:
         raise GuidelineError(f"{path}: scale min ({low}) must be below max ({high})")
     dims = meta.get("dimensions")
     if isinstance(dims, list):
+        repeated = [str(d) for n, d in enumerate(dims) if d in dims[:n]]
+        if repeated:
+            raise GuidelineError(f"{path}: dimension '{shown(repeated[0])}' is given twice")
         dims = {str(d): "" for d in dims}
     if not isinstance(dims, dict) or not dims:
         raise GuidelineError(

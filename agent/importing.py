@@ -16,7 +16,9 @@ import pyarrow as pa
 from agent import inputs
 from agent.errors import InputError
 from agent.guidelines import Guideline
+from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Item
+from agent.safe_text import shown
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.tasks import TASK_MODULES
@@ -32,7 +34,7 @@ class ImportSummary:
 def parse_label(guideline: Guideline, value: Any, item: Item) -> Any:
     """A label in the task's own form; CSV cells may hold JSON ('["a","b"]', '{"x": 3}')."""
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
-        with contextlib.suppress(ValueError):
+        with contextlib.suppress(ValueError, RecursionError):
             value = json.loads(value)
     if guideline.task == "spans" and isinstance(value, list):
         text = str(item.fields.get(guideline.fields[0], ""))
@@ -54,16 +56,19 @@ def import_labels(
     label_field: str = "label",
     kind: str = "human",
     confidence_field: str | None = None,
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> ImportSummary:
     required = [label_field] + ([confidence_field] if confidence_field else [])
-    summary = inputs.scan(path, required, id_field, id_field_explicit=True)
+    summary = inputs.scan(path, required, id_field, True, max_item_bytes)
     rows = []
     for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
         for item in chunk:
             try:
                 label = parse_label(guideline, item.fields[label_field], item)
             except ValueError as e:
-                raise InputError(f"{path}, line {item.line}: field {label_field!r}: {e}") from None
+                raise InputError(
+                    f"{path}, line {item.line}: field {label_field!r}: {shown(str(e), 300)}"
+                ) from None
             confidence = (
                 _confidence(item.fields[confidence_field], f"{path}, line {item.line}")
                 if confidence_field

@@ -10,6 +10,7 @@ import hashlib
 import json
 import math
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -17,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import InputError
+from agent.item_checks import DEFAULT_MAX_ITEM_BYTES, MAX_DEPTH, check_id, check_item
 from agent.records import Item
+from agent.safe_text import shown
 
 _JSONL = {".jsonl", ".ndjson", ".json"}
 _DELIMITED = {".csv": ",", ".tsv": "\t"}
@@ -27,7 +30,7 @@ _BOM = "\ufeff"
 _CSV_FIELD_LIMIT = 2**31 - 1
 _FLOAT_INT_TEXT = re.compile(r"^-?\d+\.0+$")
 _MAX_LISTED_FIELDS = 10
-_MAX_SHOWN = 60
+_MAX_ID_SHAPES = 100
 
 Record = tuple[int, dict[str, Any]]  # (line or row where the item starts, its fields)
 
@@ -45,16 +48,20 @@ def scan(
     required_fields: list[str],
     id_field: str = "id",
     id_field_explicit: bool = False,
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> InputSummary:
-    """Validate every item (fields, ids, duplicates) in one streaming pass; raise InputError."""
+    """Validate every item (fields, values, size, ids, duplicates) in one streaming pass; raise
+    InputError naming the file and line."""
     file = _check_path(path)
     unit = _unit(file)
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[str, int]] = {}
     id_source = ""
     first_line = 0
     n_items = 0
     for line, fields in _records(file):
         _check_required(file, unit, line, fields, required_fields)
+        where = f"{file}, {unit} {line}"
+        check_item(where, fields, max_item_bytes)
         if not id_source:
             id_source = _choose_id_source(file, unit, line, fields, id_field, id_field_explicit)
             first_line = line
@@ -64,6 +71,8 @@ def scan(
                 f"{first_line} does not; either every item has '{id_field}' or none does."
             )
         item_id = _item_id(file, unit, line, fields, id_field, id_source)
+        if id_source == "field":
+            check_id(where, item_id)
         _check_unique(file, unit, line, item_id, seen, id_source, id_field)
         n_items += 1
     if n_items == 0:
@@ -165,13 +174,9 @@ def _check_required(
 def _list_fields(fields: dict[str, Any]) -> str:
     if not fields:
         return "none"
-    names = [_shorten(str(name)) for name in islice(fields, _MAX_LISTED_FIELDS)]
+    names = [shown(str(name)) for name in islice(fields, _MAX_LISTED_FIELDS)]
     more = len(fields) - len(names)
     return ", ".join(names) + (f", ... and {more} more" if more else "")
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_SHOWN else text[: _MAX_SHOWN - 3] + "..."
 
 
 def _choose_id_source(
@@ -208,7 +213,7 @@ def _item_id(
 def _id_text(file: Path, unit: str, line: int, value: Any, id_field: str) -> str:
     if isinstance(value, str):
         # A CSV written from a float column (pandas does this when one id is missing) says "3.0".
-        if file.suffix.lower() in _DELIMITED and _FLOAT_INT_TEXT.match(value):
+        if _FLOAT_INT_TEXT.match(value) and file.suffix.lower() in _DELIMITED:
             return value.split(".", 1)[0]
         return value
     if isinstance(value, float) and value.is_integer():
@@ -226,11 +231,15 @@ def _check_unique(
     unit: str,
     line: int,
     item_id: str,
-    seen: dict[str, int],
+    seen: dict[str, tuple[str, int]],
     id_source: str,
     id_field: str,
 ) -> None:
-    first = seen.setdefault(item_id, line)
+    """Ids from a field are compared without case: 'A1' and 'a1' are refused as a pair, because
+    spreadsheets, case-insensitive file systems and SQL collations would merge them downstream,
+    and such a pair is far more often one item typed twice than two items."""
+    key = item_id.casefold() if id_source == "field" else item_id
+    first_id, first = seen.setdefault(key, (item_id, line))
     if first == line:
         return
     if id_source == "content":
@@ -238,8 +247,14 @@ def _check_unique(
             f"{file}: the same content appears on {unit}s {first} and {line} (items without an "
             f"'{id_field}' field get ids from their content; remove the duplicate or add ids)."
         )
+    if first_id != item_id:
+        raise InputError(
+            f"{file}: id '{shown(item_id)}' on {unit} {line} differs only in case from id "
+            f"'{shown(first_id)}' on {unit} {first}; ids that differ only in case are refused, "
+            "as most tools that read them back would take them for one id."
+        )
     raise InputError(
-        f"{file}: id '{_shorten(item_id)}' on {unit} {line} was already used on {unit} {first}."
+        f"{file}: id '{shown(item_id)}' on {unit} {line} was already used on {unit} {first}."
     )
 
 
@@ -287,22 +302,52 @@ def _jsonl_records(file: Path) -> Iterator[Record]:
         yield number, _parse_json_line(file, number, text)
 
 
+class _RepeatedKey(Exception):
+    pass
+
+
 def _parse_json_line(file: Path, number: int, text: str) -> dict[str, Any]:
-    note = ""
-    if file.suffix.lower() == ".json":
-        note = " A .json input must be JSON Lines: one JSON object per line, no enclosing [ ]."
+    where = f"{file}, line {number}"
     try:
-        value = json.loads(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise InputError(
-            f"{file}, line {number}: not valid JSON ({exc.msg} at column {exc.colno}): "
-            f"{_shorten(text.strip())}.{note}"
+            f"{where}: not valid JSON ({exc.msg} at column {exc.colno}): "
+            f"{shown(text.strip())}.{_json_lines_note(file)}"
         ) from None
+    except _RepeatedKey as exc:
+        raise InputError(f"{where}: the key '{shown(str(exc))}' is given twice.") from None
+    except RecursionError:
+        raise InputError(f"{where}: nested more than {MAX_DEPTH} levels deep.") from None
+    except ValueError as exc:  # a number longer than Python converts (4,300 digits)
+        raise InputError(f"{where}: not valid JSON here ({shown(str(exc), 100)}).") from None
     if not isinstance(value, dict):
+        kind = _json_kind(value)
         raise InputError(
-            f"{file}, line {number}: expected a JSON object {{...}}, got {_json_kind(value)}.{note}"
+            f"{where}: expected a JSON object {{...}}, got {kind}.{_json_lines_note(file)}"
         )
     return value
+
+
+def _json_lines_note(file: Path) -> str:
+    if file.suffix.lower() != ".json":
+        return ""
+    return " A .json input must be JSON Lines: one JSON object per line, no enclosing [ ]."
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key is given twice (json keeps the last one silently)."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        keys: set[str] = set()
+        for key, _ in pairs:
+            if key in keys:
+                raise _RepeatedKey(key)
+            keys.add(key)
+    return value
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
 
 
 def _json_kind(value: Any) -> str:
@@ -312,39 +357,106 @@ def _json_kind(value: Any) -> str:
         return "a string"
     if value is None:
         return "null"
-    return f"a {type(value).__name__}"
+    if isinstance(value, bool):
+        return "true or false"
+    return "a number"
 
 
 def _delimited_records(file: Path, delimiter: str) -> Iterator[Record]:
+    """Rows parsed strictly: a quote never closed, or text after a closing quote, is refused with
+    the line where the quote opened. `record` holds the physical lines of the row being read."""
     csv.field_size_limit(_CSV_FIELD_LIMIT)  # long texts are normal here; the default is 128 KiB
-    lines = _decoded_lines(file)
-    reader = csv.reader((text for _, text in lines), delimiter=delimiter)
+    record: list[tuple[int, str]] = []
+
+    def lines() -> Iterator[str]:
+        for number, text in _decoded_lines(file):
+            record.append((number, text))
+            yield text
+
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
     header: list[str] | None = None
-    start = 1
-    for row in _csv_rows(file, reader):
-        if row:
-            if header is None:
-                header = _check_header(file, start, row)
-            else:
-                yield start, _row_fields(file, start, header, row)
-        start = reader.line_num + 1
+    shapes: set[str] = set()
+    for row in _csv_rows(file, reader, record):
+        start = record[0][0]
+        if row and header is None:
+            header = _check_header(file, start, row)
+        elif row:
+            _add_shape(shapes, row[0])
+            _check_swallowed_rows(file, record, len(header), delimiter, shapes)
+            yield start, _row_fields(file, start, header, row)
+        record.clear()
 
 
-def _csv_rows(file: Path, reader: Any) -> Iterator[list[str]]:
+def _csv_rows(file: Path, reader: Any, record: list[tuple[int, str]]) -> Iterator[list[str]]:
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputError(f"{file}, line {reader.line_num}: malformed row ({exc}).") from None
+            start = record[0][0] if record else reader.line_num
+            raise InputError(_csv_problem(file, start, reader.line_num, str(exc))) from None
         yield row
+
+
+def _csv_problem(file: Path, start: int, end: int, error: str) -> str:
+    escape = 'a quote inside a quoted field is written twice ("")'
+    if error == "unexpected end of data":
+        return (
+            f"{file}, line {start}: a quote opened on this line is never closed (the field "
+            f"runs to the end of the file, line {end}); close it, and note that {escape}."
+        )
+    if "expected after" in error:
+        opened = f" (the field opened on line {start})" if start != end else ""
+        return (
+            f"{file}, line {end}: text follows the closing quote of a quoted field{opened}; a "
+            f"field that starts with a quote must end with one, and {escape}."
+        )
+    return f"{file}, line {end}: malformed row ({shown(error)})."
+
+
+def _check_swallowed_rows(
+    file: Path, record: list[tuple[int, str]], width: int, delimiter: str, shapes: set[str]
+) -> None:
+    """A quote left open that a stray quote closes rows later makes one field of many rows.
+    Refuse a quoted field in which two lines parse as whole rows whose first value is shaped like
+    the first values of the rows so far, this one included (digits, letters, the same
+    punctuation); lines of prose rarely are."""
+    swallowed = [
+        number for number, text in record[1:-1] if _looks_like_row(text, width, delimiter, shapes)
+    ]
+    if len(swallowed) >= 2:
+        raise InputError(
+            f"{file}, line {record[0][0]}: the quoted field opened on this line runs to line "
+            f"{record[-1][0]}, and lines {swallowed[0]} and {swallowed[1]} look like rows of "
+            "their own; a quote is probably not closed on this line (a quote inside a quoted "
+            'field is written twice: "").'
+        )
+
+
+def _looks_like_row(text: str, width: int, delimiter: str, shapes: set[str]) -> bool:
+    values = next(csv.reader([text], delimiter=delimiter), [])
+    shape = _shape(values[0]) if values else None
+    return len(values) == width and shape in shapes
+
+
+def _shape(value: str) -> str | None:
+    """'row-17' -> '-9a': which kinds of character a one-word value uses; None for prose."""
+    if not value or any(c.isspace() for c in value):
+        return None
+    return "".join(sorted({"9" if c.isdigit() else "a" if c.isalpha() else c for c in value}))
+
+
+def _add_shape(shapes: set[str], value: str) -> None:
+    shape = _shape(value)
+    if shape is not None and len(shapes) < _MAX_ID_SHAPES:
+        shapes.add(shape)
 
 
 def _check_header(file: Path, line: int, header: list[str]) -> list[str]:
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
-        names = ", ".join(f"'{_shorten(name)}'" for name in duplicates)
+        names = ", ".join(f"'{shown(name)}'" for name in duplicates)
         raise InputError(f"{file}, line {line}: the header repeats column {names}.")
     return header
 
@@ -366,12 +478,33 @@ def _parquet_records(file: Path, batch_size: int) -> Iterator[Record]:
         parquet = pq.ParquetFile(file)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{file} is not a readable Parquet file ({exc}).") from None
+    repeated = [name for name, n in Counter(parquet.schema_arrow.names).items() if n > 1]
+    if repeated:
+        raise InputError(f"{file}: column '{shown(repeated[0])}' appears twice.")
     row = 0
     with parquet:
         for batch in parquet.iter_batches(batch_size=batch_size):
-            for values in batch.to_pylist():
+            try:
+                rows = batch.to_pylist()
+            except UnicodeDecodeError:
+                raise _invalid_utf8(file, row + 1, batch) from None
+            for values in rows:
                 row += 1
                 yield row, _parquet_fields(file, row, values)
+
+
+def _invalid_utf8(file: Path, first_row: int, batch: Any) -> InputError:
+    """A string column need not hold valid UTF-8 (a writer can skip the check): find where."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        for offset in range(len(column)):
+            try:
+                column[offset].as_py()
+            except UnicodeDecodeError as exc:
+                return InputError(
+                    f"{file}, row {first_row + offset}: column '{shown(name)}' holds invalid "
+                    f"UTF-8 at byte offset {exc.start}."
+                )
+    return InputError(f"{file}: a string column holds invalid UTF-8.")
 
 
 def _parquet_fields(file: Path, row: int, values: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from agent import inputs
 from agent.consistency import build_verdict, next_batch, should_stop
 from agent.errors import BudgetExceeded
 from agent.guidelines import Guideline
+from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Backend, Decision, Item, Sample, SampleRequest
 from agent.routing import Thresholds, route
 from agent.store import log
@@ -34,6 +35,7 @@ class RunSettings(BaseModel):
     early_stop: bool = True  # False: every item gets all `samples` (fixed K)
     limit: int | None = None
     budget_usd: float | None = None
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES
     audit_seed: int = 0
     chunk_size: int = 500
     flush_seconds: float = 1.0
@@ -119,7 +121,13 @@ class Labeler:
     async def arun(
         self, input_path: str | Path, id_field: str = "id", id_field_explicit: bool = False
     ) -> Progress:
-        summary = inputs.scan(input_path, self.guideline.fields, id_field, id_field_explicit)
+        summary = inputs.scan(
+            input_path,
+            self.guideline.fields,
+            id_field,
+            id_field_explicit,
+            self.settings.max_item_bytes,
+        )
         total = (
             summary.n_items
             if self.settings.limit is None

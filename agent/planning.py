@@ -5,6 +5,7 @@ from typing import Any
 
 from agent import inputs
 from agent.guidelines import Guideline
+from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.store import log
 from agent.store.db import migrate
 from agent.tasks import build_messages, prompt_hash
@@ -39,8 +40,9 @@ def plan(
     id_field: str = "id",
     limit: int | None = None,
     id_field_explicit: bool = False,
+    max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> dict[str, Any]:
-    summary = inputs.scan(input_path, guideline.fields, id_field, id_field_explicit)
+    summary = inputs.scan(input_path, guideline.fields, id_field, id_field_explicit, max_item_bytes)
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
     exists = Path(db).exists()

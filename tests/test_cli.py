@@ -75,6 +75,37 @@ BAD_INPUTS = {
         "id '1' on line 2 was already used on line 1",
     ),
     "csv missing field": ("bad.csv", b"id,body\n1,hello\n", "required field 'text'"),
+    "csv unclosed quote": (
+        "stray.csv",
+        b'id,text\n1,a\n2,"b\n3,c\n4,d\n',
+        "stray.csv, line 3: a quote opened on this line is never closed",
+    ),
+    "NaN": ("nan.jsonl", b'{"id": 1, "text": "a", "s": NaN}\n', "line 1: field 's' holds nan"),
+    "lone surrogate": (
+        "sur.jsonl",
+        b'{"id": 1, "text": "\\ud800"}\n',
+        "line 1: field 'text' holds a lone surrogate",
+    ),
+    "deep nesting": (
+        "deep.jsonl",
+        b'{"id": 1, "text": ' + b"[" * 200_000 + b"]" * 200_000 + b"}\n",
+        "deep.jsonl, line 1: nested more than 100 levels deep",
+    ),
+    "escape codes in an id": (
+        "ansi.jsonl",
+        b'{"id": "\\u001b[2J", "text": "a"}\n',
+        "line 1: the id '\\x1b[2J' contains a control character",
+    ),
+    "rich markup in an id": (
+        "markup.jsonl",
+        b'{"id": "[/x]", "text": "a"}\n{"id": "[/x]", "text": "b"}\n',
+        "id '[/x]' on line 2 was already used on line 1",
+    ),
+    "item over the size limit": (
+        "big.jsonl",
+        b'{"id": 1, "text": "' + b"x" * 150_000 + b'"}\n',
+        "big.jsonl, line 1: the item is 150,",
+    ),
 }
 
 
@@ -107,6 +138,65 @@ def test_a_broken_guideline_is_refused_with_its_file(tmp_path):
     result = run("plan", tmp_path / "x.jsonl", "--guideline", broken)
     assert result.exit_code == 1
     assert "broken.md: task 'sorting' is unknown" in result.output
+
+
+def test_a_guideline_path_that_is_a_directory_is_refused(tmp_path):
+    result = run("plan", tmp_path / "x.jsonl", "--guideline", tmp_path)
+    assert result.exit_code == 1
+    assert f"{tmp_path} is a directory, not a guideline file" in result.output
+
+
+def test_the_item_size_limit_is_an_option_of_plan_and_label(tmp_path):
+    path = write_jsonl(tmp_path / "long.jsonl", [{"id": 1, "text": "x" * 150_000}])
+    plan = ("plan", path, "--guideline", SENTIMENT, "--db", tmp_path / "none.duckdb")
+    refused = run(*plan)
+    assert refused.exit_code == 1
+    assert "raise it with --max-item-bytes" in refused.output
+    assert run(*plan, "--max-item-bytes", 200_000).exit_code == 0
+    assert "--max-item-bytes" in run("label", "--help").output
+
+
+PLAN = ("plan", "items.jsonl", "--guideline", SENTIMENT)
+LABEL = ("label", "items.jsonl", "--guideline", SENTIMENT)
+OUT_OF_RANGE = [
+    (*LABEL, "--min-agreement", 5),
+    (*LABEL, "--min-agreement", -0.1),
+    (*LABEL, "--min-confidence", 1.5),
+    (*LABEL, "--audit-share", 2),
+    (*LABEL, "--budget", -1),
+    (*LABEL, "--budget", 0),
+    (*LABEL, "--timeout", 0),
+    (*LABEL, "--temperature", -1),
+    (*LABEL, "--temperature", 3),
+    (*LABEL, "--stop-confidence", 0.2),
+    (*LABEL, "--samples", 0),
+    (*LABEL, "--concurrency", 0),
+    (*LABEL, "--max-item-bytes", 0),
+    (*PLAN, "--samples", 0),
+    (*PLAN, "--limit", 0),
+    (*PLAN, "--max-item-bytes", -5),
+    ("import-labels", "gold.jsonl", "--annotator", "a", "-g", SENTIMENT, "--max-item-bytes", 0),
+    ("calibrate", "--target-error", 1.5),
+    ("calibrate", "--target-error", 0.1, "--confidence", 1),
+    ("calibrate", "--target-error", 0.1, "--holdout", 0.95),
+    ("eval", "--bootstrap", 10),
+    ("demo", "--items", 0),
+    ("review", "--port", 0),
+    ("review", "--port", 70_000),
+    ("review", "--overlap", 0),
+    ("review", "--blind-share", 1.5),
+]
+
+
+@pytest.mark.parametrize(
+    "args", OUT_OF_RANGE, ids=[" ".join(map(str, a[-2:])) for a in OUT_OF_RANGE]
+)
+def test_a_numeric_option_outside_its_range_is_refused_before_anything_runs(tmp_path, args):
+    db = tmp_path / "log.duckdb"
+    result = run(*args, "--db", db)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '{args[-2]}'" in result.output
+    assert not db.exists()
 
 
 def test_plan_counts_items_and_cost_before_spending(tmp_path):
@@ -233,3 +323,26 @@ def test_the_documented_schema_is_the_one_the_code_makes():
     assert (REPO / "docs" / "schema.md").read_text(encoding="utf-8") == generate(), (
         "run: labelagent schema --out docs/schema.md"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('id,label\ng1,positive\ng2,"negative\ng3,neutral\n', "line 3: a quote opened on this"),
+        ("id,label\ng1," + "[" * 5000 + "\n", "labels.csv, line 2: field 'label': '[[[["),
+        ('{"id": "g1", "label": "positive", "p": NaN}\n', "line 1: field 'p' holds nan"),
+    ],
+)
+def test_import_labels_refuses_a_hostile_file_and_changes_nothing(
+    tmp_path, labeled_db, content, message
+):
+    path = tmp_path / ("labels.jsonl" if content.startswith("{") else "labels.csv")
+    path.write_text(content, encoding="utf-8")
+    before = snapshot(labeled_db)
+    result = run(
+        "import-labels", path, "--annotator", "ann", "--guideline", SENTIMENT, "--db", labeled_db
+    )
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert len(result.output) < 1000
+    assert snapshot(labeled_db) == before

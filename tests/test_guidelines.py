@@ -137,6 +137,11 @@ def _front(meta: str, body: str = "# Rules\n\nSome rules.\n") -> bytes:
     return f"---\n{meta}\n---\n{body}".encode()
 
 
+ALIAS_BOMB = "\n".join(
+    ["task: classification", "labels: [a, b]", 'l0: &l0 ["lol", "lol", "lol", "lol", "lol"]']
+    + [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 10)]
+)
+
 BROKEN = [
     ("no front matter", b"# Sentiment\n\nLabel the text.\n", "no front matter"),
     ("front matter never closed", b"---\ntask: spans\nlabels: [a, b]\n", "no front matter"),
@@ -181,6 +186,33 @@ BROKEN = [
     ),
     ("spans without labels", _front("task: spans"), "labels"),
     (
+        "label given twice in a list",
+        _front("task: multilabel\nlabels: [a, b, a]"),
+        "'a' is given twice",
+    ),
+    ("YAML alias", _front("task: classification\nx: &l [a, b]\nlabels: *l"), "aliases"),
+    ("YAML alias bomb", _front(ALIAS_BOMB), "aliases"),
+    (
+        "front matter nested too deeply",
+        _front("task: classification\nlabels: " + "[" * 10_000 + "]" * 10_000),
+        "nested too deeply",
+    ),
+    (
+        "label with a control character",
+        _front('task: classification\nlabels: ["a\\e[31m", b]'),
+        "label 'a\\x1b[31m' contains a control character",
+    ),
+    (
+        "dimension given twice in a list",
+        _front("task: rating\nscale: {min: 1, max: 5}\ndimensions: [h, h]"),
+        "dimension 'h' is given twice",
+    ),
+    (
+        "larger than the limit",
+        _front("task: classification\nlabels: [a, b]", "x" * 1_100_000),
+        "over the limit of 1,000,000 bytes",
+    ),
+    (
         "non-UTF-8 file",
         "---\ntask: classification\nlabels: [positif, négatif]\n---\nRègles\n".encode("latin-1"),
         "not valid UTF-8",
@@ -205,6 +237,18 @@ def test_missing_file_is_rejected(tmp_path):
     with pytest.raises(GuidelineError, match="no such guideline file") as excinfo:
         load_guideline(path)
     assert str(path) in str(excinfo.value)
+
+
+def test_a_directory_is_not_a_guideline(tmp_path):
+    with pytest.raises(GuidelineError, match="is a directory, not a guideline file") as excinfo:
+        load_guideline(tmp_path)
+    assert str(tmp_path) in str(excinfo.value)
+
+
+def test_a_guideline_just_under_the_size_limit_loads(tmp_path):
+    path = tmp_path / "long.md"
+    path.write_bytes(_front("task: classification\nlabels: [a, b]", "x" * 999_000))
+    assert len(load_guideline(path).body) == 999_000
 
 
 def test_minimal_guidelines_get_defaults():

@@ -298,6 +298,13 @@ def test_invalid_utf8_in_parquet_binary_column(tmp_path: Path) -> None:
     assert "raw.parquet, row 2: column 'blob' holds invalid UTF-8" in scan_error(path)
 
 
+def test_invalid_utf8_in_parquet_string_column(tmp_path: Path) -> None:
+    text = pa.array([b"ok", b"fine", b"caf\xe9"], pa.binary()).view(pa.string())
+    path = write_parquet(tmp_path / "raw.parquet", {"id": ["a", "b", "c"], "text": text})
+
+    assert "raw.parquet, row 3: column 'text' holds invalid UTF-8" in scan_error(path)
+
+
 def test_required_field_missing(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "fields.jsonl", [{"id": 1, "text": "a"}, {"id": 2, "body": "b"}])
 
@@ -429,3 +436,243 @@ def test_file_that_is_not_parquet(tmp_path: Path) -> None:
     path.write_text("id,text\n", encoding="utf-8")
 
     assert "fake.parquet is not a readable Parquet file" in scan_error(path)
+
+
+# --- hostile inputs: refused with the file and the line, never a traceback or a silent loss ----
+
+
+def write_csv_rows(path: Path, n: int, stray_row: int | None = None, close_row: int | None = None):
+    """`id,text` rows 0..n-1; `stray_row` opens a quote it never closes, `close_row` ends its text
+    with a stray quote (which closes the one left open above)."""
+    lines = ["id,text"]
+    for n_row in range(n):
+        text = f"row {n_row} text"
+        if n_row == stray_row:
+            text = f'"{text}'
+        if n_row == close_row:
+            text = f'{text} 5 inch"'
+        lines.append(f"{n_row},{text}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_csv_unclosed_quote_is_refused_with_the_line_where_it_opened(tmp_path: Path) -> None:
+    path = write_csv_rows(tmp_path / "stray.csv", 1000, stray_row=2)
+
+    message = scan_error(path, ["text"])
+
+    assert "stray.csv, line 4: a quote opened on this line is never closed" in message
+
+
+def test_csv_quote_closed_rows_later_is_refused_as_swallowing_rows(tmp_path: Path) -> None:
+    path = write_csv_rows(tmp_path / "stray.csv", 1000, stray_row=2, close_row=500)
+
+    message = scan_error(path, ["text"])
+
+    assert "stray.csv, line 4: the quoted field opened on this line runs to line 502" in message
+    assert "lines 5 and 6 look like rows of their own" in message
+
+
+def test_tsv_unclosed_quote_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "stray.tsv"
+    path.write_text('id\ttext\n1\tfine\n2\t"open\n3\tswallowed\n', encoding="utf-8")
+
+    assert "stray.tsv, line 3: a quote opened on this line is never closed" in scan_error(path)
+
+
+def test_csv_text_after_a_closing_quote_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "quotes.csv"
+    path.write_text('id,text\n1,fine\n2,"Hi" she said\n', encoding="utf-8")
+
+    message = scan_error(path)
+
+    assert "quotes.csv, line 3: text follows the closing quote of a quoted field" in message
+
+
+def test_csv_multiline_prose_with_commas_is_still_one_field(tmp_path: Path) -> None:
+    path = tmp_path / "letters.csv"
+    text = "Dear team,\nThanks, Bob\nRegards, Alice\n2, then 3\nP.S. see you"
+    path.write_text(f'id,text\n1,"{text}"\n2,short\n', encoding="utf-8")
+
+    items = read_items(path, ["text"])
+
+    assert [(item.item_id, item.line) for item in items] == [("1", 2), ("2", 7)]
+    assert items[0].fields["text"] == text
+
+
+def big_item_files(tmp_path: Path, size: int) -> list[tuple[Path, str]]:
+    text = "x" * size
+    jsonl = write_jsonl(tmp_path / "big.jsonl", [{"id": 1, "text": "a"}, {"id": 2, "text": text}])
+    csv = tmp_path / "big.csv"
+    csv.write_text(f"id,text\n1,a\n2,{text}\n", encoding="utf-8")
+    parquet = write_parquet(tmp_path / "big.parquet", {"id": [1, 2], "text": ["a", text]})
+    return [(jsonl, "line 2"), (csv, "line 3"), (parquet, "row 2")]
+
+
+def test_an_item_over_the_size_limit_names_file_line_field_and_how_to_raise_it(
+    tmp_path: Path,
+) -> None:
+    for path, where in big_item_files(tmp_path, 150_000):
+        message = scan_error(path, ["text"])
+
+        assert f"{path.name}, {where}: the item is 150," in message, message
+        assert "over the limit of 100,000 bytes" in message
+        assert "field 'text' (150,000 bytes)" in message
+        assert "--max-item-bytes" in message
+
+
+def test_the_item_size_limit_can_be_raised(tmp_path: Path) -> None:
+    for path, _ in big_item_files(tmp_path, 150_000):
+        assert scan(path, ["text"], max_item_bytes=200_000).n_items == 2
+
+
+def test_the_item_size_limit_counts_utf8_bytes(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "wide.jsonl", [{"id": 1, "text": "é" * 600}])
+
+    assert "field 'text' (1,200 bytes)" in scan_error(path, ["text"], max_item_bytes=1000)
+
+
+def test_deeply_nested_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text(
+        '{"id": 1, "text": "a"}\n{"id": 2, "text": ' + "[" * 200_000 + "]" * 200_000 + "}\n",
+        encoding="utf-8",
+    )
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"id": 1, "text": "a", "x": ' + "[" * 150 + "]" * 150 + "}\n")
+
+    assert "deep.jsonl, line 2: nested more than 100 levels deep" in scan_error(path)
+    assert "nested.jsonl, line 1: field 'x' is nested more than 100 levels deep" in scan_error(
+        nested
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "field"),
+    [
+        ('{"id": 1, "text": "bad \\ud800 text"}', "text"),
+        ('{"id": "\\udfff", "text": "a"}', "id"),
+        ('{"id": 1, "text": "a", "\\ud800": "b"}', "\\ud800"),
+        ('{"id": 1, "text": ["ok", {"k": "\\ud83d"}]}', "text"),
+    ],
+)
+def test_lone_surrogate_escapes_in_json_are_refused(tmp_path: Path, line: str, field: str) -> None:
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+
+    message = scan_error(path)
+
+    assert f"surrogate.jsonl, line 1: field '{field}' holds a lone surrogate" in message
+    assert "\ud800" not in message and "\udfff" not in message
+
+
+def test_a_surrogate_pair_escape_is_one_character_and_fine(tmp_path: Path) -> None:
+    path = tmp_path / "emoji.jsonl"
+    path.write_text('{"id": 1, "text": "\\ud83d\\ude00"}\n', encoding="utf-8")
+
+    assert read_items(path, ["text"])[0].fields["text"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_nan_and_infinity_in_json_are_refused(tmp_path: Path, constant: str) -> None:
+    path = tmp_path / "nan.jsonl"
+    path.write_text(f'{{"id": 1, "text": "a"}}\n{{"id": 2, "text": "b", "score": {constant}}}\n')
+
+    message = scan_error(path, ["text"])
+
+    assert "nan.jsonl, line 2: field 'score' holds" in message
+    assert "not a JSON number" in message
+
+
+def test_nan_and_infinity_in_parquet_are_refused(tmp_path: Path) -> None:
+    path = write_parquet(
+        tmp_path / "scores.parquet",
+        {"id": [1, 2, 3], "text": ["a", "b", "c"], "score": [0.5, 0.7, float("inf")]},
+    )
+
+    assert "scores.parquet, row 3: field 'score' holds inf" in scan_error(path, ["text"])
+
+
+def test_a_number_too_long_for_python_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "long.jsonl"
+    path.write_text('{"id": 1, "n": ' + "9" * 5000 + "}\n", encoding="utf-8")
+
+    assert "long.jsonl, line 1: not valid JSON" in scan_error(path)
+
+
+def test_a_key_given_twice_in_a_json_line_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "twice.jsonl"
+    path.write_text('{"id": 1, "text": "a"}\n{"id": 2, "text": "b", "text": "c"}\n')
+
+    assert "twice.jsonl, line 2: the key 'text' is given twice" in scan_error(path)
+
+
+def test_parquet_with_a_repeated_column_is_refused(tmp_path: Path) -> None:
+    table = pa.Table.from_arrays(
+        [pa.array([1]), pa.array(["a"]), pa.array(["b"])], ["id", "t", "t"]
+    )
+    pq.write_table(table, tmp_path / "twice.parquet")
+
+    assert "twice.parquet: column 't' appears twice" in scan_error(tmp_path / "twice.parquet")
+
+
+@pytest.mark.parametrize("value", ["5", "true", "null", '"text"'])
+def test_json_line_that_is_a_scalar_names_its_kind(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "scalar.jsonl"
+    path.write_text(value + "\n", encoding="utf-8")
+
+    message = scan_error(path)
+
+    assert "scalar.jsonl, line 1: expected a JSON object {...}, got " in message
+    assert "a int" not in message and "a bool" not in message
+
+
+def test_ids_differing_only_by_case_are_refused_naming_both_lines(tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "case.jsonl", [{"id": "Ab1"}, {"id": "x"}, {"id": "aB1"}])
+
+    message = scan_error(path)
+
+    assert "case.jsonl: id 'aB1' on line 3 differs only in case from id 'Ab1' on line 1" in message
+
+
+@pytest.mark.parametrize("value", [" a", "a ", "\ta"])
+def test_ids_with_surrounding_whitespace_are_refused(tmp_path: Path, value: str) -> None:
+    path = write_jsonl(tmp_path / "space.jsonl", [{"id": "b"}, {"id": value}])
+
+    message = scan_error(path)
+
+    assert "space.jsonl, line 2: the id" in message
+    assert "begins or ends with whitespace" in message
+
+
+def test_csv_ids_with_surrounding_spaces_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "space.csv"
+    path.write_text("text,id\nhello, 1\n", encoding="utf-8")
+
+    assert "space.csv, line 2: the id ' 1' begins or ends with whitespace" in scan_error(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("\x1b[31mred", "\\x1b[31mred"), ("a\nb", "a\\nb"), ("a\u202eb", "a\\u202eb")],
+)
+def test_control_characters_in_ids_are_refused_and_shown_escaped(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    path = write_jsonl(tmp_path / "ctrl.jsonl", [{"id": value, "text": "a"}])
+
+    message = scan_error(path)
+
+    assert f"ctrl.jsonl, line 1: the id '{shown}' contains a control character" in message
+    assert value not in message
+
+
+def test_field_names_and_lines_in_messages_are_shown_escaped(tmp_path: Path) -> None:
+    fields = tmp_path / "ansi.jsonl"
+    fields.write_text('{"\\u001b[2Jbody": "a"}\n', encoding="utf-8")
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": \x1b[2J\n', encoding="utf-8")
+
+    for message in (scan_error(fields, ["text"]), scan_error(broken)):
+        assert "\x1b" not in message
+        assert "\\x1b[2J" in message
