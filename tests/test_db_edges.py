@@ -323,3 +323,25 @@ def test_a_read_command_opens_duckdb_read_only(labeled_db):
         reader.wait()
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["reviews"] == 3
+
+
+def test_export_carries_the_label_as_json_not_as_a_json_encoded_string(tmp_path, labeled_db):
+    for suffix in (".jsonl", ".csv", ".parquet"):
+        assert Run("export", "--db", labeled_db, "--out", tmp_path / f"l{suffix}").exit_code == 0
+    first = json.loads((tmp_path / "l.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["label"] == "positive"
+    assert first["fields"] == {"id": "g0", "text": "t0"}
+    con = duckdb.connect()
+    try:
+        csv_label, csv_fields = con.execute(
+            f"SELECT label, fields FROM read_csv('{tmp_path / 'l.csv'}', all_varchar = true)"
+        ).fetchone()
+        parquet = con.execute(f"SELECT label, fields FROM '{tmp_path / 'l.parquet'}'")
+        types = [column[1] for column in parquet.description]
+        parquet_label, _ = parquet.fetchone()
+    finally:
+        con.close()
+    assert json.loads(csv_label) == "positive", "CSV holds the label's JSON text"
+    assert json.loads(csv_fields) == {"id": "g0", "text": "t0"}
+    assert types == ["JSON", "JSON"], "Parquet marks the columns as JSON"
+    assert json.loads(parquet_label) == "positive"
