@@ -247,7 +247,7 @@ def check_log(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
     tables = {
         row[0]
         for row in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'"
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
         ).fetchall()
     }
     if "schema_migrations" not in tables:
@@ -257,8 +257,8 @@ def check_log(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
         return 0
     columns = dict(
         con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = 'main' AND table_name = 'schema_migrations'"
+            "SELECT column_name, data_type FROM duckdb_columns()"
+            " WHERE schema_name = 'main' AND table_name = 'schema_migrations'"
         ).fetchall()
     )
     if columns.get("version") != "INTEGER" or columns.get("name") != "VARCHAR":
