@@ -3,8 +3,10 @@ LabelagentError into one message that says what to do next."""
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -75,6 +77,7 @@ MaxItemBytes = Annotated[
     ),
 ]
 DEFAULT_DB = Path("labelagent.duckdb")
+FILE_HINT = "Check that the path exists and that you may read it, or write in its folder."
 
 
 def _above_zero(value: float | None) -> float | None:
@@ -83,10 +86,25 @@ def _above_zero(value: float | None) -> float | None:
     return value
 
 
-def _fail(error: LabelagentError) -> None:
-    console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Every command's edge: a LabelagentError, or a file the system refused, becomes one
+    message and what to do next, with exit code 1 (3 for a spent budget)."""
+    try:
+        yield
+    except LabelagentError as e:
+        _fail(e)
+    except OSError as e:
+        if e.filename is None:
+            raise
+        _fail(LabelagentError(f"{e.filename}: {e.strerror}", hint=FILE_HINT))
+
+
+def _fail(error: LabelagentError) -> NoReturn:
+    """Printed unwrapped, so a long path stays one piece to copy."""
+    console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     if error.hint:
-        console.print(f"[dim]{escape(error.hint)}[/]", highlight=False)
+        console.print(f"[dim]{escape(error.hint)}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(3 if isinstance(error, BudgetExceeded) else 1)
 
 
@@ -183,7 +201,7 @@ def label(
     from agent.pipeline import Labeler, RunSettings
     from agent.thresholds import thresholds_for
 
-    try:
+    with _reported():
         g = load_guideline(guideline)
         backends = [
             make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
@@ -218,8 +236,6 @@ def label(
                 on_progress=show,
             )
             progress = labeler.run(input, id_field, _id_field_explicit())
-    except LabelagentError as e:
-        _fail(e)
     _print_run(progress, db)
 
 
@@ -263,7 +279,7 @@ def plan(
     """Dry run: check the input and show items, samples and the most it could cost."""
     from agent.planning import plan as make_plan
 
-    try:
+    with _reported():
         g = load_guideline(guideline)
         result = make_plan(
             input,
@@ -276,8 +292,6 @@ def plan(
             _id_field_explicit(),
             max_item_bytes,
         )
-    except LabelagentError as e:
-        _fail(e)
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -303,10 +317,8 @@ def status(
     """Counts by route, reviews and cost so far."""
     from agent.status import status as get_status
 
-    try:
+    with _reported():
         result = get_status(db)
-    except LabelagentError as e:
-        _fail(e)
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -354,10 +366,8 @@ def export(
     """Write the final labels (a person's where there is one, else the auto-accepted LLM label)."""
     from agent.exporting import export as do_export
 
-    try:
+    with _reported():
         n = do_export(db, out_path, guideline)
-    except LabelagentError as e:
-        _fail(e)
     out.print(f"wrote {n} final labels to {out_path}")
 
 
@@ -391,7 +401,7 @@ def import_labels(
     or another model's labels with --model."""
     from agent.importing import import_labels as do_import
 
-    try:
+    with _reported():
         g = load_guideline(guideline)
         result = do_import(
             db,
@@ -404,8 +414,6 @@ def import_labels(
             confidence_field=confidence_field,
             max_item_bytes=max_item_bytes,
         )
-    except LabelagentError as e:
-        _fail(e)
     out.print(
         f"{result.rows} rows read, {result.added} reviews added "
         f"({result.rows - result.added} already there), {result.new_items} new items"
@@ -436,19 +444,15 @@ def eval_(
     """LLM-vs-human and human-vs-human agreement per guideline and model, with 95% intervals.
 
     Only blind reviews and imported labels count as independent human labels."""
-    from agent.store.db import require_existing
     from evals.evaluate import evaluate
 
-    try:
-        require_existing(db)
+    with _reported():
         result = evaluate(db, reference, n_resamples=bootstrap)
-    except LabelagentError as e:
-        _fail(e)
-    if html:
-        from evals.report import write_html
+        if html:
+            from evals.report import write_html
 
-        write_html(result, html)
-        console.print(f"wrote {html}")
+            write_html(result, html)
+            console.print(f"wrote {html}")
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -543,17 +547,13 @@ def calibrate(
     The score is the verdict's support: the mean probability its samples give its label (stated
     confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
     in the log and used by every later `labelagent label` run."""
-    from agent.store.db import require_existing
     from agent.thresholds import APPLIED_SIGNALS
     from evals.calibrate_log import run_calibration
 
-    try:
-        require_existing(db)
+    with _reported():
         result = run_calibration(
             db, target_error, confidence, guideline, annotator, reference, holdout, apply, guarantee
         )
-    except LabelagentError as e:
-        _fail(e)
     if as_json:
         out.print_json(json.dumps(result))
         return
@@ -591,10 +591,8 @@ def demo(
     tells you what next."""
     from agent.demo import run_demo
 
-    try:
+    with _reported():
         run_demo(db, items, _progress_bar, out)
-    except LabelagentError as e:
-        _fail(e)
 
 
 @app.command()
@@ -607,10 +605,25 @@ def schema(
     from agent.store.schema_doc import generate
 
     text = generate()
-    if out_path:
-        out_path.write_text(text, encoding="utf-8")
-    else:
+    if not out_path:
         print(text, end="")
+        return
+    with _reported():
+        out_path.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def migrate(db: Db = DEFAULT_DB) -> None:
+    """Upgrade the log to this labelagent's schema, keeping every row. Read commands (status,
+    export, eval, plan, calibrate) never do this themselves."""
+    from agent.store.db import migrate_existing
+
+    with _reported():
+        before, after = migrate_existing(db)
+    if before == after:
+        out.print(f"{db} is already at schema version {after}; nothing to do.")
+    else:
+        out.print(f"{db}: upgraded from schema version {before} to {after}.")
 
 
 reviewer_app = typer.Typer(help="Reviewer accounts for the review app.", no_args_is_help=True)
@@ -630,10 +643,8 @@ def reviewer_add(
     from agent.review.accounts import add_reviewer
 
     given = None if sys.stdin.isatty() else sys.stdin.readline().strip() or None
-    try:
+    with _reported():
         password = add_reviewer(db, name, role, given)
-    except LabelagentError as e:
-        _fail(e)
     if given:
         out.print(f"{role} {name!r} saved in {db}.")
     else:
@@ -668,10 +679,8 @@ def review(
 
     from agent.review.launch import prepare, streamlit_command
 
-    try:
+    with _reported():
         prepare(db, guideline, overlap, blind_share, out)
-    except LabelagentError as e:
-        _fail(e)
     raise typer.Exit(subprocess.call(streamlit_command(db, port)))
 
 

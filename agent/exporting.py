@@ -1,9 +1,14 @@
-"""Final labels, with where each came from, to JSONL, CSV or Parquet."""
+"""Final labels, with where each came from, to JSONL, CSV or Parquet.
+
+A label (and the item's fields) is JSON in the log, and stays JSON: a JSON value in JSONL, JSON
+text in CSV, and a string column with Parquet's JSON logical type in Parquet."""
 
 from pathlib import Path
 
-from agent.errors import ConfigError, DatabaseError
-from agent.store.db import migrate, transaction
+import duckdb
+
+from agent.errors import ConfigError
+from agent.store.db import read_only, transaction
 
 FORMATS = {
     ".jsonl": "(FORMAT json)",
@@ -30,21 +35,22 @@ def export(db: str | Path, out: str | Path, guideline: str | None = None) -> int
         raise ConfigError(
             f"{out}: cannot export to {out.suffix!r}; use one of {', '.join(FORMATS)}"
         )
-    if not Path(db).exists():
-        raise DatabaseError(f"{db}: no such database")
-    migrate(db)
-    with transaction(db) as con:
+    with read_only(db), transaction(db) as con:
         table = con.sql(EXPORT_QUERY, params=[guideline, guideline, guideline]).to_arrow_table()
         con.register("export_rows", table)
-        if out.suffix.lower() == ".csv":
-            con.execute(
-                "CREATE TEMP VIEW export_view AS SELECT * REPLACE (CAST(label AS VARCHAR) AS label,"
-                " CAST(fields AS VARCHAR) AS fields) FROM export_rows"
-            )
-        else:
-            con.execute("CREATE TEMP VIEW export_view AS SELECT * FROM export_rows")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        con.execute(f"COPY export_view TO '{_quote(out)}' {options}")
+        json_type = "VARCHAR" if out.suffix.lower() == ".csv" else "JSON"
+        con.execute(
+            f"CREATE TEMP VIEW export_view AS SELECT * REPLACE (CAST(label AS {json_type}) AS"
+            f" label, CAST(fields AS {json_type}) AS fields) FROM export_rows"
+        )
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY export_view TO '{_quote(out)}' {options}")
+        except (OSError, duckdb.IOException) as e:
+            raise ConfigError(
+                f"{out}: cannot write the export: {getattr(e, 'strerror', None) or e}",
+                hint="Give --out a path in a folder you can write to.",
+            ) from None
         return table.num_rows
 
 

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import os
 import random
+import re
 import time
 from typing import Any
 
@@ -314,8 +315,31 @@ def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {_short(error)}"
 
 
+# A credential in an error text: a bearer token, the value of a header or field that carries
+# one, and strings shaped like providers' keys (OpenAI and Anthropic sk-..., Google AIza...).
+_BEARER = re.compile(r"(?i)(\bbearer\s+)(?!\[redacted\])[^\s\"',}]+")
+_CREDENTIAL = re.compile(
+    r"(?i)(\b(?:authorization|x-api-key|x-goog-api-key|api[-_]?key|access[-_]?token|secret)"
+    r"[\"']?\s*[:=]\s*[\"']?(?:(?:bearer|basic|token)\s+)?)"
+    r"(?!\[redacted\]|(?:bearer|basic|token)\s)[^\s\"',}]+"
+)
+_KEY_SHAPED = re.compile(r"\b(?:sk-[A-Za-z0-9_-]{8,}|AIza[0-9A-Za-z_-]{20,})")
+_SECRET_VARIABLE = re.compile(r"(?:KEY|TOKEN|SECRET)$")
+REDACTED = "[redacted]"
+
+
 def _short(error: BaseException, limit: int = 300) -> str:
+    """The error's text on one line, cut to `limit`, with every credential in it redacted: the
+    values of the environment's *KEY / *TOKEN / *SECRET variables (where litellm finds the
+    configured api key), authorization headers and key-shaped strings. It is stored in
+    drafts.error and printed, and servers echo requests back in their error bodies."""
     text = " ".join(str(error).split())
+    for name, value in os.environ.items():
+        if _SECRET_VARIABLE.search(name.upper()) and len(value) >= 8:
+            text = text.replace(value, REDACTED)
+    text = _KEY_SHAPED.sub(REDACTED, text)
+    for pattern in (_BEARER, _CREDENTIAL):
+        text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -1,5 +1,6 @@
 """`labelagent plan`: how many items, calls and dollars a run would take, before spending any."""
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -7,7 +8,7 @@ from agent import inputs
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.store import log
-from agent.store.db import migrate
+from agent.store.db import read_only
 from agent.tasks import build_messages, prompt_hash
 
 COMPLETION_TOKENS_PER_SAMPLE = 60
@@ -46,25 +47,24 @@ def plan(
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
     exists = Path(db).exists()
-    if exists:
-        migrate(db)
-    for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
-        chunk = chunk[: total - seen]
-        seen += len(chunk)
-        for item in chunk[: max(0, PROMPT_SAMPLE_ITEMS - len(prompt_chars))]:
-            prompt_chars.append(sum(len(m["content"]) for m in build_messages(guideline, item)))
-        if exists and chunk:
-            done, _ = log.pending_work(
-                db,
-                [i.item_id for i in chunk],
-                guideline.content_hash,
-                prompt_hash(guideline),
-                models[0],
-                models,
-            )
-            decided += len(done)
-        if seen >= total:
-            break
+    with read_only(db) if exists else nullcontext():
+        for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
+            chunk = chunk[: total - seen]
+            seen += len(chunk)
+            for item in chunk[: max(0, PROMPT_SAMPLE_ITEMS - len(prompt_chars))]:
+                prompt_chars.append(sum(len(m["content"]) for m in build_messages(guideline, item)))
+            if exists and chunk:
+                done, _ = log.pending_work(
+                    db,
+                    [i.item_id for i in chunk],
+                    guideline.content_hash,
+                    prompt_hash(guideline),
+                    models[0],
+                    models,
+                )
+                decided += len(done)
+            if seen >= total:
+                break
     to_label = total - decided
     prompt_tokens = sum(prompt_chars) / max(1, len(prompt_chars)) / 4
     per_model = []

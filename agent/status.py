@@ -3,13 +3,11 @@
 from pathlib import Path
 from typing import Any
 
-from agent.store.db import migrate, require_existing, transaction
+from agent.store.db import read_only, transaction
 
 
 def status(db: str | Path) -> dict[str, Any]:
-    require_existing(db)
-    migrate(db)
-    with transaction(db) as con:
+    with read_only(db), transaction(db) as con:
         guidelines = con.execute(
             "SELECT g.guideline_hash, g.name, g.task,"
             " count(d.item_id) FILTER (WHERE d.route = 'auto'),"

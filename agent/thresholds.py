@@ -5,8 +5,11 @@ from pathlib import Path
 
 from agent.routing import Thresholds
 from agent.store import log
-from agent.store.db import migrate
+from agent.store.db import read_only
 
+# Calibration rules name their model from this schema version on; `migrate` leaves older rules
+# without one, so no rule in an older log applies.
+RULES_NAME_MODEL = 3
 # Rules on these signals of the pipeline's own verdicts route later runs; a rule on an imported
 # model's stated confidence does not.
 APPLIED_SIGNALS = ("agreement", "support")
@@ -20,10 +23,15 @@ def thresholds_for(
     min_confidence: float | None = None,
     audit_share: float | None = None,
 ) -> Thresholds:
+    """Read without upgrading the log: `label` upgrades it only once its input has been checked."""
     base = Thresholds()
     if Path(db).exists():
-        migrate(db)
-        rule = log.latest_calibration(db, guideline_hash, model)
+        with read_only(db, any_version=True) as version:
+            rule = (
+                log.latest_calibration(db, guideline_hash, model)
+                if version >= RULES_NAME_MODEL
+                else None
+            )
         if rule and rule.get("signal", "agreement") in APPLIED_SIGNALS:
             base = from_rule(rule)
     return base.merged(

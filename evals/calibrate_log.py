@@ -8,7 +8,7 @@ from typing import Any
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
 from agent.rerouting import reroute
-from agent.store.db import migrate
+from agent.store.db import read_only
 from agent.store.log import store_calibration
 from agent.thresholds import from_rule
 from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
@@ -58,9 +58,9 @@ def run_calibration(
     apply: bool = False,
     guarantee: str = "population",
 ) -> dict[str, Any]:
-    migrate(db)
-    ghash = resolve_guideline(db, guideline)
-    data = load(db, ghash)
+    with read_only(db):
+        ghash = resolve_guideline(db, guideline)
+        data = load(db, ghash)
     name = annotator or default_annotator(data)
     if name not in data.annotators("model"):
         raise ConfigError(f"{name!r} is not a model in the log for this guideline")

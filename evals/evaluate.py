@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError
-from agent.store.db import migrate, transaction
+from agent.store.db import read_only, transaction
 from evals import metrics
 from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from evals.calibration import Example, levels
@@ -32,22 +32,22 @@ NOTES = [
 def evaluate(
     db: str | Path, reference: str = HUMANS, n_resamples: int = 500, seed: int = 0
 ) -> dict[str, Any]:
-    migrate(db)
-    found = [load(db, ghash) for ghash, _ in guideline_hashes(db)]
-    known = sorted({name for data in found for name in data.annotators()})
-    if reference != HUMANS and reference not in known:
-        raise ConfigError(
-            f"no annotator {reference!r} in {db}; known: {', '.join(known) or 'none'}",
-            hint="Use --reference humans, or the exact --annotator name of an import.",
-        )
-    return {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "db": str(db),
-        "notes": NOTES,
-        "guidelines": [
-            evaluate_guideline(data, db, reference, n_resamples, seed) for data in found
-        ],
-    }
+    with read_only(db):
+        found = [load(db, ghash) for ghash, _ in guideline_hashes(db)]
+        known = sorted({name for data in found for name in data.annotators()})
+        if reference != HUMANS and reference not in known:
+            raise ConfigError(
+                f"no annotator {reference!r} in {db}; known: {', '.join(known) or 'none'}",
+                hint="Use --reference humans, or the exact --annotator name of an import.",
+            )
+        return {
+            "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "db": str(db),
+            "notes": NOTES,
+            "guidelines": [
+                evaluate_guideline(data, db, reference, n_resamples, seed) for data in found
+            ],
+        }
 
 
 def evaluate_guideline(

@@ -24,10 +24,10 @@ def prepare(
         raise DatabaseError(
             f"{db}: no such database", hint="Run `labelagent demo` or `labelagent label` first."
         )
+    if (overlap is not None or blind_share is not None) and not guideline:
+        raise ConfigError("--overlap and --blind-share need --guideline NAME")
     migrate(db)
     if overlap is not None or blind_share is not None:
-        if not guideline:
-            raise ConfigError("--overlap and --blind-share need --guideline NAME")
         matched = set_settings(
             db, guideline, overlap or 1, 0.2 if blind_share is None else blind_share
         )
@@ -55,6 +55,8 @@ def streamlit_command(db: str | Path, port: int) -> list[str]:
         "false",
         "--server.address",
         "127.0.0.1",
+        "--client.toolbarMode",
+        "minimal",
         "--",
         "--db",
         str(Path(db).resolve()),

@@ -2,6 +2,8 @@
 
 DuckDB lets one process hold a file at a time (even read-only). Every operation here opens the file,
 does its work in one transaction and closes it again, retrying while another process holds the lock.
+Read commands open it read-only (`read_only`) and never upgrade it; writers upgrade it (`migrate`),
+and neither treats a file that is not a labelagent log as one.
 """
 
 import fcntl
@@ -10,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import duckdb
 
@@ -26,6 +29,13 @@ _IN_PROCESS = (
     threading.RLock()
 )  # DuckDB shares one instance per file within a process; one user at a time
 _side_locks: dict[str, int] = {}  # how deep this process holds each file's side lock
+_read_only_paths: ContextVar[frozenset[str]] = ContextVar("read_only", default=frozenset())
+NEWEST = MIGRATIONS[-1].version
+HEADER_BYTES = 3 * 4096  # DuckDB's file header and its two database headers, before the blocks
+DAMAGED = "Restore the file from a backup, or give --db another path; labelagent wrote nothing."
+# What DuckDB says when a file is no DuckDB database, or when its bytes are not what it expects.
+NOT_DUCKDB = "not a valid DuckDB database file"
+_DAMAGE_SIGNS = (NOT_DUCKDB, "Corrupt database file", "read enough bytes")
 
 
 def require_existing(path: str | Path) -> None:
@@ -34,6 +44,36 @@ def require_existing(path: str | Path) -> None:
         raise DatabaseError(
             f"{path}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
         )
+
+
+@contextmanager
+def read_only(path: str | Path, any_version: bool = False) -> Iterator[int]:
+    """Inside this block every connection to `path` is read-only, so a read command can neither
+    upgrade nor change the log. The file must exist and be a labelagent log at this labelagent's
+    schema version (with `any_version`: any older one, or a DuckDB file with no tables yet);
+    yields that version."""
+    require_existing(path)
+    token = _read_only_paths.set(_read_only_paths.get() | {_key(path)})
+    try:
+        with connect(path) as con:
+            version = check_log(con, path)
+        if version > NEWEST:
+            raise _too_new(path, version)
+        if version == 0 and not any_version:
+            raise not_a_log(path, "it has no tables")
+        if version < NEWEST and not any_version:
+            raise DatabaseError(
+                f"{path}: the database has schema version {version}; this labelagent reads "
+                f"version {NEWEST}",
+                hint=f"Run `labelagent migrate --db {path}` to upgrade it (it keeps every row).",
+            )
+        yield version
+    finally:
+        _read_only_paths.reset(token)
+
+
+def _key(path: str | Path) -> str:
+    return str(Path(path).resolve())
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -47,13 +87,20 @@ def _is_lock_error(error: Exception) -> bool:
 def connect(
     path: str | Path, wait: float = LOCK_WAIT_SECONDS
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the database, waiting up to `wait` seconds while another process holds it."""
-    with _IN_PROCESS, _side_lock(path, wait), _open(path, wait) as con:
-        yield con
+    """Open the database (read-only inside `read_only(path)`), waiting up to `wait` seconds while
+    another process holds it. A damaged file met while reading it becomes a DatabaseError."""
+    read_only = _key(path) in _read_only_paths.get()
+    with _IN_PROCESS, _side_lock(path, wait, read_only), _open(path, wait, read_only) as con:
+        try:
+            yield con
+        except duckdb.Error as e:
+            if _damaged(e):
+                raise DatabaseError(f"{path}: the database file is damaged: {e}", DAMAGED) from None
+            raise
 
 
 @contextmanager
-def _side_lock(path: str | Path, wait: float) -> Iterator[None]:
+def _side_lock(path: str | Path, wait: float, read_only: bool) -> Iterator[None]:
     """An exclusive flock on `<db>.lock`, taken before DuckDB opens the file and given back after
     it is closed, so only one process at a time even tries to open it. DuckDB's own lock alone is
     not enough: when processes open and close one file in turn, DuckDB 2.0 now and then loses a
@@ -66,7 +113,11 @@ def _side_lock(path: str | Path, wait: float) -> Iterator[None]:
         finally:
             _side_locks[key] -= 1
         return
-    with open(f"{path}.lock", "a") as handle:
+    handle = _lock_file(path, read_only)
+    if handle is None:
+        yield
+        return
+    with handle:
         _retry(
             lambda: fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB),
             path,
@@ -79,6 +130,35 @@ def _side_lock(path: str | Path, wait: float) -> Iterator[None]:
         finally:
             _side_locks[key] = 0
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _lock_file(path: str | Path, read_only: bool) -> IO[str] | None:
+    """`<db>.lock`, created if missing. A reader on a read-only file system takes it as it is, or
+    goes without when there is none: nobody can write there either."""
+    lock = Path(f"{path}.lock")
+    try:
+        return open(lock, "a")
+    except OSError as e:
+        if read_only and lock.exists():
+            return open(lock)
+        if read_only and Path(path).exists():
+            return None
+        raise unwritable(path, e) from None
+
+
+def unwritable(path: str | Path, error: OSError) -> DatabaseError:
+    """The message for a database path labelagent cannot write at."""
+    folder = Path(path).parent
+    if not folder.is_dir():
+        return DatabaseError(
+            f"{path}: the folder {folder} does not exist",
+            hint="Create the folder, or give --db a path in one that exists.",
+        )
+    return DatabaseError(
+        f"{path}: cannot write there ({error.strerror})",
+        hint="Give --db a path on a writable disk (status, export and eval can read a database on "
+        "a read-only one).",
+    )
 
 
 def _retry(
@@ -102,12 +182,21 @@ def _retry(
 
 
 @contextmanager
-def _open(path: str | Path, wait: float) -> Iterator[duckdb.DuckDBPyConnection]:
+def _open(path: str | Path, wait: float, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    if read_only:
+        require_existing(path)
     try:
         con = _retry(
-            lambda: duckdb.connect(str(path), config=DUCKDB_CONFIG), path, wait, _is_lock_error
+            lambda: duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG),
+            path,
+            wait,
+            _is_lock_error,
         )
     except duckdb.Error as e:
+        if NOT_DUCKDB in str(e):
+            raise not_a_log(path, "DuckDB does not recognise the file") from None
+        if _damaged(e):
+            raise DatabaseError(f"{path}: the database file is damaged: {e}", DAMAGED) from None
         raise DatabaseError(f"{path}: cannot open the database: {e}") from None
     try:
         yield con
@@ -128,6 +217,55 @@ def transaction(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.commit()
 
 
+def _too_new(path: str | Path, version: int) -> DatabaseError:
+    return DatabaseError(
+        f"{path}: the database has schema version {version}, newer than this labelagent "
+        f"knows ({NEWEST})",
+        hint="Upgrade labelagent.",
+    )
+
+
+def _damaged(error: duckdb.Error) -> bool:
+    return any(sign in str(error) for sign in _DAMAGE_SIGNS)
+
+
+def not_a_log(path: str | Path, why: str) -> DatabaseError:
+    return DatabaseError(f"{path}: not a labelagent database ({why})", DAMAGED)
+
+
+def check_log(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
+    """The schema version of the log open on `con`: 0 for a file with no tables yet. Refuses a file
+    that is cut short or made by another program, before anything reads or writes it."""
+    _, _, block_size, _, used_blocks, *_ = con.execute("PRAGMA database_size").fetchone()
+    expected, size = HEADER_BYTES + block_size * used_blocks, Path(path).stat().st_size
+    if size < expected:
+        raise DatabaseError(
+            f"{path}: the database file is damaged: it is cut short ({size} of at least "
+            f"{expected} bytes)",
+            DAMAGED,
+        )
+    tables = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
+        ).fetchall()
+    }
+    if "schema_migrations" not in tables:
+        if tables:
+            listed = ", ".join(sorted(tables)[:5])
+            raise not_a_log(path, f"it has tables {listed} and no schema_migrations")
+        return 0
+    columns = dict(
+        con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns()"
+            " WHERE schema_name = 'main' AND table_name = 'schema_migrations'"
+        ).fetchall()
+    )
+    if columns.get("version") != "INTEGER" or columns.get("name") != "VARCHAR":
+        raise not_a_log(path, "its schema_migrations table is not labelagent's")
+    return schema_version(con)
+
+
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
@@ -141,21 +279,16 @@ def migrate(path: str | Path, target: int | None = None) -> list[int]:
     """Bring the database to the newest schema (or to `target`); returns the versions applied."""
     applied = []
     with transaction(path) as con:
+        current = check_log(con, path)
+        if current > NEWEST:
+            raise _too_new(path, current)
         con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
             " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
         )
-        current = schema_version(con)
-        newest = MIGRATIONS[-1].version
-        if current > newest:
-            raise DatabaseError(
-                f"{path}: the database has schema version {current}, newer than this labelagent "
-                f"knows ({newest})",
-                hint="Upgrade labelagent.",
-            )
         for migration in MIGRATIONS:
-            if current < migration.version <= (target or newest):
+            if current < migration.version <= (target or NEWEST):
                 con.execute(migration.sql)
                 con.execute(
                     "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
@@ -163,3 +296,11 @@ def migrate(path: str | Path, target: int | None = None) -> list[int]:
                 )
                 applied.append(migration.version)
     return applied
+
+
+def migrate_existing(path: str | Path) -> tuple[int, int]:
+    """`labelagent migrate`: upgrade a log that exists; returns its schema version before and
+    after."""
+    require_existing(path)
+    applied = migrate(path)
+    return (applied[0] - 1 if applied else NEWEST), NEWEST
