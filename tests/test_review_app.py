@@ -386,3 +386,24 @@ def test_multilabel_number_keys_toggle_labels(task_db):
     assert at.multiselect[0].value == ["sport", "music"]
     press(at, "Accept (Enter)")
     assert [(r["action"], r["label"]) for r in reviews(db)] == [("correct", ["sport", "music"])]
+
+
+def test_the_dashboard_compares_labels_as_values_and_does_not_count_skips(task_db):
+    spans = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
+    db = task_db(
+        (GUIDELINES / "ner.md").read_text(),
+        [{"id": f"s{i}", "text": "We flew from Paris to Lyon with Ryanair"} for i in (1, 2)],
+        [spans, [], spans, [], spans],
+    )
+    first, second = claim(db, "ann", size=2)
+    submit(db, "ann", first, "accept", first.llm_label, seconds_on_screen=3.0)
+    submit(db, "ann", second, "skip", seconds_on_screen=1.0)
+    at = sign_in("ada")
+    at.switch_page("screens/dashboard.py").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Overturn rate"] == "0%", "an accepted label is not an overturn"
+    assert metrics["Reviews in the app"] == "1", "a skip is not a review"
+    assert metrics["Median seconds per item"] == "3.0"
+    assert at.dataframe[0].value.to_dict("records") == [
+        {"reviewer": "ann", "reviews": 1, "median seconds": 3.0}
+    ]
