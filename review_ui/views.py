@@ -172,7 +172,12 @@ def span_editor(guideline: Guideline, item: QueueItem, prefix: str = "") -> None
     st.text_area(
         "Spans: one per line, `text | label`",
         key=ui_logic.widget_key("spans", item, prefix),
-        help="Labels: " + ", ".join(guideline.label_names) + ". Leave empty for no spans.",
+        help="Labels: " + ", ".join(guideline.label_names) + ".",
+    )
+    st.checkbox(
+        "No entities in this text",
+        key=ui_logic.widget_key("no-spans", item, prefix),
+        help="An empty list is not an answer: say so here when the text has no entities.",
     )
 
 
@@ -210,6 +215,15 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             on_click=ui_logic.act,
             args=(*args, "flag"),
         )
+        if guideline.task == "spans":
+            st.button(
+                "No entities (N)",
+                key="act-no-spans",
+                shortcut="N",
+                help="The text has no entities (or take that back); Enter saves it.",
+                on_click=ui_logic.toggle_no_spans,
+                args=(state, item),
+            )
     numbers = (
         "Keys: **1** to **9** pick a label · "
         if guideline.task in ui_logic.LABEL_KEY_TASKS

@@ -407,3 +407,21 @@ def test_the_dashboard_compares_labels_as_values_and_does_not_count_skips(task_d
     assert at.dataframe[0].value.to_dict("records") == [
         {"reviewer": "ann", "reviews": 1, "median seconds": 3.0}
     ]
+
+
+def test_an_untouched_blind_spans_item_is_not_saved_as_no_entities(task_db):
+    spans = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
+    db = task_db(
+        (GUIDELINES / "ner.md").read_text(),
+        [{"id": f"s{i}", "text": "We flew from Paris to Lyon with Ryanair"} for i in (1, 2)],
+        [spans, [], spans, [], spans],
+    )
+    set_settings(db, "ner", overlap=1, blind_share=1.0)
+    at = sign_in("ann")
+    assert "Blind review" in all_text(at)
+    press(at, "Accept (Enter)")
+    assert "No entities" in at.warning[0].value, "Enter alone is no answer"
+    assert reviews(db) == []
+    press(at, "No entities (N)")
+    press(at, "Accept (Enter)")
+    assert [(r["action"], r["label"], r["blind"]) for r in reviews(db)] == [("correct", [], True)]

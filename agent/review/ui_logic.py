@@ -191,7 +191,15 @@ def picked(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> str |
 def missing_answer(task: str) -> str:
     if task == "rating":
         return "Give a score for every dimension first."
+    if task == "spans":
+        return "Write the spans first, or choose No entities (N) if the text has none."
     return "Pick a label first (number keys 1 to 9)."
+
+
+def toggle_no_spans(state: MutableMapping[str, Any], item: QueueItem, prefix: str = "") -> None:
+    """The N key: say (or take back) that the text has no entities."""
+    key = widget_key("no-spans", item, prefix)
+    state[key] = not state.get(key)
 
 
 def answer_from_state(
@@ -208,8 +216,20 @@ def answer_from_state(
             d: state.get(widget_key(f"score-{d}", item, prefix)) for d in guideline.dimensions
         }
         return None if any(v is None for v in scores.values()) else scores
-    text = state.get(widget_key("spans", item, prefix))
-    if text is None:
+    return spans_answer(state, item, prefix)
+
+
+def spans_answer(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> Any:
+    """The spans as written, `[]` only when the reviewer chose No entities, None when they gave no
+    answer (an empty editor is not an answer: an untouched blind item must not save `[]`)."""
+    text = str(state.get(widget_key("spans", item, prefix)) or "")
+    if state.get(widget_key("no-spans", item, prefix)):
+        if text.strip():
+            raise ConfigError("You chose No entities but the spans are not empty: clear one.")
+        return []
+    if not text.strip():
+        if spans_to_lines(None if item.blind else item.llm_label):
+            raise ConfigError(missing_answer("spans"))
         return None
     try:
         return parse_span_lines(text)
