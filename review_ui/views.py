@@ -1,5 +1,9 @@
 """Drawing helpers shared by the review app's pages. They only draw: what happens on a click is
-in agent/review/ui_logic.py, wired up as `on_click` callbacks."""
+in agent/review/ui_logic.py, wired up as `on_click` callbacks.
+
+Text from items, models, reviewers and imports goes through `verbatim` (and the other helpers
+built on agent/review/render.py), never through st.markdown, a caption, a title or a widget
+label, which all read Markdown. Only the team's guideline is Markdown (`guideline_markdown`)."""
 
 from typing import Any
 
@@ -7,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from agent.guidelines import Guideline, parse_guideline
-from agent.review import ui_logic
+from agent.review import render, ui_logic
 from agent.review.accounts import Reviewer
 from agent.review.queue import QueueItem
 from agent.review.sections import relevant_sections
@@ -46,14 +50,32 @@ def filter_options(db: str) -> ui_logic.FilterOptions:
     return ui_logic.filter_options(db)
 
 
+def verbatim(text: str) -> None:
+    """Untrusted text exactly as written: whitespace kept, nothing read as Markdown or HTML."""
+    st.html(render.verbatim_html(text))
+
+
+def labelled(name: str, text: str) -> None:
+    st.html(render.labelled_html(name, text))
+
+
+def item_heading(item_id: str) -> None:
+    st.html(render.verbatim_html(f"Item {item_id}", "h3", "margin:0;padding:0.5rem 0"))
+
+
+def guideline_markdown(guideline: Guideline, markdown: str) -> None:
+    st.markdown(render.guideline_markdown(markdown, guideline.remote_images))
+
+
 def messages() -> None:
-    """The last action's problem (a warning, never a traceback) or confirmation, shown once."""
+    """The last action's problem (a warning, never a traceback) or confirmation, shown once and
+    verbatim (a message may quote an item's id or text)."""
     problem = st.session_state.pop(ui_logic.FLASH, None)
     done = st.session_state.pop(ui_logic.NOTICE, None)
     if problem:
-        st.warning(problem)
+        st.html(render.alert_html("warning", problem))
     if done:
-        st.success(done)
+        st.html(render.alert_html("success", done))
 
 
 def account_sidebar(db: str, reviewer: Reviewer) -> None:
@@ -71,7 +93,7 @@ def account_sidebar(db: str, reviewer: Reviewer) -> None:
 def text_field(title: str, text: str) -> None:
     st.caption(title)
     with st.container(border=True):
-        st.markdown(ui_logic.plain_markdown(text))
+        verbatim(text)
 
 
 def item_fields(guideline: Guideline, item: QueueItem) -> None:
@@ -94,10 +116,7 @@ def item_fields(guideline: Guideline, item: QueueItem) -> None:
         spans = [] if item.blind else item.llm_label
         st.caption(fields[0] if item.blind else f"{fields[0]} (the model's spans marked)")
         with st.container(border=True):
-            st.markdown(
-                ui_logic.highlight_spans(text, spans, guideline.label_names),
-                unsafe_allow_html=True,
-            )
+            st.html(ui_logic.highlight_spans(text, spans, guideline.label_names))
         return
     for name in fields:
         text_field(name, ui_logic.field_text(item, name))
@@ -118,7 +137,10 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
                 key=ui_logic.widget_key(f"label-{number}", item, prefix),
                 shortcut=str(number),
                 type="primary" if selected else "secondary",
-                help=("The model's label. " if model else "") + guideline.labels.get(label, ""),
+                help=render.guideline_markdown(
+                    ("The model's label. " if model else "") + guideline.labels.get(label, ""),
+                    guideline.remote_images,
+                ),
                 on_click=ui_logic.pick,
                 args=(state, guideline.task, item, label, prefix),
             )
@@ -247,7 +269,7 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
             f"so your label stays independent.{leak}"
         )
         return
-    st.markdown(f"**Model's label:** {ui_logic.md_escape(ui_logic.label_text(item.llm_label))}")
+    labelled("Model's label:", ui_logic.label_text(item.llm_label))
     if queued:
         st.caption(f"Why here: {item.why}")
     votes(item)
@@ -255,15 +277,14 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
     confidence = "—" if item.confidence is None else f"{item.confidence:.2f}"
     st.markdown(f"**Agreement** {agreement} · **mean stated confidence** {confidence}")
     if item.disagreeing_models:
-        st.markdown("**Models that disagreed:** " + ", ".join(item.disagreeing_models))
+        labelled("Models that disagreed:", ", ".join(item.disagreeing_models))
     if item.rationales:
         st.markdown("**Rationales**")
-        for rationale in item.rationales:
-            st.markdown(f"- {ui_logic.md_escape(rationale)}")
+        st.html(render.list_html(item.rationales))
 
 
 def votes(item: QueueItem) -> None:
-    rows = ui_logic.vote_rows(item.votes)
+    rows = [(render.visible_controls(label), n) for label, n in ui_logic.vote_rows(item.votes)]
     if not rows:
         return
     frame = pd.DataFrame(rows, columns=["label", "votes"])
@@ -279,13 +300,14 @@ def guideline_panel(guideline: Guideline, labels: list[str]) -> None:
     lines = [f"- **{ui_logic.md_escape(n)}**: {d}" for n, d in definitions.items()]
     if guideline.scale:
         lines.append(f"- scale {guideline.scale.min} to {guideline.scale.max}")
-    st.markdown("\n".join(lines))
+    guideline_markdown(guideline, "\n".join(lines))
     title = "Relevant section" + (f" ({', '.join(labels)})" if labels else "")
     st.caption(title)
     with st.container(border=True, height=360):
-        st.markdown(ui_logic.demote_headings(relevant_sections(guideline.body, labels)))
+        section = relevant_sections(guideline.body, labels)
+        guideline_markdown(guideline, ui_logic.demote_headings(section))
     with st.expander("Whole guideline"):
-        st.markdown(guideline.body)
+        guideline_markdown(guideline, guideline.body)
 
 
 def chart(rows: list[tuple[Any, ...]], columns: list[str], **options: Any) -> None:

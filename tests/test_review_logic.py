@@ -155,14 +155,14 @@ def test_spans_are_highlighted_with_their_labels_and_the_text_escaped():
     ]
     marked = ui_logic.highlight_spans("<b> & x\ny", spans, ["person", "location"])
     assert marked.count("<mark") == 1, "an overlapping span is not marked twice"
-    assert "&lt;b<sub> person</sub></mark>&gt; &amp; x<br>y" in marked
+    assert "&#60;b<sub> person</sub></mark>&#62; &#38; x&#10;y</div>" in marked
+    assert "white-space:pre-wrap" in marked, "line breaks and indentation are kept"
 
 
 def test_markdown_escaping_keeps_text_literal():
     assert ui_logic.md_escape("*a* [b](c) $x$ :blue[y]") == (
         "\\*a\\* \\[b\\]\\(c\\) \\$x\\$ \\:blue\\[y\\]"
     )
-    assert ui_logic.plain_markdown("a\nb") == "a  \nb"
 
 
 def test_enter_accepts_the_model_label_or_records_the_pick():

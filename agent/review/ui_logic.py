@@ -6,7 +6,6 @@ key, so nothing leaks from one item to the next and `finish` can drop it all.
 """
 
 import argparse
-import html
 import json
 import re
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
+from agent.review import render
 from agent.review.accounts import Reviewer, authenticate
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.store.db import transaction
@@ -142,14 +142,14 @@ def highlight_spans(text: str, spans: Any, labels: list[str]) -> str:
             continue
         label = str(span.get("label", ""))
         color = SPAN_COLORS[labels.index(label) % len(SPAN_COLORS)] if label in labels else "#eee"
-        parts.append(html.escape(text[at:start]))
+        parts.append(render.escape(text[at:start]))
         parts.append(
             f'<mark style="background:{color};padding:0 2px;border-radius:3px">'
-            f"{html.escape(text[start:end])}<sub> {html.escape(label)}</sub></mark>"
+            f"{render.escape(text[start:end])}<sub> {render.escape(label)}</sub></mark>"
         )
         at = end
-    parts.append(html.escape(text[at:]))
-    return "<div>" + "".join(parts).replace("\n", "<br>") + "</div>"
+    parts.append(render.escape(text[at:]))
+    return f'<div class="verbatim" style="{render.VERBATIM_STYLE}">{"".join(parts)}</div>'
 
 
 def field_text(item: QueueItem, name: str) -> str:
@@ -485,8 +485,3 @@ def demote_headings(markdown: str) -> str:
         heading = None if in_fence else re.match(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
         lines.append(f"**{heading.group(1)}**" if heading else line)
     return "\n".join(lines)
-
-
-def plain_markdown(text: str) -> str:
-    """Item text for st.markdown: every character literal, line breaks kept."""
-    return "  \n".join(md_escape(line) for line in text.split("\n"))
