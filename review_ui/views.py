@@ -5,6 +5,7 @@ Text from items, models, reviewers and imports goes through `verbatim` (and the 
 built on agent/review/render.py), never through st.markdown, a caption, a title or a widget
 label, which all read Markdown. Only the team's guideline is Markdown (`guideline_markdown`)."""
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from agent.review.sections import relevant_sections
 from agent.store.db import migrate
 
 DB_KEY = "db"
+KEYS_SCRIPT = Path(__file__).with_name("keys.js")
 KEYS_HELP = (
     "**Enter** saves (the model's label unless you gave another) · **S** skips · "
     "**F** flags for an adjudicator"
@@ -65,6 +67,11 @@ def item_heading(item_id: str) -> None:
 
 def guideline_markdown(guideline: Guideline, markdown: str) -> None:
     st.markdown(render.guideline_markdown(markdown, guideline.remote_images))
+
+
+def keys_everywhere() -> None:
+    """The keys work whatever has focus (but the text fields); see review_ui/keys.js."""
+    st.html(f"<script>{KEYS_SCRIPT.read_text()}</script>", unsafe_allow_javascript=True)
 
 
 def messages() -> None:
