@@ -73,6 +73,7 @@ class Guideline(BaseModel):
     path: str
     content_hash: str
     text: str = Field(repr=False)  # the whole file, stored in the log with every label
+    remote_images: bool = False  # the review app may load the body's images from other hosts
 
     @property
     def label_names(self) -> list[str]:
@@ -166,6 +167,7 @@ def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
             path=path,
             content_hash=content_hash(text),
             text=text,
+            remote_images=str(meta.get("remote_images", "")).lower() in ("true", "yes"),
             **extra,
         )
     except ValidationError as e:

@@ -15,6 +15,7 @@ import streamlit as st
 from agent.review import ui_logic
 from review_ui import views
 
+st.set_option("client.toolbarMode", "minimal")  # no Deploy button or developer menu for reviewers
 st.set_page_config(page_title="labelagent review", page_icon=":material/checklist:", layout="wide")
 
 if not st.session_state.get(views.DB_KEY):
@@ -43,4 +44,5 @@ else:
             1, st.Page("screens/adjudication.py", title="Adjudication", url_path="adjudication")
         )
     views.account_sidebar(db, reviewer)
+    views.keys_everywhere()
 st.navigation(pages).run()

@@ -1,19 +1,25 @@
 """Drawing helpers shared by the review app's pages. They only draw: what happens on a click is
-in agent/review/ui_logic.py, wired up as `on_click` callbacks."""
+in agent/review/ui_logic.py, wired up as `on_click` callbacks.
 
+Text from items, models, reviewers and imports goes through `verbatim` (and the other helpers
+built on agent/review/render.py), never through st.markdown, a caption, a title or a widget
+label, which all read Markdown. Only the team's guideline is Markdown (`guideline_markdown`)."""
+
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from agent.guidelines import Guideline, parse_guideline
-from agent.review import ui_logic
+from agent.review import render, ui_logic
 from agent.review.accounts import Reviewer
 from agent.review.queue import QueueItem
 from agent.review.sections import relevant_sections
 from agent.store.db import migrate
 
 DB_KEY = "db"
+KEYS_SCRIPT = Path(__file__).with_name("keys.js")
 KEYS_HELP = (
     "**Enter** saves (the model's label unless you gave another) · **S** skips · "
     "**F** flags for an adjudicator"
@@ -46,14 +52,37 @@ def filter_options(db: str) -> ui_logic.FilterOptions:
     return ui_logic.filter_options(db)
 
 
+def verbatim(text: str) -> None:
+    """Untrusted text exactly as written: whitespace kept, nothing read as Markdown or HTML."""
+    st.html(render.verbatim_html(text))
+
+
+def labelled(name: str, text: str) -> None:
+    st.html(render.labelled_html(name, text))
+
+
+def item_heading(item_id: str) -> None:
+    st.html(render.verbatim_html(f"Item {item_id}", "h3", "margin:0;padding:0.5rem 0"))
+
+
+def guideline_markdown(guideline: Guideline, markdown: str) -> None:
+    st.markdown(render.guideline_markdown(markdown, guideline.remote_images))
+
+
+def keys_everywhere() -> None:
+    """The keys work whatever has focus (but the text fields); see review_ui/keys.js."""
+    st.html(f"<script>{KEYS_SCRIPT.read_text()}</script>", unsafe_allow_javascript=True)
+
+
 def messages() -> None:
-    """The last action's problem (a warning, never a traceback) or confirmation, shown once."""
+    """The last action's problem (a warning, never a traceback) or confirmation, shown once and
+    verbatim (a message may quote an item's id or text)."""
     problem = st.session_state.pop(ui_logic.FLASH, None)
     done = st.session_state.pop(ui_logic.NOTICE, None)
     if problem:
-        st.warning(problem)
+        st.html(render.alert_html("warning", problem))
     if done:
-        st.success(done)
+        st.html(render.alert_html("success", done))
 
 
 def account_sidebar(db: str, reviewer: Reviewer) -> None:
@@ -71,7 +100,7 @@ def account_sidebar(db: str, reviewer: Reviewer) -> None:
 def text_field(title: str, text: str) -> None:
     st.caption(title)
     with st.container(border=True):
-        st.markdown(ui_logic.plain_markdown(text))
+        verbatim(text)
 
 
 def item_fields(guideline: Guideline, item: QueueItem) -> None:
@@ -94,10 +123,7 @@ def item_fields(guideline: Guideline, item: QueueItem) -> None:
         spans = [] if item.blind else item.llm_label
         st.caption(fields[0] if item.blind else f"{fields[0]} (the model's spans marked)")
         with st.container(border=True):
-            st.markdown(
-                ui_logic.highlight_spans(text, spans, guideline.label_names),
-                unsafe_allow_html=True,
-            )
+            st.html(ui_logic.highlight_spans(text, spans, guideline.label_names))
         return
     for name in fields:
         text_field(name, ui_logic.field_text(item, name))
@@ -118,7 +144,10 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
                 key=ui_logic.widget_key(f"label-{number}", item, prefix),
                 shortcut=str(number),
                 type="primary" if selected else "secondary",
-                help=("The model's label. " if model else "") + guideline.labels.get(label, ""),
+                help=render.guideline_markdown(
+                    ("The model's label. " if model else "") + guideline.labels.get(label, ""),
+                    guideline.remote_images,
+                ),
                 on_click=ui_logic.pick,
                 args=(state, guideline.task, item, label, prefix),
             )
@@ -172,7 +201,12 @@ def span_editor(guideline: Guideline, item: QueueItem, prefix: str = "") -> None
     st.text_area(
         "Spans: one per line, `text | label`",
         key=ui_logic.widget_key("spans", item, prefix),
-        help="Labels: " + ", ".join(guideline.label_names) + ". Leave empty for no spans.",
+        help="Labels: " + ", ".join(guideline.label_names) + ".",
+    )
+    st.checkbox(
+        "No entities in this text",
+        key=ui_logic.widget_key("no-spans", item, prefix),
+        help="An empty list is not an answer: say so here when the text has no entities.",
     )
 
 
@@ -210,6 +244,15 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             on_click=ui_logic.act,
             args=(*args, "flag"),
         )
+        if guideline.task == "spans":
+            st.button(
+                "No entities (N)",
+                key="act-no-spans",
+                shortcut="N",
+                help="The text has no entities (or take that back); Enter saves it.",
+                on_click=ui_logic.toggle_no_spans,
+                args=(state, item),
+            )
     numbers = (
         "Keys: **1** to **9** pick a label · "
         if guideline.task in ui_logic.LABEL_KEY_TASKS
@@ -233,7 +276,7 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
             f"so your label stays independent.{leak}"
         )
         return
-    st.markdown(f"**Model's label:** {ui_logic.md_escape(ui_logic.label_text(item.llm_label))}")
+    labelled("Model's label:", ui_logic.label_text(item.llm_label))
     if queued:
         st.caption(f"Why here: {item.why}")
     votes(item)
@@ -241,15 +284,14 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
     confidence = "—" if item.confidence is None else f"{item.confidence:.2f}"
     st.markdown(f"**Agreement** {agreement} · **mean stated confidence** {confidence}")
     if item.disagreeing_models:
-        st.markdown("**Models that disagreed:** " + ", ".join(item.disagreeing_models))
+        labelled("Models that disagreed:", ", ".join(item.disagreeing_models))
     if item.rationales:
         st.markdown("**Rationales**")
-        for rationale in item.rationales:
-            st.markdown(f"- {ui_logic.md_escape(rationale)}")
+        st.html(render.list_html(item.rationales))
 
 
 def votes(item: QueueItem) -> None:
-    rows = ui_logic.vote_rows(item.votes)
+    rows = [(render.visible_controls(label), n) for label, n in ui_logic.vote_rows(item.votes)]
     if not rows:
         return
     frame = pd.DataFrame(rows, columns=["label", "votes"])
@@ -265,13 +307,14 @@ def guideline_panel(guideline: Guideline, labels: list[str]) -> None:
     lines = [f"- **{ui_logic.md_escape(n)}**: {d}" for n, d in definitions.items()]
     if guideline.scale:
         lines.append(f"- scale {guideline.scale.min} to {guideline.scale.max}")
-    st.markdown("\n".join(lines))
+    guideline_markdown(guideline, "\n".join(lines))
     title = "Relevant section" + (f" ({', '.join(labels)})" if labels else "")
     st.caption(title)
     with st.container(border=True, height=360):
-        st.markdown(ui_logic.demote_headings(relevant_sections(guideline.body, labels)))
+        section = relevant_sections(guideline.body, labels)
+        guideline_markdown(guideline, ui_logic.demote_headings(section))
     with st.expander("Whole guideline"):
-        st.markdown(guideline.body)
+        guideline_markdown(guideline, guideline.body)
 
 
 def chart(rows: list[tuple[Any, ...]], columns: list[str], **options: Any) -> None:

@@ -5,11 +5,13 @@ import base64
 import copy
 import json
 import re
+from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import REPO
+from hostile import MARKERS, RLO, hostile_text
 from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
@@ -139,6 +141,12 @@ def report_page(result: dict[str, Any], db: str = "unused.duckdb") -> AppTest:
     return at.run()
 
 
+def alert(at: AppTest, kind: str) -> str:
+    """The text of the page's verbatim message box of `kind` (success or warning)."""
+    [box] = [h.value for h in at.html if f'class="message {kind}"' in h.value]
+    return unescape(re.sub(r"<[^>]+>", "", box))
+
+
 def test_the_report_page_shows_the_table_and_the_figures():
     at = report_page(RESULT)
     assert not at.exception, at.exception
@@ -148,12 +156,12 @@ def test_the_report_page_shows_the_table_and_the_figures():
     model = table[table["annotator"] == "local:gemma3"]
     assert model["accuracy"].item() == "0.800 [0.58, 0.92]"
     assert len(at.image) == 6
-    assert at.success[0].value.startswith("Auto\\-accept items")
+    assert alert(at, "success").startswith("Auto-accept items")
 
     at.selectbox(key="report_guideline").select("answer_quality").run()
     assert not at.exception, at.exception
     assert "weighted kappa (helpfulness)" in at.dataframe[0].value.columns
-    assert at.warning[0].value == ui_logic.md_escape(RATING["calibration"]["message"])
+    assert alert(at, "warning") == RATING["calibration"]["message"]
     assert len(at.image) == 1
 
 
@@ -174,3 +182,23 @@ def test_signed_in_users_have_the_report_page(tmp_path):
     at.run().switch_page("screens/report.py").run()
     assert not at.exception, at.exception
     assert at.title[0].value == "Report"
+
+
+def test_the_report_page_shows_names_notes_and_messages_from_the_log_verbatim():
+    hostile = copy.deepcopy(RESULT)
+    hostile["notes"] = [hostile_text(9, "note")]
+    card = hostile["guidelines"][0]
+    card["reference"] = hostile_text(9, "reference")
+    card["calibration"]["annotator"] = hostile_text(9, "annotator")
+    card["calibration"]["message"] = hostile_text(9, "message")
+    at = report_page(hostile)
+    assert not at.exception, at.exception
+    texts = [
+        e.value for kind in ("markdown", "caption", "title", "subheader") for e in at.get(kind)
+    ]
+    texts += [e.value for kind in (at.info, at.warning, at.error, at.success) for e in kind]
+    assert not [t for t in texts if any(m in t for m in MARKERS)]
+    assert alert(at, "success") == hostile_text(9, "message").replace(RLO, "[U+202E]")
+    shown = unescape(re.sub(r"<[^>]+>", "", "".join(h.value for h in at.html)))
+    for tag in ("note", "reference", "annotator"):
+        assert hostile_text(9, tag).replace(RLO, "[U+202E]") in shown, tag

@@ -1,7 +1,9 @@
 """The review app driven through Streamlit's AppTest: sign-in, the queue's actions, blind review,
 overlap and adjudication, two sessions at once, the dashboard, and each task's item view."""
 
+import html
 import json
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from conftest import GUIDELINES, REPO, write_jsonl
 from fakes import FakeBackend
+from hostile import LONG_TEXT, MARKERS, RLO, hostile_id, hostile_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
@@ -117,15 +120,35 @@ def press(at: AppTest, label: str) -> AppTest:
     return at
 
 
+def shown(fragment: str) -> str:
+    """What a browser shows for an st.html fragment: its text without tags, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment))
+
+
+def verbatim_texts(at: AppTest) -> list[str]:
+    return [shown(h.value) for h in at.html]
+
+
 def shown_item(at: AppTest) -> str | None:
-    titles = [s.value for s in at.subheader if s.value.startswith("Item ")]
+    titles = [shown(h.value) for h in at.html if h.value.startswith("<h3")]
     return titles[0].removeprefix("Item ") if titles else None
+
+
+def messages(at: AppTest, kind: str) -> list[str]:
+    """The verbatim message boxes of `kind` (warning or success) on the page."""
+    return [shown(h.value) for h in at.html if f'class="message {kind}"' in h.value]
+
+
+def reviewers_in_table(at: AppTest) -> list[str]:
+    """The column heads of the adjudication page's table of reviews."""
+    table = next(h.value for h in at.html if "verbatim-table" in h.value)
+    return [shown(head) for head in re.findall(r"<th>(.*?)</th>", table.split("</tr>")[0])][1:]
 
 
 def all_text(at: AppTest) -> str:
     parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
     parts += [e.value for kind in (at.info, at.warning, at.error, at.success) for e in kind]
-    return "\n".join(parts)
+    return "\n".join(parts + verbatim_texts(at))
 
 
 def reviews(db: Path) -> list[dict[str, Any]]:
@@ -163,8 +186,8 @@ def test_a_signed_in_reviewer_sees_an_escalated_item_with_evidence(review_db):
     assert shown_item(at) == "t0"
     text = all_text(at)
     assert "tweet number 0" in text
-    assert "**Model's label:** negative" in text
-    assert "why\\-t0" in text, "the model's rationale"
+    assert "Model's label: negative" in text
+    assert "why-t0" in text, "the model's rationale"
     assert "priority" in text and "40% of samples agreed" in text, "the order is explained"
     assert "Relevant section (negative)" in text and "**Rules**" in text
     assert len(at.get("vega_lite_chart")) == 1, "the vote distribution"
@@ -218,7 +241,7 @@ def test_a_flag_reaches_the_adjudicator_and_only_the_adjudicator(review_db):
     assert not adjudicator.exception
     text = all_text(adjudicator)
     assert "flagged by a reviewer" in text and "tweet number 0" in text
-    assert adjudicator.table[0].value.columns.tolist() == ["ann"]
+    assert reviewers_in_table(adjudicator) == ["ann"]
 
 
 def test_a_blind_item_hides_the_model_and_is_recorded_as_blind(review_db):
@@ -230,7 +253,7 @@ def test_a_blind_item_hides_the_model_and_is_recorded_as_blind(review_db):
     assert "priority" not in text and "Agreement" not in text
     assert not at.get("vega_lite_chart"), "no vote distribution"
     press(at, "Accept (Enter)")
-    assert "Pick a label first" in at.warning[0].value, "no model label to accept"
+    assert "Pick a label first" in messages(at, "warning")[0], "no model label to accept"
     assert reviews(review_db) == []
     press(at, "2 · neutral")
     press(at, "Accept (Enter)")
@@ -252,10 +275,10 @@ def test_overlap_two_disagreement_is_settled_by_the_adjudicator(review_db):
     ada = sign_in("ada")
     ada.switch_page("screens/adjudication.py").run()
     assert "reviewers gave 2 different labels" in all_text(ada)
-    assert ada.table[0].value.columns.tolist() == ["ann", "bob"]
+    assert reviewers_in_table(ada) == ["ann", "bob"]
     ada.radio[0].set_value("neutral").run()
     press(ada, "Save final label")
-    assert "Final label for t0: neutral" in ada.success[0].value
+    assert "Final label for t0: neutral" in messages(ada, "success")[0]
     assert query(review_db, "SELECT label, reviewer FROM final_labels WHERE item_id = 't0'") == [
         ('"neutral"', "ada")
     ]
@@ -286,7 +309,7 @@ def test_a_lost_claim_is_a_warning_not_a_traceback(review_db):
     at = sign_in("ann")
     query(review_db, "UPDATE claims SET reviewer = 'bob' WHERE item_id = 't0'")
     press(at, "Accept (Enter)")
-    assert "expired and bob has it now" in at.warning[0].value
+    assert "expired and bob has it now" in messages(at, "warning")[0]
     assert reviews(review_db) == [] and shown_item(at) == "t1"
 
 
@@ -323,7 +346,7 @@ def test_spans_are_marked_and_edited_as_lines(task_db):
         [spans, [], spans, [], spans],
     )
     at = sign_in("ann")
-    assert "Paris<sub> location</sub></mark>" in all_text(at)
+    assert "Paris<sub> location</sub></mark>" in "".join(h.value for h in at.html)
     [editor] = at.text_area
     assert editor.value == "Paris | location"
     editor.input("Paris | location\nLyon | location\nRyanair | corporation").run()
@@ -386,3 +409,109 @@ def test_multilabel_number_keys_toggle_labels(task_db):
     assert at.multiselect[0].value == ["sport", "music"]
     press(at, "Accept (Enter)")
     assert [(r["action"], r["label"]) for r in reviews(db)] == [("correct", ["sport", "music"])]
+
+
+def test_the_dashboard_compares_labels_as_values_and_does_not_count_skips(task_db):
+    spans = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
+    db = task_db(
+        (GUIDELINES / "ner.md").read_text(),
+        [{"id": f"s{i}", "text": "We flew from Paris to Lyon with Ryanair"} for i in (1, 2)],
+        [spans, [], spans, [], spans],
+    )
+    first, second = claim(db, "ann", size=2)
+    submit(db, "ann", first, "accept", first.llm_label, seconds_on_screen=3.0)
+    submit(db, "ann", second, "skip", seconds_on_screen=1.0)
+    at = sign_in("ada")
+    at.switch_page("screens/dashboard.py").run()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Overturn rate"] == "0%", "an accepted label is not an overturn"
+    assert metrics["Reviews in the app"] == "1", "a skip is not a review"
+    assert metrics["Median seconds per item"] == "3.0"
+    assert at.dataframe[0].value.to_dict("records") == [
+        {"reviewer": "ann", "reviews": 1, "median seconds": 3.0}
+    ]
+
+
+def test_an_untouched_blind_spans_item_is_not_saved_as_no_entities(task_db):
+    spans = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
+    db = task_db(
+        (GUIDELINES / "ner.md").read_text(),
+        [{"id": f"s{i}", "text": "We flew from Paris to Lyon with Ryanair"} for i in (1, 2)],
+        [spans, [], spans, [], spans],
+    )
+    set_settings(db, "ner", overlap=1, blind_share=1.0)
+    at = sign_in("ann")
+    assert "Blind review" in all_text(at)
+    press(at, "Accept (Enter)")
+    assert "No entities" in messages(at, "warning")[0], "Enter alone is no answer"
+    assert reviews(db) == []
+    press(at, "No entities (N)")
+    press(at, "Accept (Enter)")
+    assert [(r["action"], r["label"], r["blind"]) for r in reviews(db)] == [("correct", [], True)]
+
+
+def markdown_strings(at: AppTest) -> list[str]:
+    """Every string on the page that Streamlit reads as Markdown: text elements, messages,
+    headings, and the labels and options of widgets and expanders."""
+    found = [
+        e.value
+        for kind in ("markdown", "caption", "title", "header", "subheader")
+        for e in at.get(kind)
+    ]
+    found += [e.value for kind in (at.info, at.warning, at.error, at.success) for e in kind]
+    found += [e.label for e in at.get("expandable")]
+    for kind in ("button", "checkbox", "text_input", "text_area", "selectbox", "radio", "metric"):
+        found += [str(getattr(e, "label", "")) for e in at.get(kind)]
+    found += [str(option) for radio in at.radio for option in radio.options]
+    return found
+
+
+def assert_nothing_untrusted_read_as_markdown(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    for text in markdown_strings(at):
+        assert not [m for m in MARKERS if m in text], text
+
+
+def test_hostile_item_text_ids_rationales_notes_and_labels_are_shown_verbatim(task_db):
+    text, long_id = hostile_text(9, "text"), "long-one"
+    db = task_db(
+        (GUIDELINES / "sentiment.md").read_text(),
+        [{"id": hostile_id(9), "text": text}, {"id": long_id, "text": LONG_TEXT}],
+        ["positive", "negative", "positive", "neutral", "negative"],
+    )
+    set_settings(db, "sentiment", overlap=1, blind_share=0.0)
+    at = sign_in("ann")
+    assert_nothing_untrusted_read_as_markdown(at)
+    shown_id = hostile_id(9).replace(RLO, "[U+202E]")
+    assert shown_item(at) == shown_id
+    assert text.replace(RLO, "[U+202E]") in verbatim_texts(at)
+    assert any(f"why-{shown_id}" in t for t in verbatim_texts(at)), "the rationale"
+    note = hostile_text(9, "note")
+    at.text_input(key=f"note:{at.session_state['batch'][0].guideline_hash}:{hostile_id(9)}").input(
+        note
+    )
+    press(at, "Flag (F)")
+    assert LONG_TEXT in verbatim_texts(at)
+    assert_nothing_untrusted_read_as_markdown(at)
+    label = hostile_text(9, "label")
+    query(
+        db,
+        "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind, source)"
+        " SELECT item_id, guideline_hash, 'importer', ?, 'import', false, 'import'"
+        " FROM decisions WHERE item_id = ?",
+        [json.dumps(label), hostile_id(9)],
+    )
+
+    ada = sign_in("ada")
+    ada.switch_page("screens/adjudication.py").run()
+    assert_nothing_untrusted_read_as_markdown(ada)
+    table = next(shown(h.value) for h in ada.html if "verbatim-table" in h.value)
+    for written in (note, label):
+        assert written.replace(RLO, "[U+202E]") in table
+    assert any(t == f"Item {shown_id}" for t in verbatim_texts(ada))
+    ada.radio[0].set_value("neutral").run()
+    press(ada, "Save final label")
+    assert messages(ada, "success") == [f"Final label for {shown_id}: neutral."]
+    assert_nothing_untrusted_read_as_markdown(ada)
+    ada.switch_page("screens/dashboard.py").run()
+    assert_nothing_untrusted_read_as_markdown(ada)

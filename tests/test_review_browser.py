@@ -13,18 +13,21 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from conftest import GUIDELINES, REPO, write_jsonl
 from fakes import FakeBackend
+from hostile import LONG_TEXT, SHOWN_AS_WRITTEN, hostile_id, hostile_text
 
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
@@ -44,7 +47,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-PASSWORDS = {name: f"{name}-secret-1" for name in ("ann", "bob", "cy", "dee")}
+PASSWORDS = {name: f"{name}-secret-1" for name in ("ann", "bob", "cy", "dee", "eve")}
 ITEM_HEADING = re.compile(r"^Item \S+$")
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 NEW_ITEM = """(before) => [...document.querySelectorAll("h1, h2, h3")].some(
@@ -359,3 +362,141 @@ def test_screenshots_of_the_queue_and_the_dashboard(queue_app, browser, screensh
         context.close()
     for name in ("review_classification.png", "review_preference.png", "dashboard.png"):
         assert (screenshots / name).stat().st_size > 10_000, name
+
+
+def test_reviewers_get_no_deploy_button_no_menu_and_no_r_or_c_key(queue_app, page):
+    sign_in(page, queue_app.url, "eve", PASSWORDS["eve"])
+    shown_item(page)
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+    assert page.locator('[data-testid="stMainMenu"]').count() == 0
+    page.evaluate("""() => { window.runs = 0; new MutationObserver(() => {
+        if (document.querySelector('[data-testid=stApp]').dataset.testScriptState === 'running')
+            window.runs += 1; }).observe(document.querySelector('[data-testid=stApp]'),
+        {attributes: true}); }""")
+    page.keyboard.press("r")
+    page.keyboard.press("c")
+    page.wait_for_timeout(1500)
+    assert page.evaluate("window.runs") == 0, "R does not rerun the app"
+    assert page.get_by_text("Clear caches").count() == 0
+    page.keyboard.press("1")
+    page.wait_for_function("window.runs > 0")  # the app's own keys still run it
+
+
+def test_keys_work_after_filtering(queue_app, page):
+    sign_in(page, queue_app.url, "eve", PASSWORDS["eve"])
+    shown_item(page)
+    sidebar = page.locator('[data-testid="stSidebar"]')
+    guideline_filter = sidebar.get_by_role("combobox", name="Guideline")
+    guideline_filter.click()
+    page.get_by_role("option", name="sentiment").click()
+    before = shown_item(page)
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "combobox"
+    page.keyboard.press("Escape")
+    wait_idle(page)
+    assert guideline_filter.input_value() == "sentiment", "Escape leaves the filter alone"
+    assert shown_item(page) == before
+    guideline_filter.focus()
+    after = press_for_next(page, "s")
+    assert after != before
+    assert guideline_filter.input_value() == "sentiment", "S is not typed into the filter"
+    assert [(item, action) for item, action, *_ in reviews_by(queue_app.db, "eve")] == [
+        (before, "skip")
+    ]
+
+
+class LoggingServer(BaseHTTPRequestHandler):
+    """Any request the page makes to it is a leak: it records the path."""
+
+    paths: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def logger() -> Iterator[tuple[int, list[str]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), LoggingServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1], LoggingServer.paths
+    server.shutdown()
+
+
+class HostileVotes(SplitVotes):
+    def _one(self, item_id: str) -> Sample:
+        sample = super()._one(item_id)
+        return sample.model_copy(update={"rationale": self.rationale})
+
+
+def test_hostile_text_is_shown_as_written_and_loads_nothing(tmp_path, browser, logger):
+    port, requests = logger
+    guideline = (GUIDELINES / "sentiment.md").read_text() + (
+        "\n\nMasked words such as b*tch or f*ck are insults all the same.\n\n"
+        f"![diagram](http://127.0.0.1:{port}/log?guideline-image)\n"
+    )
+    (tmp_path / "guidelines").mkdir()
+    (tmp_path / "guidelines" / "sentiment.md").write_text(guideline)
+    db = tmp_path / "hostile.duckdb"
+    rows = [
+        {"id": hostile_id(port), "text": hostile_text(port, "text")},
+        {"id": "long", "text": LONG_TEXT},
+    ]
+    model = HostileVotes(["positive", "negative", "positive", "neutral"])
+    model.rationale = hostile_text(port, "rationale")
+    path = write_jsonl(tmp_path / "hostile.jsonl", rows)
+    labeler = Labeler(
+        db,
+        load_guideline(tmp_path / "guidelines" / "sentiment.md"),
+        [model],
+        RunSettings(),
+        Thresholds(audit_share=0.0),
+    )
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(labeler.run, path).result()
+    set_settings(db, "sentiment", 1, blind_share=0.0)
+    add_reviewer(db, "ann", "reviewer", PASSWORDS["ann"])
+    add_reviewer(db, "ada", "adjudicator", PASSWORDS["dee"])
+    with serve(db) as url:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        sign_in(page, url, "ann", PASSWORDS["ann"])
+        page.locator("h3", has_text="Item ").wait_for()
+        wait_drawn(page)
+        main = page.locator('[data-testid="stMain"]').inner_text()
+        for piece in SHOWN_AS_WRITTEN:
+            assert piece in main, piece
+        assert "Item " + hostile_id(port).replace("\u202e", "[U+202E]") in main
+        assert hostile_text(port, "rationale").split("\n")[0] in main
+        page.get_by_text("Whole guideline").click()
+        page.get_by_text("Masked words such as").wait_for()
+        guideline_text = page.get_by_text("Masked words such as").inner_text()
+        assert "b*tch or f*ck" in guideline_text, "the guideline keeps masked words"
+        assert page.get_by_role("link", name="diagram").count() == 1, "an image shown as a link"
+        page.get_by_role("textbox", name="Note").fill(hostile_text(port, "note"))
+        page.get_by_role("heading").first.click()
+        page.keyboard.press("f")
+        page.get_by_role("heading", name="Item long").wait_for()
+        assert LONG_TEXT in page.locator('[data-testid="stMain"]').inner_text()
+        context.close()
+
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        sign_in(page, url, "ada", PASSWORDS["dee"])
+        page.get_by_role("link", name="Adjudication").wait_for()
+        for name in ("Adjudication", "Dashboard", "Report"):
+            page.get_by_role("link", name=name).click()
+            page.get_by_role("heading", name=name).wait_for()
+            wait_drawn(page)
+            main = page.locator('[data-testid="stMain"]').inner_text()
+            if name == "Adjudication":
+                assert hostile_text(port, "note").split("\n")[0] in main
+                assert "    four spaces in front" in main
+        assert (
+            page.locator(f'a[href*="127.0.0.1:{port}"], img[src*="127.0.0.1:{port}"]').count() == 0
+        )
+        context.close()
+    assert requests == [], "the page asked the logging server for something"

@@ -155,14 +155,14 @@ def test_spans_are_highlighted_with_their_labels_and_the_text_escaped():
     ]
     marked = ui_logic.highlight_spans("<b> & x\ny", spans, ["person", "location"])
     assert marked.count("<mark") == 1, "an overlapping span is not marked twice"
-    assert "&lt;b<sub> person</sub></mark>&gt; &amp; x<br>y" in marked
+    assert "&#60;b<sub> person</sub></mark>&#62; &#38; x&#10;y</div>" in marked
+    assert "white-space:pre-wrap" in marked, "line breaks and indentation are kept"
 
 
 def test_markdown_escaping_keeps_text_literal():
     assert ui_logic.md_escape("*a* [b](c) $x$ :blue[y]") == (
         "\\*a\\* \\[b\\]\\(c\\) \\$x\\$ \\:blue\\[y\\]"
     )
-    assert ui_logic.plain_markdown("a\nb") == "a  \nb"
 
 
 def test_enter_accepts_the_model_label_or_records_the_pick():
@@ -264,3 +264,21 @@ def test_headings_of_an_excerpt_become_bold_lines_but_not_in_code():
     assert ui_logic.demote_headings(text) == (
         "**Rules**\n\ntext\n```\n# comment\n```\n**Edge cases**"
     )
+
+
+def test_an_empty_span_editor_is_no_answer_and_no_entities_is_said_explicitly():
+    paris = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
+    shown = item(guideline_name="ner", task="spans", llm_label=paris)
+    state: dict[str, Any] = {}
+    ui_logic.initial_answer_state(state, NER, shown)
+    state[ui_logic.widget_key("spans", shown)] = ""
+    with pytest.raises(ConfigError, match="No entities"):
+        ui_logic.answer_from_state(state, NER, shown)  # the model's spans were cleared
+    ui_logic.toggle_no_spans(state, shown)
+    assert ui_logic.decide(NER, shown, ui_logic.answer_from_state(state, NER, shown)) == (
+        "correct",
+        [],
+    )
+    none_found = item(guideline_name="ner", task="spans", llm_label=[])
+    assert ui_logic.answer_from_state({}, NER, none_found) is None
+    assert ui_logic.decide(NER, none_found, None) == ("accept", [])

@@ -79,3 +79,14 @@ def test_a_label_outside_the_guideline_is_refused(escalated_db):
     item = queue.claim(escalated_db, "ann", size=1)[0]
     with pytest.raises(queue.ConfigError, match="does not fit the guideline"):
         queue.submit(escalated_db, "ann", item, "correct", "ecstatic")
+
+
+def test_a_reviewer_whose_lease_expired_cannot_save_after_another_took_the_item(escalated_db):
+    [item] = queue.claim(escalated_db, "ann", size=1, lease=timedelta(seconds=-1))
+    again = next(i for i in queue.claim(escalated_db, "bob", size=12) if i.item_id == item.item_id)
+    queue.submit(escalated_db, "bob", again, "correct", "negative")
+    with pytest.raises(ClaimLost, match="expired"):
+        queue.submit(escalated_db, "ann", item, "accept", "positive")
+    with transaction(escalated_db) as con:
+        rows = con.execute("SELECT reviewer FROM reviews WHERE item_id = ?", [item.item_id])
+        assert rows.fetchall() == [("bob",)], "an overlap-1 item gets one review"

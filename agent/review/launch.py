@@ -53,6 +53,8 @@ def streamlit_command(db: str | Path, port: int) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "minimal",
         "--server.address",
         "127.0.0.1",
         "--client.toolbarMode",

@@ -284,15 +284,8 @@ def submit(
             label = _checked_label(con, item, label)
         if action != "adjudicate" and _already_reviewed(con, reviewer, item):
             raise ClaimLost(f"you already reviewed {item.item_id}; the second review was not saved")
-        holder = con.execute(
-            "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?",
-            [item.item_id, item.guideline_hash],
-        ).fetchall()
-        if holder and holder[0][0] != reviewer:
-            raise ClaimLost(
-                f"your claim on {item.item_id} expired and {holder[0][0]} has it now; "
-                "the review was not saved"
-            )
+        if action != "adjudicate":
+            _check_claim(con, reviewer, item)
         con.execute(
             "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, note, blind,"
             " seconds_on_screen, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'review_ui')",
@@ -311,6 +304,25 @@ def submit(
             "DELETE FROM claims WHERE item_id = ? AND guideline_hash = ?",
             [item.item_id, item.guideline_hash],
         ).fetchall()
+
+
+def _check_claim(con: Any, reviewer: str, item: QueueItem) -> None:
+    """A review needs the reviewer's claim on the item: once a lease has expired, another reviewer
+    may have taken the item and reviewed it already."""
+    holder = con.execute(
+        "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?",
+        [item.item_id, item.guideline_hash],
+    ).fetchall()
+    if not holder:
+        raise ClaimLost(
+            f"your claim on {item.item_id} expired and the item went back to the queue; "
+            "the review was not saved"
+        )
+    if holder[0][0] != reviewer:
+        raise ClaimLost(
+            f"your claim on {item.item_id} expired and {holder[0][0]} has it now; "
+            "the review was not saved"
+        )
 
 
 def _already_reviewed(con: Any, reviewer: str, item: QueueItem) -> bool:

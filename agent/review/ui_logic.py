@@ -6,7 +6,6 @@ key, so nothing leaks from one item to the next and `finish` can drop it all.
 """
 
 import argparse
-import html
 import json
 import re
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
+from agent.review import render
 from agent.review.accounts import Reviewer, authenticate
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.store.db import transaction
@@ -142,14 +142,14 @@ def highlight_spans(text: str, spans: Any, labels: list[str]) -> str:
             continue
         label = str(span.get("label", ""))
         color = SPAN_COLORS[labels.index(label) % len(SPAN_COLORS)] if label in labels else "#eee"
-        parts.append(html.escape(text[at:start]))
+        parts.append(render.escape(text[at:start]))
         parts.append(
             f'<mark style="background:{color};padding:0 2px;border-radius:3px">'
-            f"{html.escape(text[start:end])}<sub> {html.escape(label)}</sub></mark>"
+            f"{render.escape(text[start:end])}<sub> {render.escape(label)}</sub></mark>"
         )
         at = end
-    parts.append(html.escape(text[at:]))
-    return "<div>" + "".join(parts).replace("\n", "<br>") + "</div>"
+    parts.append(render.escape(text[at:]))
+    return f'<div class="verbatim" style="{render.VERBATIM_STYLE}">{"".join(parts)}</div>'
 
 
 def field_text(item: QueueItem, name: str) -> str:
@@ -191,7 +191,15 @@ def picked(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> str |
 def missing_answer(task: str) -> str:
     if task == "rating":
         return "Give a score for every dimension first."
+    if task == "spans":
+        return "Write the spans first, or choose No entities (N) if the text has none."
     return "Pick a label first (number keys 1 to 9)."
+
+
+def toggle_no_spans(state: MutableMapping[str, Any], item: QueueItem, prefix: str = "") -> None:
+    """The N key: say (or take back) that the text has no entities."""
+    key = widget_key("no-spans", item, prefix)
+    state[key] = not state.get(key)
 
 
 def answer_from_state(
@@ -208,8 +216,20 @@ def answer_from_state(
             d: state.get(widget_key(f"score-{d}", item, prefix)) for d in guideline.dimensions
         }
         return None if any(v is None for v in scores.values()) else scores
-    text = state.get(widget_key("spans", item, prefix))
-    if text is None:
+    return spans_answer(state, item, prefix)
+
+
+def spans_answer(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> Any:
+    """The spans as written, `[]` only when the reviewer chose No entities, None when they gave no
+    answer (an empty editor is not an answer: an untouched blind item must not save `[]`)."""
+    text = str(state.get(widget_key("spans", item, prefix)) or "")
+    if state.get(widget_key("no-spans", item, prefix)):
+        if text.strip():
+            raise ConfigError("You chose No entities but the spans are not empty: clear one.")
+        return []
+    if not text.strip():
+        if spans_to_lines(None if item.blind else item.llm_label):
+            raise ConfigError(missing_answer("spans"))
         return None
     try:
         return parse_span_lines(text)
@@ -465,8 +485,3 @@ def demote_headings(markdown: str) -> str:
         heading = None if in_fence else re.match(r"^ {0,3}#{1,6}\s+(.*?)\s*#*\s*$", line)
         lines.append(f"**{heading.group(1)}**" if heading else line)
     return "\n".join(lines)
-
-
-def plain_markdown(text: str) -> str:
-    """Item text for st.markdown: every character literal, line breaks kept."""
-    return "  \n".join(md_escape(line) for line in text.split("\n"))

@@ -1,9 +1,8 @@
 """Adjudication: items reviewers disagreed on or flagged; the adjudicator sets the final label."""
 
-import pandas as pd
 import streamlit as st
 
-from agent.review import ui_logic
+from agent.review import render, ui_logic
 from agent.review.accounts import Reviewer
 from agent.review.adjudication import Case, cases
 from review_ui import views
@@ -16,10 +15,11 @@ def case_view(db: str, adjudicator: Reviewer, case: Case) -> None:
     item = case.item
     guideline = views.guideline_for(db, item)
     ui_logic.initial_answer_state(state, guideline, item, PREFIX)
+    views.item_heading(item.item_id)
     st.caption(f"guideline {guideline.name} · {guideline.task} · {case.why}")
     views.item_fields(guideline, item)
     st.markdown("**Reviews**")
-    st.table(pd.DataFrame(ui_logic.review_columns(case.reviews), index=ui_logic.REVIEW_ROWS))
+    st.html(render.table_html(ui_logic.review_columns(case.reviews), ui_logic.REVIEW_ROWS))
     with st.expander("What the models said", expanded=True):
         views.evidence(item, queued=False)
     views.final_label_widgets(guideline, item, PREFIX)
@@ -45,7 +45,7 @@ def show(db: str, adjudicator: Reviewer | None) -> None:
         return
     st.caption(f"{len(found)} case(s): flagged first, then disagreements.")
     for number, case in enumerate(found):
-        title = f"Item {case.item.item_id} · {case.why}"
+        title = f"Case {number + 1} · {case.why}"  # a label reads Markdown: no item text here
         with st.expander(title, expanded=number == 0):
             case_view(db, adjudicator, case)
 

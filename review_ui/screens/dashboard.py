@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from agent.review import ui_logic
+from agent.review import render, ui_logic
 from agent.review.stats import progress
 from review_ui import views
 
@@ -11,6 +11,7 @@ def show(db: str) -> None:
     st.title("Dashboard")
     figures = progress(db)
     reviews = sum(n for _, n, _ in figures.per_reviewer)
+    per_reviewer = [(render.visible_controls(r), n, s) for r, n, s in figures.per_reviewer]
     routes = dict(figures.routes)
     first, second, third, fourth = st.columns(4)
     first.metric("Reviews in the app", reviews)
@@ -28,19 +29,16 @@ def show(db: str) -> None:
         st.subheader("Waiting by reason", anchor=False)
         views.chart(figures.queue_by_reason, ["reason", "items"], horizontal=True)
         st.subheader("Reviews per reviewer", anchor=False)
-        views.chart(figures.per_reviewer, ["reviewer", "reviews"], horizontal=True)
-        if figures.per_reviewer:
+        views.chart(per_reviewer, ["reviewer", "reviews"], horizontal=True)
+        if per_reviewer:
             st.dataframe(
-                [
-                    {"reviewer": r, "reviews": n, "median seconds": s}
-                    for r, n, s in figures.per_reviewer
-                ],
+                [{"reviewer": r, "reviews": n, "median seconds": s} for r, n, s in per_reviewer],
                 hide_index=True,
             )
     with right:
         st.subheader("Overturn rate by the model's label", anchor=False)
         overturns = [
-            (ui_logic.json_label_text(label), rate, n)
+            (render.visible_controls(ui_logic.json_label_text(label)), rate, n)
             for label, n, rate in figures.overturn_by_label
         ]
         views.chart(overturns, ["model label", "overturn rate"], horizontal=True)

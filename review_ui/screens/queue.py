@@ -54,7 +54,7 @@ def show(db: str, reviewer: Reviewer | None) -> None:
     guideline = views.guideline_for(db, item)
     ui_logic.mark_shown(state, item)
     ui_logic.initial_answer_state(state, guideline, item)
-    st.subheader(f"Item {ui_logic.md_escape(item.item_id)}", anchor=False)
+    views.item_heading(item.item_id)
     held = len(state.get(ui_logic.BATCH) or [])
     st.caption(f"guideline {guideline.name} · {guideline.task} · {held} in your batch")
     left, right = st.columns([3, 2], gap="large")

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-from agent.review import ui_logic
+from agent.review import render
 from evals import report
 from review_ui import views
 
@@ -39,7 +39,8 @@ def titles(guidelines: list[Mapping[str, Any]]) -> list[str]:
 
 
 def pairs(rows: list[tuple[str, str]]) -> None:
-    st.markdown("\n".join(f"- {name}: **{ui_logic.md_escape(value)}**" for name, value in rows))
+    """`name: value` lines; annotator names and labels come from the log, so all is verbatim."""
+    st.html(render.list_html([f"{name}: {value}" for name, value in rows]))
 
 
 def table(rows: list[dict[str, Any]]) -> None:
@@ -64,13 +65,13 @@ def calibration(guideline: Mapping[str, Any], figures: dict[str, Figure]) -> Non
     if not found:
         st.caption("No calibration for this guideline.")
         return
-    st.caption(
-        f"How often `{found.get('annotator', '')}` is right at each level of its "
+    views.verbatim(
+        f"How often {found.get('annotator', '')} is right at each level of its "
         f"{found.get('signal', '')}, and what auto-accepting above a threshold would cost in "
         "errors."
     )
-    message = ui_logic.md_escape(str(found.get("message", "")))
-    (st.success if found.get("status") == "rule" else st.warning)(message)
+    kind = "success" if found.get("status") == "rule" else "warning"
+    st.html(render.alert_html(kind, str(found.get("message", ""))))
     pairs(report.rule_rows(found.get("rule")))
     draw(pick(figures, "reliability", "risk_coverage"))
 
@@ -85,16 +86,15 @@ def show(db: str) -> None:
         st.info(EMPTY)
         return
     for note in report.notes(result):
-        st.caption(ui_logic.md_escape(note))
+        views.verbatim(note)
     options = titles(guidelines)
     chosen = st.selectbox("Guideline", options, key="report_guideline")
     guideline = guidelines[options.index(chosen)]
     figures = report.figures(guideline)
-    reference = ui_logic.md_escape(str(guideline.get("reference", "")))
-    st.markdown(
-        f"Task **{guideline.get('task', '')}** · hash `{guideline.get('guideline_hash', '')}` · "
-        f"**{guideline.get('n_items', 0)}** items, **{guideline.get('n_reference_items', 0)}** "
-        f"with a reference label · reference **{reference}**"
+    views.verbatim(
+        f"Task {guideline.get('task', '')} · hash {guideline.get('guideline_hash', '')} · "
+        f"{guideline.get('n_items', 0)} items, {guideline.get('n_reference_items', 0)} "
+        f"with a reference label · reference {guideline.get('reference', '')}"
     )
     if guideline.get("seen_model_label"):
         st.caption(
