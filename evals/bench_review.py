@@ -35,8 +35,8 @@ from typing import Any
 
 from agent.guidelines import load_guideline
 from agent.review.accounts import add_reviewer
+from agent.review.hold import Hold
 from agent.review.queue import claim, release, set_settings, submit
-from agent.review.ui_logic import BATCH_SIZE
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.tasks import prompt_hash
@@ -329,8 +329,8 @@ def report(profile: dict[str, list[float]], opening: tuple[float, float], timing
     )
     print(f"  p95    {p95:.0f} ms (target < {TARGET_P95_MS:.0f}): {verdict(p95, TARGET_P95_MS)}")
     print(f"  {summary(shown)}")
-    claimed = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % BATCH_SIZE == 0]
-    within = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % BATCH_SIZE != 0]
+    claimed = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % Hold().batch == 0]
+    within = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % Hold().batch != 0]
     if claimed and within:
         print(f"  next item from the batch held:  {summary(within)}")
         print(f"  a new batch claimed first:      {summary(claimed)}")

@@ -18,15 +18,16 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
+from agent.review import hold
 from agent.review.accounts import Reviewer, authenticate
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.store.db import transaction
 from agent.tasks import TASK_MODULES, item_text
 
-BATCH_SIZE = 5
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
 BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
+PICKED = "spans-picked"  # spans picked by selecting text, with their offsets
 CHOICE_TASKS = ("classification", "preference")
 LABEL_KEY_TASKS = (*CHOICE_TASKS, "multilabel")
 SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
@@ -211,6 +212,9 @@ def answer_from_state(
     text = state.get(widget_key("spans", item, prefix))
     if text is None:
         return None
+    selected = state.get(widget_key(PICKED, item, prefix))
+    if selected is not None and spans_to_lines(selected) == text:
+        return selected
     try:
         return parse_span_lines(text)
     except ValueError as e:
@@ -252,7 +256,8 @@ def current_item(state: Mapping[str, Any]) -> QueueItem | None:
 def refill(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> QueueItem | None:
     """The item on screen; claims the next batch (one transaction) only when the batch is empty."""
     if not state.get(BATCH):
-        state[BATCH] = claim(db, reviewer, BATCH_SIZE, where=state.get(FILTER))
+        held = hold.current(state)
+        state[BATCH] = claim(db, reviewer, held.batch, held.lease, where=state.get(FILTER))
     return current_item(state)
 
 
