@@ -46,9 +46,9 @@ def page_keys() -> None:
 
 @st.dialog("Keys")
 def keys_dialog() -> None:
-    st.table({"key": [k for k, _ in QUEUE_KEYS], "does": [d for _, d in QUEUE_KEYS]})
-    st.caption("Spans")
-    st.table({"key": [k for k, _ in SPAN_KEYS], "does": [d for _, d in SPAN_KEYS]})
+    st.markdown(_table(QUEUE_KEYS))
+    st.markdown("**Spans**")
+    st.markdown(_table(SPAN_KEYS))
     st.caption("Keys do nothing while the cursor is in a text box (the note, the span lines).")
 
 
@@ -61,3 +61,7 @@ def undo_button(db: str, reviewer: Reviewer) -> None:
         on_click=undo.undo,
         args=(st.session_state, db, reviewer.name),
     )
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    return "| key | does |\n|---|---|\n" + "\n".join(f"| {k} | {d} |" for k, d in rows)

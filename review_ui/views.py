@@ -18,7 +18,7 @@ from review_ui.span_picker import span_picker
 DB_KEY = "db"
 # Preference items at 1280x800: a long prompt and long responses scroll inside fixed boxes, so
 # both responses and the buttons under them stay on screen.
-LONG_PROMPT, PROMPT_HEIGHT, RESPONSE_HEIGHT = 280, 110, 260
+LONG_PROMPT, PROMPT_HEIGHT, RESPONSE_HEIGHT = 280, 90, 180
 KEYS_HELP = (
     "**Enter** saves (the model's label unless you gave another) · **S** skips · "
     "**F** flags for an adjudicator · **U** undoes · **?** all keys"

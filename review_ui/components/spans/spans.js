@@ -25,6 +25,7 @@ const view = {
   active: null, // the label index a selection gets at once
   chosen: null, // the index of the mark clicked on
   sent: 0, // how many changes this frame has sent
+  received: null, // the last arguments from Python, as JSON
 };
 
 function post(type, data) {
@@ -226,6 +227,11 @@ function onClick(event) {
 }
 
 function onRender(args) {
+  // Streamlit sends the same arguments again now and then (after a resize, say); drawing again
+  // then would drop the reviewer's selection.
+  const received = JSON.stringify(args);
+  if (received === view.received) return;
+  view.received = received;
   view.labels = args.labels;
   view.colors = args.colors;
   view.forward = args.forward || {};
