@@ -673,15 +673,28 @@ def review(
             "(audit items always are).",
         ),
     ] = None,
+    lease_minutes: Annotated[
+        float,
+        typer.Option(
+            min=0.5,
+            help="How long a reviewer holds the items shown to them; also how long a decision "
+            "can be undone.",
+        ),
+    ] = 10.0,
+    batch: Annotated[
+        int, typer.Option(min=1, max=100, help="Items a reviewer claims at a time.")
+    ] = 5,
 ) -> None:
     """Start the review queue (a Streamlit app) on the database `label` writes."""
     import subprocess
 
+    from agent.review.hold import Hold
     from agent.review.launch import prepare, streamlit_command
 
     with _reported():
         prepare(db, guideline, overlap, blind_share, out)
-    raise typer.Exit(subprocess.call(streamlit_command(db, port)))
+    held = Hold(lease_minutes, batch)
+    raise typer.Exit(subprocess.call(streamlit_command(db, port, held)))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

@@ -12,13 +12,17 @@
    - opening the queue: sign-in submitted (Enter) -> first `Item <id>` heading shown;
    - each of `--actions` key presses (Enter = accept) -> the next item's heading shown, taken in
      the page: a capturing keydown listener and a MutationObserver stamp both ends with
-     `performance.now()`; also -> the script run finished (every widget drawn).
+     `performance.now()`; also -> the script run finished (every widget drawn);
+   - first, on `--span-actions` span items (first in line): a word selected with a double click
+     in the span picker and its label key pressed -> the app holds the span, then Enter -> the
+     next item shown (the select-a-span-and-save path).
 
 Figures are printed with PASS/FAIL beside each target; nothing is asserted.
 """
 
 import argparse
 import os
+import re
 import signal
 import socket
 import statistics
@@ -35,14 +39,18 @@ from typing import Any
 
 from agent.guidelines import load_guideline
 from agent.review.accounts import add_reviewer
+from agent.review.hold import Hold
 from agent.review.queue import claim, release, set_settings, submit
-from agent.review.ui_logic import BATCH_SIZE
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.tasks import prompt_hash
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDELINE = REPO / "guidelines" / "sentiment.md"
+SPAN_GUIDELINE = REPO / "guidelines" / "ner.md"
+SPAN_TEXT = "Flight {i} from Paris 🛫 to Lyon was late again"  # the emoji shifts UTF-16 offsets
+PICKER_FRAME = '[class*="st-key-spans-picker"] iframe'
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -78,6 +86,7 @@ ARM = f"""(before) => {{
                                       attributes: true}});
 }}"""
 FINISHED = "() => window.__bench && window.__bench.done !== null"
+ITEM_HEADING_TEXT = re.compile(r"^Item \S+$")
 
 
 @dataclass
@@ -171,6 +180,30 @@ def describe_db(db: Path) -> str:
     size = db.stat().st_size / 1e6
     parts = ", ".join(f"{n:,} {table}" for table, n in counts.items())
     return f"{parts}; {waiting:,} waiting for review; file {size:.0f} MB"
+
+
+def add_span_items(db: Path, n: int) -> None:
+    """`n` escalated span items, first in line (audit priority, so reviewed blind, no spans)."""
+    guideline = load_guideline(SPAN_GUIDELINE)
+    log.record_guideline(db, guideline)
+    with transaction(db) as con:
+        con.execute(
+            "INSERT INTO items (item_id, dataset, fields, content_hash)"
+            " SELECT printf('n%06d', i), 'bench.jsonl', json_object('id', printf('n%06d', i),"
+            " 'text', replace(?, '{i}', CAST(i AS VARCHAR))), md5('n' || i) FROM range(?) t(i)",
+            [SPAN_TEXT, n],
+        )
+        con.execute(
+            """
+            INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label,
+                route, reasons, agreement, confidence, n_samples, n_failed, votes,
+                disagreeing_models, rule)
+            SELECT printf('n%06d', i), ?, 'bench', 'openai/sim', ?, '[]', 'escalated',
+                   '["audit"]', 1.0, 0.7, 5, 0, '{"[]": 5}', '[]', '{}'
+            FROM range(?) t(i)
+            """,
+            [guideline.content_hash, prompt_hash(guideline), n],
+        )
 
 
 # --- the queue's functions, in this process --------------------------------------------------
@@ -280,7 +313,37 @@ def one_action(page: Any, key: str) -> Timing:
     )
 
 
-def browse(url: str, actions: int) -> tuple[tuple[float, float], list[Timing]]:
+def pick_span(page: Any) -> float:
+    """Select "Paris" with a double click and press 2 (location): ms from the key press to the
+    app holding the span (its `text | label` box shows it)."""
+    shown_item(page)
+    frame = page.frame_locator(PICKER_FRAME)
+    text = frame.locator("#text")
+    text.wait_for()
+    point = text.evaluate(
+        """(el) => {
+            const node = el.firstChild;
+            const at = node.data.indexOf("Paris") + 2;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + 1);
+            const r = range.getBoundingClientRect(), box = el.getBoundingClientRect();
+            return {x: r.x - box.x + r.width / 2, y: r.y - box.y + r.height / 2};
+        }"""
+    )
+    text.dblclick(position=point)
+    box = page.get_by_role("textbox", name="Or type the spans").element_handle()
+    started = time.perf_counter()
+    page.keyboard.press("2")
+    page.wait_for_function("(el) => el.value === 'Paris | location'", arg=box, timeout=30_000)
+    held = (time.perf_counter() - started) * 1000
+    page.locator(IDLE).wait_for()
+    page.get_by_role("heading", name=ITEM_HEADING_TEXT).first.click()  # the page has the focus
+    return held
+
+
+def browse(url: str, actions: int, span_actions: int) -> tuple[tuple[float, float], Any]:
+    """Sign in; `span_actions` spans picked and saved (Enter), then `actions` Enter presses."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -289,9 +352,13 @@ def browse(url: str, actions: int) -> tuple[tuple[float, float], list[Timing]]:
         )
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         opening = open_queue(page, url)
+        picks, saves = [], []
+        for _ in range(span_actions):
+            picks.append(pick_span(page))
+            saves.append(one_action(page, "Enter"))
         timings = [one_action(page, "Enter") for _ in range(actions)]
         browser.close()
-    return opening, timings
+    return opening, (timings, picks, saves)
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -329,8 +396,8 @@ def report(profile: dict[str, list[float]], opening: tuple[float, float], timing
     )
     print(f"  p95    {p95:.0f} ms (target < {TARGET_P95_MS:.0f}): {verdict(p95, TARGET_P95_MS)}")
     print(f"  {summary(shown)}")
-    claimed = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % BATCH_SIZE == 0]
-    within = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % BATCH_SIZE != 0]
+    claimed = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % Hold().batch == 0]
+    within = [t.shown_ms for i, t in enumerate(timings) if (i + 1) % Hold().batch != 0]
     if claimed and within:
         print(f"  next item from the batch held:  {summary(within)}")
         print(f"  a new batch claimed first:      {summary(claimed)}")
@@ -352,6 +419,9 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--reviewed", type=int, help="items reviewed already (default: a tenth of --items)"
     )
+    parser.add_argument(
+        "--span-actions", type=int, default=20, help="spans picked by selection and saved"
+    )
     parser.add_argument("--profile-repeats", type=int, default=20)
     parser.add_argument("--keep", type=Path, help="build the log here and keep it")
     return parser.parse_args(argv)
@@ -369,9 +439,19 @@ def main(argv: list[str] | None = None) -> None:
         build_db(db, args.items, args.escalated_share, args.drafts, args.reviewed)
         print(f"built in {time.perf_counter() - started:.1f} s: {describe_db(db)}")
         profile = profile_queue(db, args.profile_repeats)
+        add_span_items(db, args.span_actions + 5)
         with review_app(db) as url:
-            opening, timings = browse(url, args.actions)
+            opening, (timings, picks, saves) = browse(url, args.actions, args.span_actions)
     report(profile, opening, timings)
+    if picks:
+        print(f"\nspans ({len(picks)} items, the picker in the page):")
+        print(f"  label key -> span held by the app:   {summary(picks)}")
+        shown = [t.shown_ms for t in saves]
+        median, p95 = statistics.median(shown), percentile(shown, 0.95)
+        print(
+            f"  Enter -> next span item shown:        {summary(shown)}  "
+            f"({verdict(median, TARGET_MEDIAN_MS)} / {verdict(p95, TARGET_P95_MS)})"
+        )
 
 
 if __name__ == "__main__":

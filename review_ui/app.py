@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from agent.review import ui_logic
+from agent.review import hold, ui_logic
 from review_ui import views
 
 st.set_option("client.toolbarMode", "minimal")  # no Deploy button or developer menu for reviewers
@@ -21,6 +21,7 @@ st.set_page_config(page_title="labelagent review", page_icon=":material/checklis
 if not st.session_state.get(views.DB_KEY):
     st.session_state[views.DB_KEY] = ui_logic.resolve_db(sys.argv[1:], os.environ)
 db = st.session_state[views.DB_KEY]
+hold.remember(st.session_state, sys.argv[1:])
 if not db or not Path(db).is_file():
     st.error(
         f"No database at {db!r}. Start the app with `labelagent review --db PATH`."

@@ -12,17 +12,22 @@ import pandas as pd
 import streamlit as st
 
 from agent.guidelines import Guideline, parse_guideline
-from agent.review import render, ui_logic
+from agent.review import render, ui_logic, undo
 from agent.review.accounts import Reviewer
 from agent.review.queue import QueueItem
 from agent.review.sections import relevant_sections
 from agent.store.db import migrate
+from review_ui import keys
+from review_ui.span_picker import span_picker
 
 DB_KEY = "db"
 KEYS_SCRIPT = Path(__file__).with_name("keys.js")
+# Preference items at 1280x800: a long prompt and long responses scroll inside fixed boxes, so
+# both responses and the buttons under them stay on screen.
+LONG_PROMPT, PROMPT_HEIGHT, RESPONSE_HEIGHT = 280, 90, 180
 KEYS_HELP = (
     "**Enter** saves (the model's label unless you gave another) · **S** skips · "
-    "**F** flags for an adjudicator"
+    "**F** flags for an adjudicator · **U** undoes · **?** all keys"
 )
 
 
@@ -97,33 +102,38 @@ def account_sidebar(db: str, reviewer: Reviewer) -> None:
         )
 
 
-def text_field(title: str, text: str) -> None:
+def text_field(title: str, text: str, height: int | None = None) -> None:
     st.caption(title)
-    with st.container(border=True):
+    with st.container(border=True, height=height or "content"):
         verbatim(text)
 
 
-def item_fields(guideline: Guideline, item: QueueItem) -> None:
+def item_fields(
+    guideline: Guideline, item: QueueItem, prefix: str = "", forward: dict[str, str] | None = None
+) -> None:
     """The item as the guideline names its fields; preference responses side by side, spans
     with the model's spans marked (not when blind)."""
     fields = guideline.fields
     if guideline.task == "preference" and len(fields) >= 3:
         for name in fields[:-2]:
-            text_field(name, ui_logic.field_text(item, name))
+            text = ui_logic.field_text(item, name)
+            long = len(text) > LONG_PROMPT or text.count("\n") > 3
+            text_field(
+                f"{name} (scroll for more)" if long else name, text, PROMPT_HEIGHT if long else None
+            )
         left, right = st.columns(2)
         for column, name, title in (
             (left, fields[-2], "Response A"),
             (right, fields[-1], "Response B"),
         ):
             with column:
-                text_field(f"{title} ({name})", ui_logic.field_text(item, name))
+                text = ui_logic.field_text(item, name)
+                long = len(text) > LONG_PROMPT or text.count("\n") > 3
+                text_field(f"{title} ({name})", text, RESPONSE_HEIGHT if long else None)
         return
     if guideline.task == "spans":
-        text = ui_logic.field_text(item, fields[0])
-        spans = [] if item.blind else item.llm_label
         st.caption(fields[0] if item.blind else f"{fields[0]} (the model's spans marked)")
-        with st.container(border=True):
-            st.html(ui_logic.highlight_spans(text, spans, guideline.label_names))
+        span_picker(guideline, item, forward or keys.QUEUE_FORWARD, prefix)
         return
     for name in fields:
         text_field(name, ui_logic.field_text(item, name))
@@ -141,6 +151,7 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
             model = not item.blind and label == item.llm_label
             st.button(
                 f"{number} · {label}",
+                icon=":material/smart_toy:" if model else None,
                 key=ui_logic.widget_key(f"label-{number}", item, prefix),
                 shortcut=str(number),
                 type="primary" if selected else "secondary",
@@ -199,7 +210,7 @@ def score_inputs(guideline: Guideline, item: QueueItem, prefix: str = "") -> Non
 
 def span_editor(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
     st.text_area(
-        "Spans: one per line, `text | label`",
+        "Or type the spans, one per line: `text | label`",
         key=ui_logic.widget_key("spans", item, prefix),
         help="Labels: " + ", ".join(guideline.label_names) + ".",
     )
@@ -225,7 +236,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             type="primary",
             shortcut="Enter",
             help=accept_help,
-            on_click=ui_logic.act,
+            on_click=undo.act,
             args=(*args, "accept"),
         )
         st.button(
@@ -233,7 +244,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             key="act-skip",
             shortcut="S",
             help="Not for me: leave it to another reviewer.",
-            on_click=ui_logic.act,
+            on_click=undo.act,
             args=(*args, "skip"),
         )
         st.button(
@@ -241,7 +252,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             key="act-flag",
             shortcut="F",
             help="Send it to an adjudicator (say why in the note).",
-            on_click=ui_logic.act,
+            on_click=undo.act,
             args=(*args, "flag"),
         )
         if guideline.task == "spans":
@@ -253,6 +264,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
                 on_click=ui_logic.toggle_no_spans,
                 args=(state, item),
             )
+        keys.undo_button(db, reviewer)
     numbers = (
         "Keys: **1** to **9** pick a label · "
         if guideline.task in ui_logic.LABEL_KEY_TASKS
@@ -296,7 +308,9 @@ def votes(item: QueueItem) -> None:
         return
     frame = pd.DataFrame(rows, columns=["label", "votes"])
     if all(len(label) <= 40 for label, _ in rows):
-        st.bar_chart(frame, x="label", y="votes", horizontal=True, height=60 + 30 * len(rows))
+        st.bar_chart(
+            frame, x="label", y="votes", horizontal=True, sort="-votes", height=60 + 30 * len(rows)
+        )
     else:
         st.dataframe(frame, hide_index=True)
 
@@ -325,24 +339,3 @@ def chart(rows: list[tuple[Any, ...]], columns: list[str], **options: Any) -> No
     frame = pd.DataFrame([r[: len(columns)] for r in rows], columns=columns)
     height = 80 + 28 * len(rows) if options.get("horizontal") else 260
     st.bar_chart(frame, x=columns[0], y=columns[1], height=height, **options)
-
-
-def final_label_widgets(guideline: Guideline, item: QueueItem, prefix: str) -> None:
-    """The adjudicator's answer: no keyboard shortcuts, since several cases share the page."""
-    task = guideline.task
-    if task in ui_logic.CHOICE_TASKS:
-        st.radio(
-            "Final label",
-            guideline.label_names,
-            index=None,
-            horizontal=True,
-            key=ui_logic.widget_key("pick", item, prefix),
-        )
-    elif task == "multilabel":
-        st.multiselect(
-            "Final labels", guideline.label_names, key=ui_logic.widget_key("labels", item, prefix)
-        )
-    elif task == "rating":
-        score_inputs(guideline, item, prefix)
-    else:
-        span_editor(guideline, item, prefix)

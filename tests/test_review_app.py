@@ -276,8 +276,8 @@ def test_overlap_two_disagreement_is_settled_by_the_adjudicator(review_db):
     ada.switch_page("screens/adjudication.py").run()
     assert "reviewers gave 2 different labels" in all_text(ada)
     assert reviewers_in_table(ada) == ["ann", "bob"]
-    ada.radio[0].set_value("neutral").run()
-    press(ada, "Save final label")
+    press(ada, "2 · neutral")
+    press(ada, "Save final label (Enter)")
     assert "Final label for t0: neutral" in messages(ada, "success")[0]
     assert query(review_db, "SELECT label, reviewer FROM final_labels WHERE item_id = 't0'") == [
         ('"neutral"', "ada")
@@ -346,7 +346,10 @@ def test_spans_are_marked_and_edited_as_lines(task_db):
         [spans, [], spans, [], spans],
     )
     at = sign_in("ann")
-    assert "Paris<sub> location</sub></mark>" in "".join(h.value for h in at.html)
+    [picker] = at.get("component_instance")
+    shown = json.loads(picker.proto.json_args)
+    assert shown["text"] == "We flew from Paris to Lyon with Ryanair"
+    assert shown["spans"] == [{"start": 13, "end": 18, "label": "location"}]
     [editor] = at.text_area
     assert editor.value == "Paris | location"
     editor.input("Paris | location\nLyon | location\nRyanair | corporation").run()

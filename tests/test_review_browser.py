@@ -145,11 +145,13 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float 
 
 
 @contextmanager
-def serve(db: Path) -> Iterator[str]:
-    """`labelagent review --db DB --port PORT` in its own process group; yields the app's URL."""
+def serve(db: Path, *options: str) -> Iterator[str]:
+    """`labelagent review --db DB --port PORT [options]` in its own process group; yields the
+    app's URL."""
     port = free_port()
     log = db.parent / f"review-{port}.log"
     command = [sys.executable, "-m", "agent.cli", "review", "--db", str(db), "--port", str(port)]
+    command += options
     with log.open("w") as output:
         process = subprocess.Popen(
             command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, start_new_session=True

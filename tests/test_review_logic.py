@@ -148,17 +148,6 @@ def test_span_lines_round_trip_and_bad_lines_are_named():
         ui_logic.parse_span_lines(" | location")
 
 
-def test_spans_are_highlighted_with_their_labels_and_the_text_escaped():
-    spans = [
-        {"start": 0, "end": 2, "label": "person", "text": "<b"},
-        {"start": 1, "end": 4, "label": "location", "text": "overlap"},
-    ]
-    marked = ui_logic.highlight_spans("<b> & x\ny", spans, ["person", "location"])
-    assert marked.count("<mark") == 1, "an overlapping span is not marked twice"
-    assert "&#60;b<sub> person</sub></mark>&#62; &#38; x&#10;y</div>" in marked
-    assert "white-space:pre-wrap" in marked, "line breaks and indentation are kept"
-
-
 def test_markdown_escaping_keeps_text_literal():
     assert ui_logic.md_escape("*a* [b](c) $x$ :blue[y]") == (
         "\\*a\\* \\[b\\]\\(c\\) \\$x\\$ \\:blue\\[y\\]"

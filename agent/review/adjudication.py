@@ -1,11 +1,18 @@
 """Items whose reviewers disagree, or that a reviewer flagged, wait for an adjudicator."""
 
 import json
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.review.queue import REVIEW_STATE, QueueItem, _attach_rationales, _queue_item
+from agent.review.queue import (
+    REVIEW_STATE,
+    QueueFilter,
+    QueueItem,
+    _attach_rationales,
+    _queue_item,
+)
 from agent.store.db import transaction
 from agent.store.keys import audit_key
 
@@ -17,7 +24,9 @@ class Case:
     why: str
 
 
-def cases(db: str | Path, limit: int = 50) -> list[Case]:
+def cases(db: str | Path, limit: int = 50, where: QueueFilter | None = None) -> list[Case]:
+    """Flagged items first, then disagreements, among the items `where` lets through."""
+    filters, params = (where or QueueFilter()).sql()
     with transaction(db) as con:
         rows = con.execute(
             f"""
@@ -30,10 +39,11 @@ def cases(db: str | Path, limit: int = 50) -> list[Case]:
             JOIN guidelines g USING (guideline_hash)
             JOIN items i USING (item_id)
             WHERE NOT r.adjudicated AND (r.flagged OR (r.n_labels >= 2 AND r.n_distinct > 1))
+              {filters}
             ORDER BY r.flagged DESC, d.item_id
             LIMIT ?
             """,
-            [limit],
+            [*params, limit],
         ).fetchall()
         found, key = [], audit_key(con)
         for row in rows:
@@ -61,3 +71,21 @@ def cases(db: str | Path, limit: int = 50) -> list[Case]:
             )
             found.append(Case(item=item, reviews=reviews, why=why))
     return found
+
+
+SKIPPED, FILTER = "adjudication_skipped", "adjudication_filter"
+
+
+def next_case(state: MutableMapping[str, Any], found: list[Case]) -> Case | None:
+    """The first case the adjudicator has not skipped in this session."""
+    skipped = state.get(SKIPPED) or set()
+    return next((c for c in found if _key(c.item) not in skipped), None)
+
+
+def skip(state: MutableMapping[str, Any], item: QueueItem) -> None:
+    """S: leave the case for later (it comes back in the next session, or after Show skipped)."""
+    state[SKIPPED] = {*(state.get(SKIPPED) or set()), _key(item)}
+
+
+def _key(item: QueueItem) -> str:
+    return f"{item.guideline_hash}:{item.item_id}"

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from agent.errors import ConfigError, DatabaseError
 from agent.review.accounts import count_reviewers
+from agent.review.hold import Hold
 from agent.review.queue import set_settings
 from agent.store.db import migrate
 
@@ -40,7 +41,7 @@ def prepare(
         )
 
 
-def streamlit_command(db: str | Path, port: int) -> list[str]:
+def streamlit_command(db: str | Path, port: int, held: Hold | None = None) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -62,4 +63,5 @@ def streamlit_command(db: str | Path, port: int) -> list[str]:
         "--",
         "--db",
         str(Path(db).resolve()),
+        *(held or Hold()).arguments(),
     ]

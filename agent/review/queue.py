@@ -64,6 +64,7 @@ class QueueFilter:
     label: str | None = None  # the model's label, as JSON text or a plain label name
     reason: str | None = None
     run_id: str | None = None
+    text: str | None = None  # items with this in any field, in any case
 
     def sql(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
@@ -79,6 +80,12 @@ class QueueFilter:
         if self.run_id:
             clauses.append("d.run_id = ?")
             params.append(self.run_id)
+        if self.text:
+            clauses.append(
+                "d.item_id IN (SELECT item_id FROM items WHERE contains(lower(array_to_string("
+                "json_extract_string(fields, '$.*'), chr(10))), lower(?)))"
+            )
+            params.append(self.text)
         return "".join(f" AND {c}" for c in clauses), params
 
 

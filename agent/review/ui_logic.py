@@ -17,16 +17,16 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
-from agent.review import render
+from agent.review import hold
 from agent.review.accounts import Reviewer, authenticate
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.store.db import transaction
 from agent.tasks import TASK_MODULES, item_text
 
-BATCH_SIZE = 5
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
 BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
+PICKED = "spans-picked"  # spans picked by selecting text, with their offsets
 CHOICE_TASKS = ("classification", "preference")
 LABEL_KEY_TASKS = (*CHOICE_TASKS, "multilabel")
 SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
@@ -125,33 +125,6 @@ def parse_span_lines(text: str) -> list[dict[str, str]]:
     return spans
 
 
-def highlight_spans(text: str, spans: Any, labels: list[str]) -> str:
-    """HTML of `text` with each span marked and tagged with its label (overlaps: first wins)."""
-    marked = sorted(
-        (
-            s
-            for s in spans or []
-            if isinstance(s.get("start"), int) and isinstance(s.get("end"), int)
-        ),
-        key=lambda s: (s["start"], -s["end"]),
-    )
-    parts, at = [], 0
-    for span in marked:
-        start, end = span["start"], span["end"]
-        if start < at or end > len(text) or start >= end:
-            continue
-        label = str(span.get("label", ""))
-        color = SPAN_COLORS[labels.index(label) % len(SPAN_COLORS)] if label in labels else "#eee"
-        parts.append(render.escape(text[at:start]))
-        parts.append(
-            f'<mark style="background:{color};padding:0 2px;border-radius:3px">'
-            f"{render.escape(text[start:end])}<sub> {render.escape(label)}</sub></mark>"
-        )
-        at = end
-    parts.append(render.escape(text[at:]))
-    return f'<div class="verbatim" style="{render.VERBATIM_STYLE}">{"".join(parts)}</div>'
-
-
 def field_text(item: QueueItem, name: str) -> str:
     return item_text(item.fields.get(name, ""))
 
@@ -231,6 +204,9 @@ def spans_answer(state: Mapping[str, Any], item: QueueItem, prefix: str = "") ->
         if spans_to_lines(None if item.blind else item.llm_label):
             raise ConfigError(missing_answer("spans"))
         return None
+    selected = state.get(widget_key(PICKED, item, prefix))
+    if selected is not None and spans_to_lines(selected) == text:
+        return selected
     try:
         return parse_span_lines(text)
     except ValueError as e:
@@ -272,7 +248,8 @@ def current_item(state: Mapping[str, Any]) -> QueueItem | None:
 def refill(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> QueueItem | None:
     """The item on screen; claims the next batch (one transaction) only when the batch is empty."""
     if not state.get(BATCH):
-        state[BATCH] = claim(db, reviewer, BATCH_SIZE, where=state.get(FILTER))
+        held = hold.current(state)
+        state[BATCH] = claim(db, reviewer, held.batch, held.lease, where=state.get(FILTER))
     return current_item(state)
 
 

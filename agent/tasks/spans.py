@@ -34,7 +34,9 @@ def normalize(guideline: Guideline, value: Any, item: Item | None) -> list[dict[
             raise ValueError(f"each span needs text and label, got {entry!r}")
         label = match_choice(entry["label"], guideline.label_names)
         needle = str(entry["text"]).strip()
-        start = _find(text, needle, taken) if text is not None else entry.get("start")
+        start = _given(text, needle, entry, taken)
+        if start is None:
+            start = _find(text, needle, taken) if text is not None else entry.get("start")
         if start is None:
             raise ValueError(f"span text {entry['text']!r} does not appear in the item's text")
         end = start + len(needle)
@@ -52,6 +54,18 @@ def normalize(guideline: Guideline, value: Any, item: Item | None) -> list[dict[
 
 def _item_text(guideline: Guideline, item: Item | None) -> str | None:
     return None if item is None else str(item.fields.get(guideline.fields[0], ""))
+
+
+def _given(
+    text: str | None, needle: str, entry: dict[str, Any], taken: set[tuple[int, int]]
+) -> int | None:
+    """The span's own start, when it has one and the text there is the span's text (a reviewer
+    who selected the second "Paris" means the second)."""
+    start = entry.get("start")
+    if text is None or not needle or not isinstance(start, int) or isinstance(start, bool):
+        return None
+    fits = start >= 0 and text[start : start + len(needle)] == needle
+    return start if fits and (start, start + len(needle)) not in taken else None
 
 
 def _find(text: str, needle: str, taken: set[tuple[int, int]]) -> int | None:

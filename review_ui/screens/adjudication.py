@@ -1,36 +1,66 @@
-"""Adjudication: items reviewers disagreed on or flagged; the adjudicator sets the final label."""
+"""Adjudication: items reviewers disagreed on or flagged, one at a time, with the queue's keys and
+filters; the adjudicator's label is the final one."""
 
 import streamlit as st
 
+from agent.guidelines import Guideline
 from agent.review import render, ui_logic
 from agent.review.accounts import Reviewer
-from agent.review.adjudication import Case, cases
-from review_ui import views
+from agent.review.adjudication import FILTER, SKIPPED, Case, cases, next_case, skip
+from agent.review.queue import QueueFilter
+from review_ui import filters, keys, views
 
 PREFIX = "adj-"
+FORWARD = {"Enter": "adj-save", "s": "adj-skip", "?": "show-keys"}
 state = st.session_state
 
 
-def case_view(db: str, adjudicator: Reviewer, case: Case) -> None:
+def final_label(guideline: Guideline, case: Case) -> None:
+    """The adjudicator's answer, with the queue's number keys."""
+    item, task = case.item, guideline.task
+    if task in ui_logic.LABEL_KEY_TASKS:
+        views.label_buttons(guideline, item, PREFIX)
+    if task in ui_logic.CHOICE_TASKS:
+        mine = ui_logic.picked(state, item, PREFIX)
+        if mine:
+            st.markdown(f"Final label: **{ui_logic.md_escape(mine)}** (Enter saves it)")
+    elif task == "multilabel":
+        st.multiselect(
+            "Final labels", guideline.label_names, key=ui_logic.widget_key("labels", item, PREFIX)
+        )
+    elif task == "rating":
+        views.score_inputs(guideline, item, PREFIX)
+    else:
+        views.span_editor(guideline, item, PREFIX)
+
+
+def case_view(db: str, adjudicator: Reviewer, case: Case, waiting: int) -> None:
     item = case.item
     guideline = views.guideline_for(db, item)
     ui_logic.initial_answer_state(state, guideline, item, PREFIX)
     views.item_heading(item.item_id)
-    st.caption(f"guideline {guideline.name} · {guideline.task} · {case.why}")
-    views.item_fields(guideline, item)
-    st.markdown("**Reviews**")
-    st.html(render.table_html(ui_logic.review_columns(case.reviews), ui_logic.REVIEW_ROWS))
-    with st.expander("What the models said", expanded=True):
-        views.evidence(item, queued=False)
-    views.final_label_widgets(guideline, item, PREFIX)
-    st.text_input("Note", key=ui_logic.widget_key("note", item, PREFIX))
-    st.button(
-        "Save final label",
-        key=ui_logic.widget_key("save", item, PREFIX),
-        type="primary",
-        on_click=ui_logic.adjudicate,
-        args=(state, db, adjudicator.name, guideline, item, PREFIX),
+    st.caption(
+        f"{waiting} case(s) waiting · guideline {guideline.name} · {guideline.task} · {case.why}"
     )
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        views.item_fields(guideline, item, PREFIX, FORWARD)
+        st.markdown("**Reviews**")
+        st.html(render.table_html(ui_logic.review_columns(case.reviews), ui_logic.REVIEW_ROWS))
+        final_label(guideline, case)
+        st.text_input("Note", key=ui_logic.widget_key("note", item, PREFIX))
+        with st.container(horizontal=True):
+            st.button(
+                "Save final label (Enter)",
+                key="adj-save",
+                type="primary",
+                shortcut="Enter",
+                on_click=ui_logic.adjudicate,
+                args=(state, db, adjudicator.name, guideline, item, PREFIX),
+            )
+            st.button("Skip (S)", key="adj-skip", shortcut="S", on_click=skip, args=(state, item))
+    with right:
+        views.evidence(item, queued=False)
 
 
 def show(db: str, adjudicator: Reviewer | None) -> None:
@@ -38,16 +68,17 @@ def show(db: str, adjudicator: Reviewer | None) -> None:
     if adjudicator is None or not adjudicator.can_adjudicate:
         st.error("Only adjudicators can open this page.")
         return
+    state[FILTER] = filters.sidebar(db, state.get(FILTER) or QueueFilter(), "adj-filter")
     views.messages()
-    found = cases(db)
-    if not found:
-        st.success("No disagreements or flags are waiting.")
+    keys.page_keys()
+    found = cases(db, where=state[FILTER])
+    case = next_case(state, found)
+    if case is None:
+        st.success("No disagreements or flags are waiting (with these filters).")
+        if state.get(SKIPPED):
+            st.button("Show skipped cases", key="adj-unskip", on_click=state.pop, args=(SKIPPED,))
         return
-    st.caption(f"{len(found)} case(s): flagged first, then disagreements.")
-    for number, case in enumerate(found):
-        title = f"Case {number + 1} · {case.why}"  # a label reads Markdown: no item text here
-        with st.expander(title, expanded=number == 0):
-            case_view(db, adjudicator, case)
+    case_view(db, adjudicator, case, len(found))
 
 
 show(views.db_path(), ui_logic.signed_in(state))

@@ -1,43 +1,18 @@
-"""The review queue: one escalated item at a time from a claimed batch of five."""
+"""The review queue: one escalated item at a time from a claimed batch (five by default)."""
 
 import streamlit as st
 
-from agent.review import ui_logic
+from agent.review import progress, ui_logic
 from agent.review.accounts import Reviewer
 from agent.review.queue import QueueFilter
-from review_ui import views
+from review_ui import filters as review_filters
+from review_ui import keys, views
 
 state = st.session_state
 
 
-def _select(title: str, options: list[str], current: str | None, key: str, **kw: object) -> str:
-    index = options.index(current) if current in options else None
-    return st.selectbox(title, options, index=index, key=key, placeholder="all", **kw)
-
-
 def filters(db: str, reviewer: Reviewer) -> None:
-    options = views.filter_options(db)
-    now = state.get(ui_logic.FILTER) or QueueFilter()
-    with st.sidebar:
-        st.subheader("Filters")
-        where = QueueFilter(
-            guideline=_select("Guideline", options.guidelines, now.guideline, "filter-guideline"),
-            label=_select(
-                "Model label",
-                options.labels,
-                now.label,
-                "filter-label",
-                format_func=ui_logic.json_label_text,
-            ),
-            reason=_select(
-                "Reason",
-                options.reasons,
-                now.reason,
-                "filter-reason",
-                format_func=lambda r: r.replace("_", " "),
-            ),
-            run_id=_select("Run", options.runs, now.run_id, "filter-run"),
-        )
+    where = review_filters.sidebar(db, state.get(ui_logic.FILTER) or QueueFilter())
     ui_logic.set_filter(state, db, reviewer.name, where)
 
 
@@ -45,18 +20,24 @@ def show(db: str, reviewer: Reviewer | None) -> None:
     if reviewer is None:
         return
     filters(db, reviewer)
-    item = ui_logic.refill(state, db, reviewer.name)
+    item = progress.refill(state, db, reviewer.name)
     views.messages()
+    keys.page_keys()
     if item is None:
         st.success("Nothing is waiting for you here (with these filters). Well done.")
-        st.button("Check again", key="check-again")
+        with st.container(horizontal=True):
+            st.button("Check again", key="check-again")
+            keys.undo_button(db, reviewer)
         return
     guideline = views.guideline_for(db, item)
     ui_logic.mark_shown(state, item)
     ui_logic.initial_answer_state(state, guideline, item)
     views.item_heading(item.item_id)
     held = len(state.get(ui_logic.BATCH) or [])
-    st.caption(f"guideline {guideline.name} · {guideline.task} · {held} in your batch")
+    st.caption(
+        f"{progress.line(state)} · guideline {guideline.name} · {guideline.task} · "
+        f"{held} in your batch"
+    )
     left, right = st.columns([3, 2], gap="large")
     with left:
         views.item_fields(guideline, item)
