@@ -36,8 +36,9 @@ LONG_TEXT = "long " * 3999 + "END-OF-LONG"  # 20,000 characters
 
 
 def hostile_id(port: int) -> str:
-    """An item id with the traps that fit on one line."""
-    return f"![id](http://127.0.0.1:{port}/log?id) <b>&lt;id&gt;</b> :material/home: *x* {RLO}di"
+    """An item id with the traps that fit on one line (no control or bidi characters: the input
+    checks refuse those in ids)."""
+    return f"![id](http://127.0.0.1:{port}/log?id) <b>&lt;id&gt;</b> :material/home: *x*"
 
 
 # Pieces that only appear on the page if the text was read as Markdown or HTML, or not at all.

@@ -68,6 +68,8 @@ def build(db: Path, guideline_text: str, rows: list[dict], answers: list[Any]) -
         Thresholds(audit_share=0.0),
     )
     labeler.run(path)
+    # The blind draw is keyed with the log's random secret: no item is blind unless a test says so.
+    set_settings(db, guideline.name, overlap=1, blind_share=0.0)
     for name, password in PASSWORDS.items():
         add_reviewer(db, name, "adjudicator" if name == "ada" else "reviewer", password)
     return db
@@ -512,8 +514,8 @@ def test_hostile_item_text_ids_rationales_notes_and_labels_are_shown_verbatim(ta
     for written in (note, label):
         assert written.replace(RLO, "[U+202E]") in table
     assert any(t == f"Item {shown_id}" for t in verbatim_texts(ada))
-    ada.radio[0].set_value("neutral").run()
-    press(ada, "Save final label")
+    press(ada, "2 · neutral")
+    press(ada, "Save final label (Enter)")
     assert messages(ada, "success") == [f"Final label for {shown_id}: neutral."]
     assert_nothing_untrusted_read_as_markdown(ada)
     ada.switch_page("screens/dashboard.py").run()
