@@ -30,6 +30,12 @@ if not db or not Path(db).is_file():
     st.stop()
 views.ensure_schema(db)
 
+
+def _root() -> None:
+    """The app's root address; app.py sends every visit on to the queue or the sign-in page, so
+    that /queue is the queue's own address (a default page answers only at the root)."""
+
+
 reviewer = ui_logic.check_session(st.session_state, db, browser_session.token())
 browser_session.sync()
 pages = {
@@ -37,12 +43,10 @@ pages = {
         "screens/sign_in.py",
         title="Sign in",
         url_path=ui_logic.SIGN_IN_PAGE,
-        default=reviewer is None,
         visibility="hidden" if reviewer else "visible",
     ),
-    "queue": st.Page(
-        "screens/queue.py", title="Review queue", url_path="queue", default=reviewer is not None
-    ),
+    "": st.Page(_root, title="labelagent review", default=True, visibility="hidden"),
+    "queue": st.Page("screens/queue.py", title="Review queue", url_path="queue"),
     "adjudication": st.Page(
         "screens/adjudication.py",
         title="Adjudication",

@@ -7,6 +7,7 @@ cookie holds only the token; the log decides whether it is still good (agent/rev
 import json
 
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from agent.review import ui_logic
 from agent.review.sessions import SESSION_LIFETIME
@@ -34,23 +35,24 @@ def client() -> str:
     return address if isinstance(address, str) and address else "local"
 
 
-def _write_cookie(value: str, max_age: int) -> None:
+def _write_cookie(value: str, max_age: int, where: DeltaGenerator) -> None:
     secure = '(location.protocol === "https:" ? "; Secure" : "")'
     script = (
         f"document.cookie = {json.dumps(cookie_name())} + '=' + {json.dumps(value)}"
         f" + '; Path=/; Max-Age={max_age}; SameSite=Strict' + {secure};"
     )
-    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True, width="content")
+    where.html(f"<script>{script}</script>", unsafe_allow_javascript=True, width="content")
 
 
 def sync() -> None:
     """Keep the browser's cookie in step with the session: set it after a sign-in, delete it
-    after a sign-out or when the session ended."""
+    after a sign-out or when the session ended. The script goes where its empty element shifts
+    nothing: the sidebar when signed in, the top of the sign-in page otherwise."""
     state = st.session_state
     mine = state.get(ui_logic.TOKEN)
     if mine and mine != token():
-        _write_cookie(mine, int(SESSION_LIFETIME.total_seconds()))
+        _write_cookie(mine, int(SESSION_LIFETIME.total_seconds()), st.sidebar)
         state[WRITTEN] = True
     elif not mine and (token() or state.get(WRITTEN)):
-        _write_cookie("", 0)
+        _write_cookie("", 0, st.container())
         state.pop(WRITTEN, None)

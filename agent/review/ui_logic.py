@@ -454,15 +454,15 @@ def check_session(
 
 
 def redirect(page: str, reviewer: Reviewer | None, wanted: str | None) -> tuple[str, str] | None:
-    """Where a request for `page` (its url path) goes instead, and the page to go on to after
-    signing in; None when the page may be shown. Signed out, every page leads to the sign-in
-    page; signed in, the sign-in page leads on to the page asked for, else the queue. Only
-    adjudicators may open the adjudication page."""
+    """Where a request for `page` (its url path; "" is the app's root) goes instead, and the
+    page to go on to after signing in; None when the page may be shown. Signed out, every page
+    leads to the sign-in page; signed in, the root and the sign-in page lead on to the page asked
+    for, else the queue. Only adjudicators may open the adjudication page."""
     if reviewer is None:
-        return None if page == SIGN_IN_PAGE else (SIGN_IN_PAGE, page)
+        return None if page == SIGN_IN_PAGE else (SIGN_IN_PAGE, page or HOME_PAGE)
     if page == SIGN_IN_PAGE:
         return (wanted if wanted in PAGES and may_open(wanted, reviewer) else HOME_PAGE), ""
-    return None if may_open(page, reviewer) else (HOME_PAGE, "")
+    return None if page in PAGES and may_open(page, reviewer) else (HOME_PAGE, "")
 
 
 def may_open(page: str, reviewer: Reviewer) -> bool:
