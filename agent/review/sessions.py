@@ -58,7 +58,7 @@ def _wait(con: Any, name: str, client: str, moment: datetime) -> float:
             "SELECT failures, last_failed_at FROM sign_in_failures WHERE kind = ? AND key = ?",
             [kind, key],
         ).fetchall()
-        if rows and moment - rows[0][1] < FORGET_FAILURES_AFTER:
+        if rows and wait_after(rows[0][0]) and moment - rows[0][1] < FORGET_FAILURES_AFTER:
             free_at = rows[0][1] + wait_after(rows[0][0])
             longest = max(longest, (free_at - moment).total_seconds())
     return longest
@@ -68,7 +68,7 @@ def _count_attempt(con: Any, name: str, client: str, moment: datetime) -> None:
     """Count the attempt as failed before the password is checked, so attempts made at the
     same moment cannot all slip past the count; a success takes it back."""
     con.execute(
-        "DELETE FROM sign_in_failures WHERE last_failed_at < ?", [moment - FORGET_FAILURES_AFTER]
+        "DELETE FROM sign_in_failures WHERE last_failed_at <= ?", [moment - FORGET_FAILURES_AFTER]
     ).fetchall()
     for kind, key in _subjects(name, client):
         con.execute(
