@@ -30,7 +30,7 @@ BATCH_SIZE = 5
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
 BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
-TOKEN = "session_token"
+TOKEN, CHECKED = "session_token", "session_checked"
 SIGN_IN_PAGE, HOME_PAGE, ADJUDICATION_PAGE = "sign-in", "queue", "adjudication"
 PAGES = (HOME_PAGE, ADJUDICATION_PAGE, "dashboard", "report")
 CHOICE_TASKS = ("classification", "preference")
@@ -294,7 +294,7 @@ def act(
     """Record `action` (accept, skip or flag) on the item on screen; on success the next item of
     the batch comes up. A problem becomes the `flash` message instead of an exception."""
     state[FLASH] = None
-    if check_session(state, db) is None:
+    if not still_signed_in(state, db):
         return False
     item = current_item(state)
     if item is None:
@@ -326,7 +326,7 @@ def adjudicate(
 ) -> bool:
     """Record the adjudicator's final label for a case; problems become the `flash` message."""
     state[FLASH] = state[NOTICE] = None
-    if check_session(state, db) is None:
+    if not still_signed_in(state, db):
         return False
     try:
         answer = answer_from_state(state, guideline, item, prefix)
@@ -438,7 +438,10 @@ def check_session(
     """The signed-in reviewer, checked against the log on every run, so a sign-out elsewhere, a
     removed account, a new password or an expired session ends this session at the next click.
     After a reload the session has only the token the browser kept (`browser_token`). The
-    actions check too, since Streamlit runs a click's callback before the app's script."""
+    actions check first (`still_signed_in`), since Streamlit runs a click's callback before the
+    app's script; the script of the same run then takes their answer."""
+    if state.pop(CHECKED, False):
+        return signed_in(state)
     token = state.get(TOKEN) or browser_token
     reviewer = sessions.session_reviewer(db, token) if token else None
     if reviewer is None:
@@ -451,6 +454,15 @@ def check_session(
     state[TOKEN] = token
     state[REVIEWER] = reviewer
     return reviewer
+
+
+def still_signed_in(state: MutableMapping[str, Any], db: str | Path) -> bool:
+    """For an action's callback: is the session still good? (If not, the action is dropped and
+    the reviewer signed out.) Checked once per click: the app's script that follows the
+    callback in the same run takes this answer."""
+    reviewer = check_session(state, db)
+    state[CHECKED] = True
+    return reviewer is not None
 
 
 def redirect(page: str, reviewer: Reviewer | None, wanted: str | None) -> tuple[str, str] | None:
