@@ -122,17 +122,20 @@ def list_reviewers(db: str | Path) -> list[Reviewer]:
     return [Reviewer(name=name, role=role) for name, role in rows]
 
 
-def authenticate(db: str | Path, name: str, password: str) -> Reviewer | None:
+def account(con: Any, name: str) -> tuple[str, str, str] | None:
+    """The account's (name, role, password hash), read inside the caller's transaction."""
+    rows = con.execute(
+        "SELECT name, role, password_hash FROM reviewers WHERE name = ?", [name.strip()]
+    ).fetchall()
+    return rows[0] if rows else None
+
+
+def verified(found: tuple[str, str, str] | None, password: str) -> Reviewer | None:
     """The reviewer when the password is theirs. Exactly one scrypt check either way: against
     the account's hash, or against DUMMY_HASH when there is no such account."""
-    with transaction(db) as con:
-        row = con.execute(
-            "SELECT name, role, password_hash FROM reviewers WHERE name = ?", [name.strip()]
-        ).fetchall()
-    stored = row[0][2] if row else DUMMY_HASH
-    if not check_password(password, stored) or not row:
+    if not check_password(password, found[2] if found else DUMMY_HASH) or found is None:
         return None
-    return Reviewer(name=row[0][0], role=row[0][1])
+    return Reviewer(name=found[0], role=found[1])
 
 
 def count_reviewers(db: str | Path) -> int:

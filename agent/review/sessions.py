@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.review.accounts import Reviewer, authenticate
+from agent.review.accounts import Reviewer, account, verified
 from agent.store.db import transaction
 from agent.store.log import now
 
@@ -101,11 +101,11 @@ def sign_in(
     moment = moment or now()
     with transaction(db) as con:
         wait = _wait(con, name, client, moment)
-        if wait <= 0:
-            _count_attempt(con, name, client, moment)
-    if wait > 0:
-        return SignIn(wait_seconds=wait)
-    reviewer = authenticate(db, name, password)
+        if wait > 0:
+            return SignIn(wait_seconds=wait)
+        _count_attempt(con, name, client, moment)
+        found = account(con, name)
+    reviewer = verified(found, password)
     if reviewer is None:
         return SignIn()
     token = secrets.token_urlsafe(32)
