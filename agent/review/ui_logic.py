@@ -423,6 +423,7 @@ def sign_in(
         return False
     state[REVIEWER] = result.reviewer
     state[TOKEN] = result.token
+    state[CHECKED] = True  # the script of this run need not ask the log again
     state[FLASH] = None
     return True
 
