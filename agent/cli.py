@@ -651,6 +651,59 @@ def reviewer_add(
         out.print(f"{role} {name!r} saved in {db}. Password (shown once): {password}")
 
 
+@reviewer_app.command("reset-password")
+def reviewer_reset_password(
+    name: Annotated[str, typer.Argument(help="The reviewer whose password changes.")],
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Give a reviewer a new password (read from standard input when piped in, else generated
+    and printed once). Signs them out everywhere and gives back the items they hold."""
+    from agent.review.accounts import reset_password
+    from agent.store.db import require_existing
+
+    given = None if sys.stdin.isatty() else sys.stdin.readline().strip() or None
+    try:
+        require_existing(db)
+        password = reset_password(db, name, given)
+    except LabelagentError as e:
+        _fail(e)
+    shown = "" if given else f" Password (shown once): {password}"
+    out.print(f"New password for {name!r} saved in {db}; their sessions ended.{shown}")
+
+
+@reviewer_app.command("remove")
+def reviewer_remove(
+    name: Annotated[str, typer.Argument(help="The reviewer to remove.")],
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Delete a reviewer's account: they are signed out at their next click and the items they
+    hold go back to the queue. Their past reviews stay in the log."""
+    from agent.review.accounts import remove_reviewer
+    from agent.store.db import require_existing
+
+    try:
+        require_existing(db)
+        remove_reviewer(db, name)
+    except LabelagentError as e:
+        _fail(e)
+    out.print(f"Removed {name!r} from {db}; their reviews stay.")
+
+
+@reviewer_app.command("list")
+def reviewer_list(db: Db = DEFAULT_DB) -> None:
+    """The reviewer accounts and their roles."""
+    from agent.review.accounts import list_reviewers
+    from agent.store.db import require_existing
+
+    try:
+        require_existing(db)
+        reviewers = list_reviewers(db)
+    except LabelagentError as e:
+        _fail(e)
+    for reviewer in reviewers:
+        out.print(f"{reviewer.name}\t{reviewer.role}", highlight=False)
+
+
 @app.command()
 def review(
     db: Db = DEFAULT_DB,

@@ -1,9 +1,10 @@
 """The review queue. `labelagent review --db PATH` runs
 `streamlit run review_ui/app.py -- --db PATH`.
 
-The database comes from `--db` after `--`, else from the LABELAGENT_DB environment variable. Only
-the sign-in page exists until a reviewer signs in; the adjudication page exists only for
-adjudicators. See review_ui/README.md.
+The database comes from `--db` after `--`, else from the LABELAGENT_DB environment variable.
+Every page has its address (/queue, /dashboard, ...); until a reviewer signs in, each leads to
+the sign-in page and, once signed in, on to the page asked for. The adjudication page is only
+for adjudicators. See review_ui/README.md.
 """
 
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from agent.review import hold, ui_logic
-from review_ui import views
+from review_ui import browser_session, views
 
 st.set_option("client.toolbarMode", "minimal")  # no Deploy button or developer menu for reviewers
 st.set_page_config(page_title="labelagent review", page_icon=":material/checklist:", layout="wide")
@@ -31,19 +32,39 @@ if not db or not Path(db).is_file():
     st.stop()
 views.ensure_schema(db)
 
-reviewer = ui_logic.signed_in(st.session_state)
-if reviewer is None:
-    pages = [st.Page("screens/sign_in.py", title="Sign in", url_path="sign-in", default=True)]
-else:
-    pages = [
-        st.Page("screens/queue.py", title="Review queue", url_path="queue", default=True),
-        st.Page("screens/dashboard.py", title="Dashboard", url_path="dashboard"),
-        st.Page("screens/report.py", title="Report", url_path="report"),
-    ]
-    if reviewer.can_adjudicate:
-        pages.insert(
-            1, st.Page("screens/adjudication.py", title="Adjudication", url_path="adjudication")
-        )
+
+def _root() -> None:
+    """The app's root address; app.py sends every visit on to the queue or the sign-in page, so
+    that /queue is the queue's own address (a default page answers only at the root)."""
+
+
+reviewer = ui_logic.check_session(st.session_state, db, browser_session.token())
+browser_session.sync()
+pages = {
+    ui_logic.SIGN_IN_PAGE: st.Page(
+        "screens/sign_in.py",
+        title="Sign in",
+        url_path=ui_logic.SIGN_IN_PAGE,
+        visibility="hidden" if reviewer else "visible",
+    ),
+    "": st.Page(_root, title="labelagent review", default=True, visibility="hidden"),
+    "queue": st.Page("screens/queue.py", title="Review queue", url_path="queue"),
+    "adjudication": st.Page(
+        "screens/adjudication.py",
+        title="Adjudication",
+        url_path="adjudication",
+        visibility="visible" if reviewer and reviewer.can_adjudicate else "hidden",
+    ),
+    "dashboard": st.Page("screens/dashboard.py", title="Dashboard", url_path="dashboard"),
+    "report": st.Page("screens/report.py", title="Report", url_path="report"),
+}
+page = st.navigation(list(pages.values()), position="sidebar" if reviewer else "hidden")
+requested = next(name for name, known in pages.items() if known is page)
+detour = ui_logic.redirect(requested, reviewer, st.query_params.get("next"))
+if detour:
+    target, then = detour
+    st.switch_page(pages[target], query_params={"next": then} if then else None)
+if reviewer is not None:
     views.account_sidebar(db, reviewer)
     views.keys_everywhere()
-st.navigation(pages).run()
+page.run()

@@ -16,8 +16,7 @@ from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
 from agent.review import ui_logic
-from agent.review.accounts import Reviewer
-from agent.store.db import migrate
+from agent.review.accounts import add_reviewer
 from evals import plots
 from evals.report import comparison_rows, figures, format_estimate, render_html, write_html
 from review_ui.views import DB_KEY
@@ -174,10 +173,10 @@ def test_an_empty_result_says_how_to_get_human_labels():
 
 def test_signed_in_users_have_the_report_page(tmp_path):
     db = tmp_path / "log.duckdb"
-    migrate(db)
+    add_reviewer(db, "ann", "reviewer", "ann-secret-1")
     at = AppTest.from_file(str(REPO / "review_ui" / "app.py"), default_timeout=30)
     at.session_state[DB_KEY] = str(db)
-    at.session_state[ui_logic.REVIEWER] = Reviewer("ann", "reviewer")
+    ui_logic.sign_in(at.session_state, db, "ann", "ann-secret-1", client="local")
     at.session_state["report_result"] = RESULT
     at.run().switch_page("screens/report.py").run()
     assert not at.exception, at.exception

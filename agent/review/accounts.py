@@ -5,9 +5,11 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.errors import ConfigError
 from agent.store.db import migrate, transaction
+from agent.store.log import now
 
 ROLES = ("reviewer", "adjudicator")
 _N, _R, _P = 2**14, 8, 1
@@ -40,33 +42,100 @@ def check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(mine.hex(), digest)
 
 
+# Checked for a name that has no account, so a wrong name costs the same scrypt work as a wrong
+# password. Random salt and digest: no password matches it.
+DUMMY_HASH = f"scrypt${_N}${_R}${_P}${secrets.token_hex(16)}${secrets.token_hex(32)}"
+
+
+def _new_password(password: str | None) -> str:
+    password = password or secrets.token_urlsafe(12)
+    if len(password) < 8:
+        raise ConfigError("a password needs at least 8 characters")
+    return password
+
+
+def _revoke_sessions(con: Any, name: str) -> None:
+    con.execute(
+        "UPDATE reviewer_sessions SET revoked_at = ? WHERE reviewer = ? AND revoked_at IS NULL",
+        [now(), name],
+    ).fetchall()
+
+
 def add_reviewer(db: str | Path, name: str, role: str, password: str | None = None) -> str:
-    """Create or reset an account; returns the password (generated when none is given)."""
+    """Create or reset an account (a reset signs the reviewer out everywhere); returns the
+    password (generated when none is given)."""
     name = name.strip()
     if not name:
         raise ConfigError("a reviewer needs a name")
     if role not in ROLES:
         raise ConfigError(f"--role {role!r} is unknown; use reviewer or adjudicator")
-    password = password or secrets.token_urlsafe(12)
-    if len(password) < 8:
-        raise ConfigError("a password needs at least 8 characters")
+    password = _new_password(password)
     migrate(db)
     with transaction(db) as con:
         con.execute(
             "INSERT OR REPLACE INTO reviewers (name, role, password_hash) VALUES (?, ?, ?)",
             [name, role, hash_password(password)],
         ).fetchall()
+        _revoke_sessions(con, name)
     return password
 
 
-def authenticate(db: str | Path, name: str, password: str) -> Reviewer | None:
+def _existing(con: Any, db: str | Path, name: str) -> str:
+    name = name.strip()
+    if not con.execute("SELECT 1 FROM reviewers WHERE name = ?", [name]).fetchall():
+        raise ConfigError(
+            f"{db} has no reviewer {name!r}", hint="`labelagent reviewer list` shows who has one."
+        )
+    return name
+
+
+def reset_password(db: str | Path, name: str, password: str | None = None) -> str:
+    """A new password for an existing account; every session of the reviewer ends. Returns
+    the password (generated when none is given)."""
+    password = _new_password(password)
+    migrate(db)
     with transaction(db) as con:
-        row = con.execute(
-            "SELECT name, role, password_hash FROM reviewers WHERE name = ?", [name.strip()]
+        name = _existing(con, db, name)
+        con.execute(
+            "UPDATE reviewers SET password_hash = ? WHERE name = ?",
+            [hash_password(password), name],
         ).fetchall()
-    if not row or not check_password(password, row[0][2]):
+        _revoke_sessions(con, name)
+        con.execute("DELETE FROM claims WHERE reviewer = ?", [name]).fetchall()
+    return password
+
+
+def remove_reviewer(db: str | Path, name: str) -> None:
+    """Delete an account: its sessions end and the items it holds go back to the queue. Its past
+    reviews stay; they are data."""
+    migrate(db)
+    with transaction(db) as con:
+        name = _existing(con, db, name)
+        con.execute("DELETE FROM reviewers WHERE name = ?", [name]).fetchall()
+        _revoke_sessions(con, name)
+        con.execute("DELETE FROM claims WHERE reviewer = ?", [name]).fetchall()
+
+
+def list_reviewers(db: str | Path) -> list[Reviewer]:
+    with transaction(db) as con:
+        rows = con.execute("SELECT name, role FROM reviewers ORDER BY name").fetchall()
+    return [Reviewer(name=name, role=role) for name, role in rows]
+
+
+def account(con: Any, name: str) -> tuple[str, str, str] | None:
+    """The account's (name, role, password hash), read inside the caller's transaction."""
+    rows = con.execute(
+        "SELECT name, role, password_hash FROM reviewers WHERE name = ?", [name.strip()]
+    ).fetchall()
+    return rows[0] if rows else None
+
+
+def verified(found: tuple[str, str, str] | None, password: str) -> Reviewer | None:
+    """The reviewer when the password is theirs. Exactly one scrypt check either way: against
+    the account's hash, or against DUMMY_HASH when there is no such account."""
+    if not check_password(password, found[2] if found else DUMMY_HASH) or found is None:
         return None
-    return Reviewer(name=row[0][0], role=row[0][1])
+    return Reviewer(name=found[0], role=found[1])
 
 
 def count_reviewers(db: str | Path) -> int:

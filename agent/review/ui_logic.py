@@ -7,6 +7,7 @@ key, so nothing leaks from one item to the next and `finish` can drop it all.
 
 import argparse
 import json
+import math
 import re
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -17,9 +18,10 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
-from agent.review import hold
-from agent.review.accounts import Reviewer, authenticate
+from agent.review import hold, sessions
+from agent.review.accounts import Reviewer
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
+from agent.review.sessions import SignIn
 from agent.store.db import transaction
 from agent.tasks import TASK_MODULES, item_text
 
@@ -27,6 +29,9 @@ QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
 BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
 PICKED = "spans-picked"  # spans picked by selecting text, with their offsets
+TOKEN, CHECKED = "session_token", "session_checked"
+SIGN_IN_PAGE, HOME_PAGE, ADJUDICATION_PAGE = "sign-in", "queue", "adjudication"
+PAGES = (HOME_PAGE, ADJUDICATION_PAGE, "dashboard", "report")
 CHOICE_TASKS = ("classification", "preference")
 LABEL_KEY_TASKS = (*CHOICE_TASKS, "multilabel")
 SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
@@ -285,6 +290,8 @@ def act(
     """Record `action` (accept, skip or flag) on the item on screen; on success the next item of
     the batch comes up. A problem becomes the `flash` message instead of an exception."""
     state[FLASH] = None
+    if not still_signed_in(state, db):
+        return False
     item = current_item(state)
     if item is None:
         return False
@@ -315,6 +322,8 @@ def adjudicate(
 ) -> bool:
     """Record the adjudicator's final label for a case; problems become the `flash` message."""
     state[FLASH] = state[NOTICE] = None
+    if not still_signed_in(state, db):
+        return False
     try:
         answer = answer_from_state(state, guideline, item, prefix)
         if answer is None:
@@ -393,13 +402,24 @@ def guideline_content(db: str | Path, guideline_hash: str) -> str:
     return rows[0][0]
 
 
-def sign_in(state: MutableMapping[str, Any], db: str | Path, name: str, password: str) -> bool:
-    """Check the name and password; on success the reviewer is kept in the session."""
-    reviewer = authenticate(db, name or "", password or "") if name and password else None
-    if reviewer is None:
+def sign_in(
+    state: MutableMapping[str, Any], db: str | Path, name: str, password: str, client: str
+) -> bool:
+    """Check the name and password (unless this name or client must wait after failing); on
+    success the reviewer and their session token are kept in the session."""
+    result = sessions.sign_in(db, name, password, client) if name and password else SignIn()
+    if result.wait_seconds > 0:
+        state[FLASH] = (
+            "Too many failed sign-ins with this name or from this computer. "
+            f"Try again in {math.ceil(result.wait_seconds)} s."
+        )
+        return False
+    if result.reviewer is None or result.token is None:
         state[FLASH] = "Wrong reviewer name or password."
         return False
-    state[REVIEWER] = reviewer
+    state[REVIEWER] = result.reviewer
+    state[TOKEN] = result.token
+    state[CHECKED] = True  # the script of this run need not ask the log again
     state[FLASH] = None
     return True
 
@@ -409,6 +429,55 @@ def signed_in(state: Mapping[str, Any]) -> Reviewer | None:
     return reviewer if isinstance(reviewer, Reviewer) else None
 
 
+def check_session(
+    state: MutableMapping[str, Any], db: str | Path, browser_token: str | None = None
+) -> Reviewer | None:
+    """The signed-in reviewer, checked against the log on every run, so a sign-out elsewhere, a
+    removed account, a new password or an expired session ends this session at the next click.
+    After a reload the session has only the token the browser kept (`browser_token`). The
+    actions check first (`still_signed_in`), since Streamlit runs a click's callback before the
+    app's script; the script of the same run then takes their answer."""
+    if state.pop(CHECKED, False):
+        return signed_in(state)
+    token = state.get(TOKEN) or browser_token
+    reviewer = sessions.session_reviewer(db, token) if token else None
+    if reviewer is None:
+        if state.get(TOKEN):
+            drop_batch(state)
+            for key in (REVIEWER, TOKEN, FILTER, NOTICE):
+                state.pop(key, None)
+            state[FLASH] = "Your session has ended. Sign in again."
+        return None
+    state[TOKEN] = token
+    state[REVIEWER] = reviewer
+    return reviewer
+
+
+def still_signed_in(state: MutableMapping[str, Any], db: str | Path) -> bool:
+    """For an action's callback: is the session still good? (If not, the action is dropped and
+    the reviewer signed out.) Checked once per click: the app's script that follows the
+    callback in the same run takes this answer."""
+    reviewer = check_session(state, db)
+    state[CHECKED] = True
+    return reviewer is not None
+
+
+def redirect(page: str, reviewer: Reviewer | None, wanted: str | None) -> tuple[str, str] | None:
+    """Where a request for `page` (its url path; "" is the app's root) goes instead, and the
+    page to go on to after signing in; None when the page may be shown. Signed out, every page
+    leads to the sign-in page; signed in, the root and the sign-in page lead on to the page asked
+    for, else the queue. Only adjudicators may open the adjudication page."""
+    if reviewer is None:
+        return None if page == SIGN_IN_PAGE else (SIGN_IN_PAGE, page or HOME_PAGE)
+    if page == SIGN_IN_PAGE:
+        return (wanted if wanted in PAGES and may_open(wanted, reviewer) else HOME_PAGE), ""
+    return None if page in PAGES and may_open(page, reviewer) else (HOME_PAGE, "")
+
+
+def may_open(page: str, reviewer: Reviewer) -> bool:
+    return page != ADJUDICATION_PAGE or reviewer.can_adjudicate
+
+
 def drop_batch(state: MutableMapping[str, Any]) -> None:
     for item in list(state.get(BATCH) or []):
         finish(state, item)
@@ -416,12 +485,15 @@ def drop_batch(state: MutableMapping[str, Any]) -> None:
 
 
 def sign_out(state: MutableMapping[str, Any], db: str | Path) -> None:
-    """Give back the reviewer's claims and forget the session's reviewer, batch and filter."""
+    """End the session (its token is refused from now on), give back the reviewer's claims and
+    forget the session's reviewer, batch and filter."""
     reviewer = signed_in(state)
     if reviewer is not None:
         release(db, reviewer.name)
+    if state.get(TOKEN):
+        sessions.end_session(db, state[TOKEN])
     drop_batch(state)
-    for key in (REVIEWER, FILTER, FLASH, NOTICE):
+    for key in (REVIEWER, TOKEN, FILTER, FLASH, NOTICE):
         state.pop(key, None)
 
 

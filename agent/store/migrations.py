@@ -245,4 +245,25 @@ CREATE TABLE log_settings (
 ALTER TABLE items ADD COLUMN placeholder BOOLEAN DEFAULT false; -- made by an import without the guideline's fields; the first input with the item fills them in
 """,
     ),
+    Migration(
+        5,
+        "review app sign-in: server-side sessions, failed sign-ins",
+        """
+CREATE TABLE reviewer_sessions (
+    token_sha256 VARCHAR PRIMARY KEY,   -- sha256 (hex) of the token the browser keeps; never the token
+    reviewer VARCHAR NOT NULL,
+    client VARCHAR,                     -- the IP address that signed in ('local' on this machine)
+    created_at TIMESTAMP NOT NULL,
+    expires_at TIMESTAMP NOT NULL,      -- the token is refused after this (12 hours after sign-in)
+    revoked_at TIMESTAMP                -- sign-out, `reviewer remove` or `reviewer reset-password`
+);
+CREATE TABLE sign_in_failures (
+    kind VARCHAR NOT NULL CHECK (kind IN ('name', 'client')),
+    key VARCHAR NOT NULL,               -- the name as typed, or the client's IP address
+    failures INTEGER NOT NULL,          -- attempts in a row that failed; from the 5th on, the next waits
+    last_failed_at TIMESTAMP NOT NULL,  -- forgotten a day after this
+    PRIMARY KEY (kind, key)
+);
+""",
+    ),
 ]

@@ -4,7 +4,7 @@ import streamlit as st
 
 from agent.review import ui_logic
 from agent.review.accounts import count_reviewers
-from review_ui import views
+from review_ui import browser_session, views
 
 db = views.db_path()
 state = st.session_state
@@ -18,12 +18,18 @@ if count_reviewers(db) == 0:
 
 
 def _submit() -> None:
-    ui_logic.sign_in(state, db, state.get("sign-in-name", ""), state.get("sign-in-password", ""))
+    ui_logic.sign_in(
+        state,
+        db,
+        state.get("sign-in-name", ""),
+        state.get("sign-in-password", ""),
+        browser_session.client(),
+    )
     state["sign-in-password"] = ""
 
 
 with st.form("sign-in"):
-    st.text_input("Reviewer", key="sign-in-name", autocomplete="username")
+    st.text_input("Reviewer", key="sign-in-name", autocomplete="username", max_chars=100)
     st.text_input("Password", type="password", key="sign-in-password")
     st.form_submit_button("Sign in", type="primary", on_click=_submit)
 if state.get(ui_logic.FLASH):
