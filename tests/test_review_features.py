@@ -16,11 +16,13 @@ from agent.review import (
     hold,
     progress,
     queue,
+    sessions,
     span_selection,
     stats,
     ui_logic,
     undo,
 )
+from agent.review.accounts import add_reviewer
 from agent.review.launch import streamlit_command
 from agent.review.queue import QueueFilter
 from agent.routing import Thresholds
@@ -55,7 +57,14 @@ def rows(db, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def session(db, reviewer: str = "ann", **held: Any) -> dict[str, Any]:
-    state: dict[str, Any] = {hold.HOLD: hold.Hold(**held)}
+    """A signed-in reviewer's session state, as the app keeps it."""
+    add_reviewer(db, reviewer, "reviewer", "a long password")
+    signed = sessions.sign_in(db, reviewer, "a long password", "local")
+    state: dict[str, Any] = {
+        hold.HOLD: hold.Hold(**held),
+        ui_logic.REVIEWER: signed.reviewer,
+        ui_logic.TOKEN: signed.token,
+    }
     progress.refill(state, db, reviewer)
     return state
 

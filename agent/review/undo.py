@@ -57,6 +57,8 @@ def act(
 
 def undo(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> bool:
     """Ctrl+Z or U: delete the last review and put its item back on screen."""
+    if not ui_logic.still_signed_in(state, db):
+        return False
     state[ui_logic.FLASH] = state[ui_logic.NOTICE] = None
     last: Decision | None = state.pop(LAST, None)
     if last is None:
