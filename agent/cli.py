@@ -46,7 +46,8 @@ Model = Annotated[
         "--model",
         "-m",
         help="litellm model string (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
-        "ollama/llama3.1, ...). Default: the embedded local model ('local', or "
+        "ollama/llama3.1, ...), or 'student' (the newest student trained in --db for the "
+        "guideline; 'student:<id>' for one). Default: the embedded local model ('local', or "
         "'local:/path/model.gguf').",
     ),
 ]
@@ -156,7 +157,9 @@ def label(
     try:
         g = load_guideline(guideline)
         backends = [
-            make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
+            make_backend(
+                m, api_base, mode=mode, concurrency=concurrency, timeout=timeout, db=db, guideline=g
+            )
             for m in [model, *(jury or [])]
         ]
         thresholds = thresholds_for(
@@ -603,6 +606,91 @@ def reviewer_add(
         out.print(f"{role} {name!r} saved in {db}.")
     else:
         out.print(f"{role} {name!r} saved in {db}. Password (shown once): {password}")
+
+
+student_app = typer.Typer(
+    help="Student models: small classifiers trained on the log's trusted labels.",
+    no_args_is_help=True,
+)
+app.add_typer(student_app, name="student")
+
+
+@student_app.command("train")
+def student_train(
+    guideline: GuidelineOpt,
+    db: Db = DEFAULT_DB,
+    include_auto: Annotated[
+        bool,
+        typer.Option(
+            "--include-auto",
+            help="Also learn from the auto-accepted labels of LLMs (never from a student's).",
+        ),
+    ] = False,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Share of the human labels kept out of training (fixed by item id), so "
+            "`labelagent calibrate` has labels the student never saw.",
+        ),
+    ] = 0.3,
+) -> None:
+    """Train a student (TF-IDF and logistic regression) on the guideline's human labels and
+    store it in the log with the items it learned from. Use it with `label --model student`."""
+    from agent.store.db import require_existing
+    from agent.student_train import train_student
+
+    try:
+        require_existing(db)
+        result = train_student(db, load_guideline(guideline), include_auto, holdout)
+    except LabelagentError as e:
+        _fail(e)
+    auto = f" ({result.n_auto} auto-accepted LLM labels)" if include_auto else ""
+    accuracy = (
+        ""
+        if result.kept_out_accuracy is None
+        else f"; accuracy on them {result.kept_out_accuracy:.3f}"
+    )
+    out.print(
+        f"{result.student_id}: trained on {result.n_train} labels{auto} in "
+        f"{result.seconds:.1f} s, {len(result.labels)} labels; {result.n_kept_out} human labels"
+        f" kept out for calibrate{accuracy}"
+        + ("" if result.new else " (the same student was already in the log)"),
+        highlight=False,
+    )
+    out.print(
+        "next: labelagent label ITEMS --model student, then labelagent calibrate"
+        f" --annotator {result.student_id}: it accepts nothing until calibrated",
+        highlight=False,
+    )
+
+
+@student_app.command("list")
+def student_list(db: Db = DEFAULT_DB) -> None:
+    """The students in the log, newest first."""
+    from agent.store.db import require_existing
+    from agent.store.students import list_students
+
+    try:
+        require_existing(db)
+        found = list_students(db)
+    except LabelagentError as e:
+        _fail(e)
+    table = Table(title=f"{db}: {len(found)} students")
+    for column in ("student", "guideline", "task", "labels", "trained on", "kept-out accuracy"):
+        table.add_column(column)
+    for s in found:
+        accuracy = s.settings.get("kept_out_accuracy")
+        table.add_row(
+            s.student_id,
+            s.guideline_hash[:8],
+            s.task,
+            str(len(s.labels)),
+            f"{s.n_train}" + (" (with auto)" if s.include_auto else ""),
+            "-" if accuracy is None else f"{accuracy:.3f}",
+        )
+    out.print(table)
 
 
 @app.command()

@@ -15,7 +15,7 @@ PROMPT_SAMPLE_ITEMS = 200
 
 def price_per_sample(model: str, prompt_tokens: float) -> float | None:
     """Dollars for one sample from litellm's local price table; None when the model is unknown."""
-    if model == "local" or model.startswith("local:"):
+    if model.split(":", 1)[0] in ("local", "student"):
         return 0.0
     import litellm
 

@@ -1,11 +1,13 @@
-"""Where routing thresholds come from: flags, else the latest calibration, else defaults.
-This is the seam `labelagent calibrate` plugs into."""
+"""Where routing thresholds come from: flags, else the latest calibration, else defaults (for a
+student model: no auto-accepting until it is calibrated). This is the seam `labelagent
+calibrate` plugs into."""
 
 from pathlib import Path
 
 from agent.routing import Thresholds
 from agent.store import log
 from agent.store.db import migrate
+from agent.store.students import PREFIX as STUDENT_PREFIX
 
 # Rules on these signals of the pipeline's own verdicts route later runs; a rule on an imported
 # model's stated confidence does not.
@@ -26,6 +28,8 @@ def thresholds_for(
         rule = log.latest_calibration(db, guideline_hash, model)
         if rule and rule.get("signal", "agreement") in APPLIED_SIGNALS:
             base = from_rule(rule)
+    if base.source == "defaults" and model.startswith(STUDENT_PREFIX):
+        base = Thresholds(auto_accept=False, source="student without a calibration")
     return base.merged(
         min_agreement=min_agreement, min_confidence=min_confidence, audit_share=audit_share
     )
