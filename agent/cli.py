@@ -485,7 +485,8 @@ def calibrate(
         str | None,
         typer.Option(
             help="The model whose labels the rule accepts (default: the log's main model); an "
-            "imported model (import-labels --model) is calibrated on its stated confidence.",
+            "imported model (import-labels --model) is calibrated on its stated confidence; "
+            "'student' is the newest student, judged only on items it was not trained on.",
         ),
     ] = None,
     reference: Reference = "humans",
@@ -678,7 +679,8 @@ def student_list(db: Db = DEFAULT_DB) -> None:
     except LabelagentError as e:
         _fail(e)
     table = Table(title=f"{db}: {len(found)} students")
-    for column in ("student", "guideline", "task", "labels", "trained on", "kept-out accuracy"):
+    table.add_column("student", no_wrap=True, min_width=20)
+    for column in ("guideline", "task", "labels", "trained on", "kept-out accuracy"):
         table.add_column(column)
     for s in found:
         accuracy = s.settings.get("kept_out_accuracy")
