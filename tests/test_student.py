@@ -18,7 +18,7 @@ from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.routing import Thresholds
 from agent.store import students
-from agent.student import decode
+from agent.student import decode, fit
 from agent.student_train import train_student
 from evals.calibrate_log import run_calibration
 
@@ -249,3 +249,23 @@ def test_import_train_label_calibrate_and_label_again_from_the_command_line(tmp_
     )
     assert {source for _, source, _ in routed} == {f"calibration {result['calibration_id']}"}
     assert dict((route, n) for route, _, n in routed).get("auto", 0) >= 80, routed
+
+
+def test_a_preference_student_reads_the_pair_both_ways_alike():
+    """Learned on pairs and on the same pairs swapped, without an intercept: swapping the
+    replies swaps the probabilities exactly, so it has no favourite position."""
+    guideline = load_guideline(GUIDELINES / "preference.md")
+    rng = random.Random(4)
+    items, labels = [], []
+    for i in range(60):
+        good, bad = sentence("positive", rng), sentence("negative", rng)
+        a_wins = i % 2 == 0
+        a, b = (good, bad) if a_wins else (bad, good)
+        items.append({"prompt": f"question {i}", "response_a": a, "response_b": b})
+        labels.append("A" if a_wins else "B")
+    model = fit(guideline, items, labels)
+    new = [{"prompt": "q", "response_a": sentence("positive", rng), "response_b": "awful hate"}]
+    swapped = [{**new[0], "response_a": new[0]["response_b"], "response_b": new[0]["response_a"]}]
+    forward, backward = model.probabilities(new)[0], model.probabilities(swapped)[0]
+    assert model.labels == ["A", "B"] and forward[0] > 0.5
+    assert forward[0] == pytest.approx(backward[1], abs=1e-12)
