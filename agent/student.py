@@ -283,10 +283,17 @@ class StudentBackend:
 def student_backend(db: str | Path | None, guideline: Guideline | None, model: str):
     """`student` (the newest student for the guideline) or `student:<id>`, from the log."""
     from agent.store import students
+    from agent.store.db import migrate
 
     if db is None or guideline is None:
         raise ConfigError("--model student needs the log it was trained in (--db) and a guideline")
     check_task(guideline)
+    if not Path(db).exists():
+        raise ConfigError(
+            f"{db}: no such database, so no student",
+            hint="Import labels, then: labelagent student train --guideline FILE --db LOG",
+        )
+    migrate(db)
     wanted = None if model == STUDENT else model
     stored = students.load(db, guideline.content_hash, wanted)
     return StudentBackend(stored.student_id, decode(stored.params), guideline)

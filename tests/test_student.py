@@ -269,3 +269,14 @@ def test_a_preference_student_reads_the_pair_both_ways_alike():
     forward, backward = model.probabilities(new)[0], model.probabilities(swapped)[0]
     assert model.labels == ["A", "B"] and forward[0] > 0.5
     assert forward[0] == pytest.approx(backward[1], abs=1e-12)
+
+
+def test_label_with_a_student_that_is_not_there_says_how_to_train_one(tmp_path, gold_log):
+    items = items_file(tmp_path / "items.jsonl", dataset(5, prefix="x"))
+    for db in (tmp_path / "missing.duckdb", gold_log):
+        result = CliRunner().invoke(
+            app, ["label", str(items), "-g", str(SENTIMENT), "--db", str(db), "--model", "student"]
+        )
+        assert result.exit_code == 1
+        assert "student train" in " ".join(result.output.split())
+    assert not (tmp_path / "missing.duckdb").exists()
