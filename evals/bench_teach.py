@@ -47,6 +47,7 @@ PREFERENCE = "hh_rlhf_harmless"
 CONFIDENCE = 0.9
 TARGETS = (0.05, 0.10)
 GUARANTEES = ("population", "dataset")
+MIN_REST = 200  # items left to calibrate on and measure
 
 
 def read(data: Path, name: str) -> list[dict[str, Any]]:
@@ -230,7 +231,11 @@ def main(argv: list[str] | None = None) -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
     for name in args.datasets.split(","):
+        available = len(read(args.data, name))
         for size in sizes:
+            if available - size < MIN_REST:
+                print(f"  {name} N={size}: skipped, {available:,} items leave too few to measure")
+                continue
             results.append(evaluate(name, size, args))
             r = results[-1]
             print(
