@@ -280,7 +280,9 @@ class StudentBackend:
         ]
 
 
-def student_backend(db: str | Path | None, guideline: Guideline | None, model: str):
+def student_backend(
+    db: str | Path | None, guideline: Guideline | None, model: str
+) -> StudentBackend:
     """`student` (the newest student for the guideline) or `student:<id>`, from the log."""
     from agent.store import students
     from agent.store.db import migrate
