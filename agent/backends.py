@@ -1,6 +1,10 @@
-"""Turn a --model string into a backend: the embedded local model by default, else litellm."""
+"""Turn a --model string into a backend: the embedded local model by default, a student
+trained in the log, else litellm."""
+
+from pathlib import Path
 
 from agent.errors import ConfigError
+from agent.guidelines import Guideline
 from agent.records import Backend
 
 LOCAL = "local"
@@ -13,9 +17,16 @@ def make_backend(
     mode: str = "auto",
     concurrency: int = 8,
     timeout: float = 60.0,
+    db: str | Path | None = None,
+    guideline: Guideline | None = None,
 ) -> Backend:
     """`None` or `local` -> the bundled GGUF; `local:/path/model.gguf` -> that file in-process;
+    `student` or `student:<id>` -> a student trained in the log `db` (agent/student.py);
     anything else is a litellm model string (openai/gpt-4o-mini, ollama/llama3.1, ...)."""
+    if model is not None and (model == "student" or model.startswith("student:")):
+        from agent.student import student_backend
+
+        return student_backend(db, guideline, model)
     if model is None or model == LOCAL or model.startswith(LOCAL + ":"):
         if api_base:
             raise ConfigError(

@@ -50,7 +50,8 @@ Model = Annotated[
         "--model",
         "-m",
         help="litellm model string (openai/gpt-4o-mini, anthropic/claude-sonnet-4-5, "
-        "ollama/llama3.1, ...). Default: the embedded local model ('local', or "
+        "ollama/llama3.1, ...), or 'student' (the newest student trained in --db for the "
+        "guideline; 'student:<id>' for one). Default: the embedded local model ('local', or "
         "'local:/path/model.gguf').",
     ),
 ]
@@ -204,7 +205,9 @@ def label(
     with _reported():
         g = load_guideline(guideline)
         backends = [
-            make_backend(m, api_base, mode=mode, concurrency=concurrency, timeout=timeout)
+            make_backend(
+                m, api_base, mode=mode, concurrency=concurrency, timeout=timeout, db=db, guideline=g
+            )
             for m in [model, *(jury or [])]
         ]
         thresholds = thresholds_for(
@@ -521,7 +524,8 @@ def calibrate(
         str | None,
         typer.Option(
             help="The model whose labels the rule accepts (default: the log's main model); an "
-            "imported model (import-labels --model) is calibrated on its stated confidence.",
+            "imported model (import-labels --model) is calibrated on its stated confidence; "
+            "'student' is the newest student, judged only on items it was not trained on.",
         ),
     ] = None,
     reference: Reference = "humans",
@@ -662,11 +666,9 @@ def reviewer_reset_password(
     from agent.store.db import require_existing
 
     given = None if sys.stdin.isatty() else sys.stdin.readline().strip() or None
-    try:
+    with _reported():
         require_existing(db)
         password = reset_password(db, name, given)
-    except LabelagentError as e:
-        _fail(e)
     shown = "" if given else f" Password (shown once): {password}"
     out.print(f"New password for {name!r} saved in {db}; their sessions ended.{shown}")
 
@@ -681,11 +683,9 @@ def reviewer_remove(
     from agent.review.accounts import remove_reviewer
     from agent.store.db import require_existing
 
-    try:
+    with _reported():
         require_existing(db)
         remove_reviewer(db, name)
-    except LabelagentError as e:
-        _fail(e)
     out.print(f"Removed {name!r} from {db}; their reviews stay.")
 
 
@@ -695,13 +695,93 @@ def reviewer_list(db: Db = DEFAULT_DB) -> None:
     from agent.review.accounts import list_reviewers
     from agent.store.db import require_existing
 
-    try:
+    with _reported():
         require_existing(db)
         reviewers = list_reviewers(db)
-    except LabelagentError as e:
-        _fail(e)
     for reviewer in reviewers:
         out.print(f"{reviewer.name}\t{reviewer.role}", highlight=False)
+
+
+student_app = typer.Typer(
+    help="Student models: small classifiers trained on the log's trusted labels.",
+    no_args_is_help=True,
+)
+app.add_typer(student_app, name="student")
+
+
+@student_app.command("train")
+def student_train(
+    guideline: GuidelineOpt,
+    db: Db = DEFAULT_DB,
+    include_auto: Annotated[
+        bool,
+        typer.Option(
+            "--include-auto",
+            help="Also learn from the auto-accepted labels of LLMs (never from a student's).",
+        ),
+    ] = False,
+    holdout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=0.9,
+            help="Share of the human labels kept out of training (fixed by item id), so "
+            "`labelagent calibrate` has labels the student never saw.",
+        ),
+    ] = 0.3,
+) -> None:
+    """Train a student (TF-IDF and logistic regression) on the guideline's human labels and
+    store it in the log with the items it learned from. Use it with `label --model student`."""
+    from agent.store.db import require_existing
+    from agent.student_train import train_student
+
+    with _reported():
+        require_existing(db)
+        result = train_student(db, load_guideline(guideline), include_auto, holdout)
+    auto = f" ({result.n_auto} auto-accepted LLM labels)" if include_auto else ""
+    accuracy = (
+        ""
+        if result.kept_out_accuracy is None
+        else f"; accuracy on them {result.kept_out_accuracy:.3f}"
+    )
+    out.print(
+        f"{result.student_id}: trained on {result.n_train} labels{auto} in "
+        f"{result.seconds:.1f} s, {len(result.labels)} labels; {result.n_kept_out} human labels"
+        f" kept out for calibrate{accuracy}"
+        + ("" if result.new else " (the same student was already in the log)"),
+        highlight=False,
+    )
+    out.print(
+        "next: labelagent label ITEMS --model student, then labelagent calibrate"
+        f" --annotator {result.student_id}: it accepts nothing until calibrated",
+        highlight=False,
+    )
+
+
+@student_app.command("list")
+def student_list(db: Db = DEFAULT_DB) -> None:
+    """The students in the log, newest first."""
+    from agent.store.db import require_existing
+    from agent.store.students import list_students
+
+    with _reported():
+        require_existing(db)
+        found = list_students(db)
+    table = Table(title=f"{db}: {len(found)} students")
+    table.add_column("student", no_wrap=True, min_width=20)
+    for column in ("guideline", "task", "labels", "trained on", "kept-out accuracy"):
+        table.add_column(column)
+    for s in found:
+        accuracy = s.settings.get("kept_out_accuracy")
+        table.add_row(
+            s.student_id,
+            s.guideline_hash[:8],
+            s.task,
+            str(len(s.labels)),
+            f"{s.n_train}" + (" (with auto)" if s.include_auto else ""),
+            "-" if accuracy is None else f"{accuracy:.3f}",
+        )
+    out.print(table)
 
 
 @app.command()

@@ -263,8 +263,9 @@ class Labeler:
     async def _sample_model(
         self, backend: Backend, item: Item, messages: list[dict[str, str]], stored: list[Sample]
     ) -> list[Sample]:
-        samples = sorted(stored, key=lambda s: s.sample_index)[: self.settings.samples]
-        k = self.settings.samples
+        # A deterministic backend (a student) says how few samples tell all: `max_samples`.
+        k = min(self.settings.samples, getattr(backend, "max_samples", self.settings.samples))
+        samples = sorted(stored, key=lambda s: s.sample_index)[:k]
         confidence = self.settings.stop_confidence if self.settings.early_stop else None
         while not should_stop(samples, k, confidence):
             n = min(next_batch(samples, k, confidence), k - len(samples))

@@ -17,7 +17,7 @@ PROMPT_SAMPLE_ITEMS = 200
 
 def price_per_sample(model: str, prompt_tokens: float) -> float | None:
     """Dollars for one sample from litellm's local price table; None when the model is unknown."""
-    if model == "local" or model.startswith("local:"):
+    if model.split(":", 1)[0] in ("local", "student"):
         return 0.0
     import litellm
 
@@ -44,6 +44,7 @@ def plan(
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> dict[str, Any]:
     summary = inputs.scan(input_path, guideline.fields, id_field, id_field_explicit, max_item_bytes)
+    models = [_resolved(db, guideline, m) for m in models]
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
     exists = Path(db).exists()
@@ -73,8 +74,10 @@ def plan(
         per_model.append(
             {
                 "model": model,
-                "max_samples": to_label * samples,
-                "max_cost_usd": None if price is None else round(price * to_label * samples, 4),
+                "max_samples": to_label * _samples(model, samples),
+                "max_cost_usd": None
+                if price is None
+                else round(price * to_label * _samples(model, samples), 4),
             }
         )
     costs = [m["max_cost_usd"] for m in per_model]
@@ -89,3 +92,17 @@ def plan(
         "note": "Adaptive sampling stops early on clear items, so real samples and cost are lower; "
         "cost counts each sample's prompt, which providers that honour n charge once.",
     }
+
+
+def _resolved(db: str | Path, guideline: Guideline, model: str) -> str:
+    """A student's full name (`student` is the newest one), as its decisions carry it."""
+    if model != "student" and not model.startswith("student:"):
+        return model
+    from agent.student import student_backend
+
+    return student_backend(db, guideline, model).name
+
+
+def _samples(model: str, samples: int) -> int:
+    """A student gives one deterministic sample per item."""
+    return 1 if model.startswith("student:") else samples

@@ -19,6 +19,8 @@ class Thresholds(BaseModel):
     # A calibrated rule on agreement or support across every model's samples already prices a
     # disagreeing jury member in, so it turns this off.
     jury_disagreement: bool = True
+    # False: nothing is accepted without a person (a student model before its first calibration)
+    auto_accept: bool = True
     source: str = "defaults"
 
     def merged(self, **overrides: float | None) -> "Thresholds":
@@ -59,6 +61,8 @@ def route(
         reasons.append("jury_disagreement")
     if verdict.n_failed:
         reasons.append("failed_samples")
+    if not thresholds.auto_accept:
+        reasons.append("uncalibrated")
     if reasons:
         return "escalated", reasons
     if audit_draw(item_id, guideline_hash, key, seed) < thresholds.audit_share:

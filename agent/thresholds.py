@@ -1,11 +1,13 @@
-"""Where routing thresholds come from: flags, else the latest calibration, else defaults.
-This is the seam `labelagent calibrate` plugs into."""
+"""Where routing thresholds come from: flags, else the latest calibration, else defaults (for a
+student model: no auto-accepting until it is calibrated). This is the seam `labelagent
+calibrate` plugs into."""
 
 from pathlib import Path
 
 from agent.routing import Thresholds
 from agent.store import log
 from agent.store.db import read_only
+from agent.store.students import PREFIX as STUDENT_PREFIX
 
 # Calibration rules name their model from this schema version on; `migrate` leaves older rules
 # without one, so no rule in an older log applies.
@@ -34,6 +36,8 @@ def thresholds_for(
             )
         if rule and rule.get("signal", "agreement") in APPLIED_SIGNALS:
             base = from_rule(rule)
+    if base.source == "defaults" and model.startswith(STUDENT_PREFIX):
+        base = Thresholds(auto_accept=False, source="student without a calibration")
     return base.merged(
         min_agreement=min_agreement, min_confidence=min_confidence, audit_share=audit_share
     )

@@ -3,7 +3,9 @@ reviews and imported labels (people or models).
 
 Only independent human labels count as a reference: blind reviews and imports, which never saw
 the model's output. A reviewer who accepted or corrected the model's label saw it, and agreement
-with a label one was shown is not agreement.
+with a label one was shown is not agreement. A student model's labels on the items it was trained
+on are no evidence about it either: they are left out, so eval and calibrate judge it only on
+items it never learned from.
 """
 
 import json
@@ -16,6 +18,7 @@ from agent.consistency import item_supports
 from agent.guidelines import Guideline, parse_guideline
 from agent.store.db import transaction
 from agent.store.log import draft_votes
+from agent.store.students import trained_items
 
 HUMANS = "humans"  # the reference made of each item's majority of independent human labels
 
@@ -91,7 +94,13 @@ def load(db: str | Path, guideline_hash: str) -> GuidelineData:
         supports = item_supports(guideline, draft_votes(con, guideline.content_hash))
         reviews = con.execute(REVIEWS, [guideline_hash]).fetchall()
         cost, seconds, finals = con.execute(TOTALS, [guideline_hash] * 3).fetchall()[0]
-    annotations = [_decision(row, supports.get(row[0])) for row in decisions]
+        trained = trained_items(con)
+    # A student's labels on the items it was trained on say nothing about it: left out.
+    annotations = [
+        _decision(row, supports.get(row[0]))
+        for row in decisions
+        if row[0] not in trained.get(row[1], ())
+    ]
     seen = 0
     for item_id, reviewer, label, blind, kind, confidence in reviews:
         signals = {} if confidence is None else {"confidence": confidence}

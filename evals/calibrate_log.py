@@ -8,8 +8,10 @@ from typing import Any
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
 from agent.rerouting import reroute
+from agent.store import students
 from agent.store.db import read_only
 from agent.store.log import store_calibration
+from agent.student import STUDENT
 from agent.thresholds import from_rule
 from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from evals.calibration import calibrate
@@ -62,6 +64,8 @@ def run_calibration(
         ghash = resolve_guideline(db, guideline)
         data = load(db, ghash)
     name = annotator or default_annotator(data)
+    if name == STUDENT:
+        name = students.load(db, ghash).student_id
     if name not in data.annotators("model"):
         raise ConfigError(f"{name!r} is not a model in the log for this guideline")
     if reference != HUMANS and reference not in data.annotators():

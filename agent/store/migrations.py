@@ -266,4 +266,23 @@ CREATE TABLE sign_in_failures (
 );
 """,
     ),
+    Migration(
+        6,
+        "student models: small classifiers trained on the log's trusted labels",
+        """
+CREATE TABLE students (
+    student_id VARCHAR PRIMARY KEY,     -- student:<12 hex digits>, the name in drafts.model, decisions.model and calibrations.model
+    guideline_hash VARCHAR NOT NULL,    -- the guideline whose labels it learned
+    task VARCHAR NOT NULL,              -- classification or preference
+    labels JSON NOT NULL,               -- the labels it can give, in the order of its parameters
+    n_train INTEGER NOT NULL,           -- labeled items it was trained on
+    include_auto BOOLEAN NOT NULL,      -- auto-accepted LLM labels were among them (student train with include-auto)
+    training JSON NOT NULL,             -- [[item_id, label, source], ...]: the data it learned from; calibrate and eval leave these items out for it
+    params BLOB NOT NULL,               -- gzip of its learned parameters as JSON (vocabularies, idf weights, coefficients): data only, never pickled code
+    params_sha256 VARCHAR NOT NULL,     -- sha256 of the uncompressed parameters
+    settings JSON NOT NULL,             -- features and regularisation used, training seconds, accuracy on the trusted labels kept out
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+""",
+    ),
 ]
