@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from agent.errors import BudgetExceeded, LabelagentError
+from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
 
 app = typer.Typer(
@@ -66,13 +66,14 @@ IdField = Annotated[
     ),
 ]
 DEFAULT_DB = Path("labelagent.duckdb")
+EXIT_CODES = {BudgetExceeded: 3, ProviderUnreachable: 4}  # any other LabelagentError: 1
 
 
 def _fail(error: LabelagentError) -> None:
     console.print(f"[bold red]error:[/] {error}", highlight=False)
     if error.hint:
         console.print(f"[dim]{error.hint}[/]", highlight=False)
-    raise typer.Exit(3 if isinstance(error, BudgetExceeded) else 1)
+    raise typer.Exit(EXIT_CODES.get(type(error), 1))
 
 
 def _id_field_explicit() -> bool:
@@ -98,7 +99,11 @@ def label(
     limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N items.")] = None,
     budget: Annotated[
         float | None,
-        typer.Option(help="Stop starting new items once this many US dollars are spent."),
+        typer.Option(
+            help="Most US dollars to spend on this guideline with these models, counting what "
+            "earlier runs spent (cumulative). Each request's worst case is reserved before it "
+            "is sent, so the total never goes above it. Needs a model litellm can price."
+        ),
     ] = None,
     id_field: IdField = "id",
     temperature: Annotated[
@@ -148,7 +153,11 @@ def label(
         float, typer.Option(help="Seconds before one request is given up and retried.")
     ] = 60.0,
 ) -> None:
-    """Draft labels for every item, route each to auto or review, and log it all."""
+    """Draft labels for every item, route each to auto or review, and log it all.
+
+    Exit codes: 0 every item decided; 1 an error; 3 stopped at --budget; 4 the model's server
+    stopped answering (the run stops after 5 items in a row get no answer): items without an
+    answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
     from agent.pipeline import Labeler, RunSettings
     from agent.thresholds import thresholds_for
@@ -279,7 +288,8 @@ def status(
         return
     table = Table(
         title=f"{db}: {result['items']} items, {result['drafts']} drafts "
-        f"({result['failed_drafts']} failed), {result['reviews']} reviews, "
+        f"({result['failed_drafts']} failed), {result['waiting']} items waiting for a retry, "
+        f"{result['reviews']} reviews, "
         f"${result['cost_usd']:.4f}"
     )
     for column in (
@@ -287,6 +297,7 @@ def status(
         "task",
         "auto",
         "escalated",
+        "waiting",
         "final labels",
         "reviewed",
         "cost $",
@@ -300,6 +311,7 @@ def status(
             g["task"],
             str(g["auto"]),
             str(g["escalated"]),
+            str(g["waiting"]),
             str(g["final_labels"]),
             str(g["reviewed_items"]),
             f"{g['cost_usd']:.4f}",

@@ -28,7 +28,7 @@ from agent.records import Backend, Decision, Item, Sample, SampleRequest
 from agent.routing import Thresholds, route
 from agent.store import log
 from agent.store.db import migrate
-from agent.store.writer import ResultWriter
+from agent.store.writer import ResultWriter, with_retries
 from agent.tasks import build_messages, prompt_hash
 
 
@@ -194,14 +194,13 @@ class Labeler:
     ) -> AsyncIterator[tuple[Item, dict[str, list[Sample]]]]:
         models = [b.name for b in self.backends]
         for chunk in self._chunks(summary, id_field):
+            ids = [i.item_id for i in chunk]
             decided, stored = await asyncio.to_thread(
-                log.pending_work,
+                with_retries,
                 self.db,
-                [i.item_id for i in chunk],
-                self.guideline.content_hash,
-                self.prompt_hash,
-                self.model,
-                models,
+                lambda ids=ids: log.pending_work(
+                    self.db, ids, self.guideline.content_hash, self.prompt_hash, self.model, models
+                ),
             )
             self.progress.skipped += len(decided)
             for item in chunk:

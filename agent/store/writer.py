@@ -8,8 +8,9 @@ journal (agent/store/journal.py), and `failure()` is the error that stops the ru
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -18,6 +19,21 @@ from agent.store import journal, log
 
 ATTEMPTS = 3  # each waits up to LABELAGENT_DB_WAIT_SECONDS for a held file
 PAUSE_SECONDS = 1.0  # before the second attempt; doubled before each later one
+T = TypeVar("T")
+
+
+def with_retries(db: str | Path, work: Callable[[], T]) -> T:
+    """`work()`, tried again after a pause while the database cannot be used."""
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(PAUSE_SECONDS * 2 ** (attempt - 1))
+        try:
+            return work()
+        except DatabaseError as e:
+            error = e
+        except (duckdb.Error, OSError) as e:
+            error = DatabaseError(f"{db}: {e}")
+    raise error
 
 
 class ResultWriter:
@@ -57,15 +73,10 @@ class ResultWriter:
             self.last = time.monotonic()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                time.sleep(PAUSE_SECONDS * 2 ** (attempt - 1))
-            try:
-                log.write_entries(self.db, batch)
-                return
-            except (DatabaseError, duckdb.Error, OSError) as e:
-                error = e
-        self.cause = " ".join(str(error).split())
+        try:
+            with_retries(self.db, lambda: log.write_entries(self.db, batch))
+        except DatabaseError as e:
+            self.cause = " ".join(str(e).split())
 
     def failure(self) -> DatabaseError | None:
         if self.cause is None:
