@@ -160,7 +160,6 @@ class LiteLLMBackend:
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
-        self.succeeded = 0
 
     @property
     def supports_n(self) -> bool:
@@ -204,7 +203,7 @@ class LiteLLMBackend:
             )
             system = prepared.pop("messages")[:-1]
             self._prepared[key] = (system, prepared)
-            self._structured_bytes[key] = len(json.dumps(prepared).encode())
+            self._structured_bytes[key] = len(json.dumps(prepared, default=str).encode())
         system, structured = self._prepared[key]
         body = {
             **self._fixed,
@@ -232,7 +231,6 @@ class LiteLLMBackend:
                 why = f"{self.name} at {self.endpoint}: {_describe(e)}"
                 return [self._unanswered("provider", why, started) for _ in range(n)]
             return [self._failed(_describe(e), started) for _ in range(n)]
-        self.succeeded += 1
         samples = self._samples(request, completion, n, started)
         for index, sample in enumerate(samples):
             if not sample.ok and sample.error.startswith("invalid answer"):
