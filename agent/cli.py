@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from agent.errors import BudgetExceeded, LabelagentError
+from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 
@@ -79,6 +79,7 @@ MaxItemBytes = Annotated[
 ]
 DEFAULT_DB = Path("labelagent.duckdb")
 FILE_HINT = "Check that the path exists and that you may read it, or write in its folder."
+EXIT_CODES = {BudgetExceeded: 3, ProviderUnreachable: 4}  # any other LabelagentError: 1
 
 
 def _above_zero(value: float | None) -> float | None:
@@ -106,7 +107,7 @@ def _fail(error: LabelagentError) -> NoReturn:
     console.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
     if error.hint:
         console.print(f"[dim]{escape(error.hint)}[/]", highlight=False, soft_wrap=True)
-    raise typer.Exit(3 if isinstance(error, BudgetExceeded) else 1)
+    raise typer.Exit(EXIT_CODES.get(type(error), 1))
 
 
 def _id_field_explicit() -> bool:
@@ -134,7 +135,9 @@ def label(
         float | None,
         typer.Option(
             callback=_above_zero,
-            help="Stop starting new items once this many US dollars are spent.",
+            help="Most US dollars to spend on this guideline with these models, counting what "
+            "earlier runs spent (cumulative). Each request's worst case is reserved before it "
+            "is sent, so the total never goes above it. Needs a model litellm can price.",
         ),
     ] = None,
     id_field: IdField = "id",
@@ -197,7 +200,11 @@ def label(
     ] = 60.0,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
-    """Draft labels for every item, route each to auto or review, and log it all."""
+    """Draft labels for every item, route each to auto or review, and log it all.
+
+    Exit codes: 0 every item decided; 1 an error; 3 stopped at --budget; 4 the model's server
+    stopped answering (the run stops after 5 items in a row get no answer): items without an
+    answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
     from agent.pipeline import Labeler, RunSettings
     from agent.thresholds import thresholds_for
@@ -327,7 +334,8 @@ def status(
         return
     table = Table(
         title=f"{db}: {result['items']} items, {result['drafts']} drafts "
-        f"({result['failed_drafts']} failed), {result['reviews']} reviews, "
+        f"({result['failed_drafts']} failed), {result['waiting']} items waiting for a retry, "
+        f"{result['reviews']} reviews, "
         f"${result['cost_usd']:.4f}"
     )
     for column in (
@@ -335,6 +343,7 @@ def status(
         "task",
         "auto",
         "escalated",
+        "waiting",
         "final labels",
         "reviewed",
         "cost $",
@@ -348,6 +357,7 @@ def status(
             g["task"],
             str(g["auto"]),
             str(g["escalated"]),
+            str(g["waiting"]),
             str(g["final_labels"]),
             str(g["reviewed_items"]),
             f"{g['cost_usd']:.4f}",

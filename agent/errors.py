@@ -38,8 +38,22 @@ class ModelError(LabelagentError):
     hint = "Check --model, --api-base and the provider's API key environment variable."
 
 
+class ProviderUnreachable(LabelagentError):
+    """The model's server or provider stopped answering (connection refused or reset, timeouts,
+    5xx, 429 after every retry). The items it failed get no decision and wait for a retry."""
+
+    hint = (
+        "Check that the model server is up and reachable (--api-base, network, the provider's "
+        "status page), then run the same command again: finished items are kept, and the items "
+        "that got no answer are tried again."
+    )
+
+
 class BudgetExceeded(LabelagentError):
-    hint = "Raise --budget to continue; finished items are kept and will not be paid again."
+    hint = (
+        "Raise --budget to continue (it counts what earlier runs of this guideline and these "
+        "models spent); finished items are kept and will not be paid again."
+    )
 
 
 class ParseError(LabelagentError):

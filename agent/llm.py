@@ -5,6 +5,7 @@ re-asks when an answer does not validate. Every sample comes back as a `Sample`,
 """
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -21,6 +22,17 @@ from agent.tasks import answer_model, parse_answer
 
 MODES = ("auto", "tools", "json_schema", "json")
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+# The longest answer each task needs: its JSON object with the label(s), a confidence and the
+# one-sentence rationale the prompts ask for (about 60 tokens for classification), with room to
+# spare. Every request sets it as max_tokens, so a budget can reserve a request's worst case; an
+# answer cut off there does not parse and goes to a person like any invalid answer. Spans copy
+# text from the item, so their bound grows with it (tokens <= UTF-8 bytes).
+MAX_TOKENS = {"classification": 400, "preference": 400, "multilabel": 600, "rating": 600}
+SPANS_BASE_TOKENS = 600
+
+
+class NotAfforded(Exception):
+    """The budget cannot cover this request's worst case: it is not sent."""
 
 
 def is_transient(error: BaseException) -> bool:
@@ -146,12 +158,17 @@ class LiteLLMBackend:
         if api_key:
             self._fixed["api_key"] = api_key
         self._prepared: dict[str, tuple[list[dict[str, str]], dict[str, Any]]] = {}
+        self._structured_bytes: dict[str, int] = {}
+        self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
-        self.succeeded = 0
 
     @property
     def supports_n(self) -> bool:
         return self._n_ok is not False
+
+    @property
+    def priced(self) -> bool:
+        return _price(self.name, 1, 1) is not None
 
     async def sample(self, request: SampleRequest) -> list[Sample]:
         if request.n == 1:
@@ -187,6 +204,7 @@ class LiteLLMBackend:
             )
             system = prepared.pop("messages")[:-1]
             self._prepared[key] = (system, prepared)
+            self._structured_bytes[key] = len(json.dumps(prepared, default=str).encode())
         system, structured = self._prepared[key]
         body = {
             **self._fixed,
@@ -194,6 +212,7 @@ class LiteLLMBackend:
             "messages": [*system, *request.messages[1:]],
             "temperature": request.temperature,
             "seed": request.seed,
+            "max_tokens": max_tokens(request),
         }
         if n > 1:
             body["n"] = n
@@ -202,25 +221,49 @@ class LiteLLMBackend:
     async def _draw(self, request: SampleRequest, n: int) -> list[Sample]:
         started = time.perf_counter()
         try:
-            completion = await self._complete(self._request(request, n))
+            completion = await self._complete(self._request(request, n), request)
         except FATAL as e:
             raise ModelError(f"{self.name}: {type(e).__name__}: {_short(e)}") from None
-        except openai.APIConnectionError as e:
-            if not self.succeeded:
-                raise ModelError(
-                    f"{self.name}: cannot connect to the model server: {_short(e)}"
-                ) from None
-            return [self._failed(f"connection: {_short(e)}", started) for _ in range(n)]
+        except NotAfforded:
+            why = "not sent: the budget cannot cover this request's worst case"
+            return [self._unanswered("budget", why, started) for _ in range(n)]
         except Exception as e:
+            if is_transient(e):
+                why = f"{self.name} at {self.endpoint}: {_describe(e)}"
+                return [self._unanswered("provider", why, started) for _ in range(n)]
             return [self._failed(_describe(e), started) for _ in range(n)]
-        self.succeeded += 1
         samples = self._samples(request, completion, n, started)
         for index, sample in enumerate(samples):
             if not sample.ok and sample.error.startswith("invalid answer"):
                 samples[index] = await self._reask(request, completion.choices[index], sample)
         return samples
 
-    async def _complete(self, body: dict[str, Any]) -> Any:
+    async def _complete(self, body: dict[str, Any], request: SampleRequest) -> Any:
+        """Send with retries. Under a budget, the request's worst case is reserved first and
+        settled to its real cost afterwards (0 when no answer came back)."""
+        budget = request.budget
+        if budget is None:
+            return await self._send(body)
+        worst = self._worst_case(body, request)
+        if not await budget.reserve(worst):
+            raise NotAfforded
+        completion = None
+        try:
+            completion = await self._send(body)
+        finally:
+            budget.settle(worst, 0.0 if completion is None else _cost(completion))
+        return completion
+
+    def _worst_case(self, body: dict[str, Any], request: SampleRequest) -> float:
+        """Dollars if the prompt were one token per UTF-8 byte (a bound for byte-level BPE
+        tokenizers; 4 per message and 16 more for the chat format) and every choice used all of
+        max_tokens."""
+        prompt = sum(len(str(m.get("content") or "").encode()) + 4 for m in body["messages"])
+        prompt += self._structured_bytes.get(request.guideline.content_hash, 0) + 16
+        price = _price(self.name, prompt, body["max_tokens"] * body.get("n", 1))
+        return float("inf") if price is None else price
+
+    async def _send(self, body: dict[str, Any]) -> Any:
         async for attempt in self.retry.retrying():
             with attempt:
                 async with self._limit:
@@ -244,9 +287,11 @@ class LiteLLMBackend:
             retry = request.model_copy(update={"messages": messages})
             started = time.perf_counter()
             try:
-                completion = await self._complete(self._request(retry, 1))
+                completion = await self._complete(self._request(retry, 1), request)
             except Exception as e:
-                return self._failed(f"{failed.error}; re-ask failed: {_describe(e)}", started)
+                why = "not sent (budget)" if isinstance(e, NotAfforded) else _describe(e)
+                failed.error = f"{failed.error}; re-ask failed: {why}"
+                return failed
             again = self._samples(request, completion, 1, started)[0]
             again.prompt_tokens += failed.prompt_tokens
             again.cost_usd += failed.cost_usd
@@ -287,6 +332,30 @@ class LiteLLMBackend:
         return Sample(
             model=self.name, error=error, latency_ms=(time.perf_counter() - started) * 1000
         )
+
+    def _unanswered(self, why: str, error: str, started: float) -> Sample:
+        sample = self._failed(error, started)
+        sample.unanswered = why
+        return sample
+
+
+def max_tokens(request: SampleRequest) -> int:
+    task = request.guideline.task
+    if task in MAX_TOKENS:
+        return MAX_TOKENS[task]
+    text = sum(len(str(value).encode()) for value in request.item.fields.values())
+    return SPANS_BASE_TOKENS + 2 * text
+
+
+def _price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+    """Dollars from litellm's local price table; None for a model it does not know."""
+    try:
+        prompt_cost, completion_cost = _litellm().cost_per_token(
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
+    except Exception:
+        return None
+    return prompt_cost + completion_cost
 
 
 def _raw_answer(choice: Any) -> str | None:

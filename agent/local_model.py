@@ -154,6 +154,10 @@ class LocalBackend:
     def supports_n(self) -> bool:
         return True
 
+    @property
+    def priced(self) -> bool:
+        return True  # in-process: free
+
     def load(self) -> None:
         """Load the model now rather than on the first item."""
         with _LOCK:

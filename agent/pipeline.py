@@ -3,11 +3,15 @@
 Items stream from the input in chunks; a fixed number of workers label them concurrently; results
 are written in small batched transactions, so a kill loses at most the last unflushed second of
 work and never leaves half an item behind (drafts and their decision commit together).
+
+An item whose model did not answer (the provider failed after every retry, or the budget could
+not cover the next request) gets no decision: its answered drafts are stored, it is listed in
+`retries`, and the next run labels it. Items in a row that the provider failed stop the run
+(a circuit breaker), so an outage does not burn through the input.
 """
 
 import asyncio
 import gc
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -16,8 +20,9 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from agent import inputs
+from agent.budget import Budget
 from agent.consistency import build_verdict, next_batch, should_stop
-from agent.errors import BudgetExceeded
+from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Backend, Decision, Item, Sample, SampleRequest
@@ -25,6 +30,7 @@ from agent.routing import Thresholds, route
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.store.keys import audit_key
+from agent.store.writer import ResultWriter, with_retries
 from agent.tasks import build_messages, prompt_hash
 
 
@@ -34,8 +40,9 @@ class RunSettings(BaseModel):
     stop_confidence: float = 0.85
     early_stop: bool = True  # False: every item gets all `samples` (fixed K)
     limit: int | None = None
-    budget_usd: float | None = None
+    budget_usd: float | None = None  # for the guideline and these models, over every run
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES
+    breaker_items: int = 5  # items in a row the provider failed before the run stops
     audit_seed: int = 0
     chunk_size: int = 500
     flush_seconds: float = 1.0
@@ -51,41 +58,13 @@ class Progress:
     escalated: int = 0
     requests_samples: int = 0
     stored_samples_reused: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # this run's
+    spent_before_usd: float = 0.0  # earlier runs' on this guideline with these models
+    waiting: int = 0  # items left undecided, to be tried again
     stopped_by_budget: bool = False
+    stopped_by_outage: bool = False
+    outage: str = ""  # the provider's last failure
     run_id: str = ""
-
-
-class _Writer:
-    """Buffers finished items and writes them in one transaction per flush."""
-
-    def __init__(self, db: str | Path, every_items: int, every_seconds: float) -> None:
-        self.db, self.every_items, self.every_seconds = db, every_items, every_seconds
-        self.drafts: list[tuple[str, str, str, str, Sample]] = []
-        self.decisions: list[Decision] = []
-        self.last = time.monotonic()
-
-    def add(self, drafts: list[tuple[str, str, str, str, Sample]], decision: Decision) -> None:
-        self.drafts.extend(drafts)
-        self.decisions.append(decision)
-
-    def due(self) -> bool:
-        return len(self.decisions) >= self.every_items or (
-            bool(self.decisions) and time.monotonic() - self.last >= self.every_seconds
-        )
-
-    def take(self) -> tuple[list, list[Decision]]:
-        """Hand over what is buffered and start a new buffer (on the event loop, so no worker's
-        result can slip between the write and the reset)."""
-        batch = (self.drafts, self.decisions)
-        self.drafts, self.decisions = [], []
-        self.last = time.monotonic()
-        return batch
-
-    async def flush(self) -> None:
-        drafts, decisions = self.take()
-        if drafts or decisions:
-            await asyncio.to_thread(log.write_results, self.db, drafts, decisions)
 
 
 class Labeler:
@@ -106,6 +85,8 @@ class Labeler:
         self.prompt_hash = prompt_hash(guideline)
         self.model = backends[0].name
         self.progress = Progress()
+        self.budget: Budget | None = None
+        self._failed_in_row = 0
 
     def run(
         self, input_path: str | Path, id_field: str = "id", id_field_explicit: bool = False
@@ -136,27 +117,77 @@ class Labeler:
         migrate(self.db)
         with transaction(self.db) as con:
             self.audit_key = audit_key(con)
+        run_id = uuid.uuid4().hex[:12]
+        self.progress = Progress(total=total, run_id=run_id)
+        self.budget = self._budget()
         log.insert_items(
             self.db, summary.dataset, str(summary.path), lambda: self._chunks(summary, id_field)
         )
         log.record_guideline(self.db, self.guideline)
-        run_id = uuid.uuid4().hex[:12]
-        self.progress = Progress(total=total, run_id=run_id)
         log.start_run(self.db, self._run_record(run_id, summary))
-        writer = _Writer(self.db, self.settings.flush_items, self.settings.flush_seconds)
+        writer = ResultWriter(self.db, self.settings.flush_items, self.settings.flush_seconds)
         status = "stopped"
         try:
             await self._label_all(self._pending(summary, id_field), writer, run_id)
-            status = "stopped" if self.progress.stopped_by_budget else "finished"
+            stopped = self.progress.stopped_by_budget or self.progress.stopped_by_outage
+            status = "stopped" if stopped else "finished"
         finally:
             await writer.flush()
-            log.finish_run(self.db, run_id, status)
-        if self.progress.stopped_by_budget:
-            raise BudgetExceeded(
-                f"stopped at the budget of ${self.settings.budget_usd:.2f} after "
-                f"{self.progress.done} items (run {run_id}, ${self.progress.cost_usd:.4f} spent)"
-            )
+            if writer.failure() is None:
+                log.finish_run(self.db, run_id, status)
+        self._raise_if_incomplete(writer)
         return self.progress
+
+    def _budget(self) -> Budget | None:
+        """The run's share of --budget: what is left after earlier runs of this guideline with
+        these models. None without a budget."""
+        limit = self.settings.budget_usd
+        if limit is None:
+            return None
+        unpriced = [b.name for b in self.backends if not b.priced]
+        if unpriced:
+            raise ConfigError(
+                f"--budget needs models with a known price; litellm's price table has no "
+                f"{', '.join(unpriced)}",
+                hint="Leave out --budget, or use a model name litellm prices (litellm.model_cost).",
+            )
+        spent = log.spent(self.db, self.guideline.content_hash, [b.name for b in self.backends])
+        self.progress.spent_before_usd = spent
+        if spent >= limit:
+            raise BudgetExceeded(
+                f"the budget of ${limit:.4f} for {self._scope()} is spent already "
+                f"(${spent:.4f} by earlier runs); nothing was sent"
+            )
+        return Budget(limit, spent)
+
+    def _scope(self) -> str:
+        models = ", ".join(b.name for b in self.backends)
+        return f"guideline {self.guideline.name!r} with {models}"
+
+    def _raise_if_incomplete(self, writer: ResultWriter) -> None:
+        """The run's outcome when not every item got a decision, worst first."""
+        p = self.progress
+        failure = writer.failure()
+        if failure is not None:
+            raise failure
+        if p.stopped_by_outage:
+            raise ProviderUnreachable(
+                f"stopped after {self.settings.breaker_items} items in a row got no answer: "
+                f"{p.outage}. {p.done} items were labeled; {p.waiting} wait for a retry and the "
+                f"rest were not started (run {p.run_id})"
+            )
+        if p.stopped_by_budget:
+            total = p.spent_before_usd + p.cost_usd
+            raise BudgetExceeded(
+                f"stopped at the budget of ${self.settings.budget_usd:.4f} for {self._scope()}: "
+                f"${total:.4f} spent in all, ${p.cost_usd:.4f} of it by this run ({p.run_id}); "
+                f"{p.done} items labeled, {p.waiting} cut short, the rest not started"
+            )
+        if p.waiting:
+            raise ProviderUnreachable(
+                f"{p.waiting} items got no answer ({p.outage}); {p.done} were labeled (run "
+                f"{p.run_id})"
+            )
 
     def _chunks(self, summary: inputs.InputSummary, id_field: str):
         seen = 0
@@ -174,14 +205,13 @@ class Labeler:
     ) -> AsyncIterator[tuple[Item, dict[str, list[Sample]]]]:
         models = [b.name for b in self.backends]
         for chunk in self._chunks(summary, id_field):
+            ids = [i.item_id for i in chunk]
             decided, stored = await asyncio.to_thread(
-                log.pending_work,
+                with_retries,
                 self.db,
-                [i.item_id for i in chunk],
-                self.guideline.content_hash,
-                self.prompt_hash,
-                self.model,
-                models,
+                lambda ids=ids: log.pending_work(
+                    self.db, ids, self.guideline.content_hash, self.prompt_hash, self.model, models
+                ),
             )
             self.progress.skipped += len(decided)
             for item in chunk:
@@ -189,26 +219,33 @@ class Labeler:
                     yield item, stored.get(item.item_id, {})
             self.on_progress(self.progress)
 
-    async def _label_all(self, pending: AsyncIterator, writer: _Writer, run_id: str) -> None:
+    async def _label_all(self, pending: AsyncIterator, writer: ResultWriter, run_id: str) -> None:
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.workers * 2)
 
+        feed_error: list[BaseException] = []
+
         async def feed() -> None:
-            async for work in pending:
-                if self._over_budget():
-                    self.progress.stopped_by_budget = True
-                    break
-                await queue.put(work)
+            """Queue the pending items until a stop; an error reading them stops the feed, not
+            the items in flight."""
+            try:
+                async for work in pending:
+                    if self._stopping(writer):
+                        break
+                    await queue.put(work)
+            except Exception as e:
+                feed_error.append(e)
             for _ in range(self.workers):
                 await queue.put(None)
 
         async def work() -> None:
             while (job := await queue.get()) is not None:
-                item, stored = job
-                drafts, decision = await self._label(item, stored, run_id)
-                writer.add(drafts, decision)
-                self._count(decision, drafts)
+                if self._stopping(writer):
+                    continue  # not started: it stays pending for the next run
+                entry, answered = await self._label(*job, run_id)
+                writer.add(entry)
+                self._count(entry, answered)
                 if writer.due():
-                    await writer.flush()
+                    await writer.flush(wait=False)
 
         tasks = [asyncio.create_task(work()) for _ in range(self.workers)]
         feeder = asyncio.create_task(feed())
@@ -219,22 +256,41 @@ class Labeler:
             for task in tasks:
                 task.cancel()
             raise
+        if feed_error:
+            raise feed_error[0]
 
-    def _over_budget(self) -> bool:
-        budget = self.settings.budget_usd
-        return budget is not None and self.progress.cost_usd >= budget
+    def _stopping(self, writer: ResultWriter) -> bool:
+        p = self.progress
+        limit = self.settings.budget_usd
+        if self.budget is not None and (
+            self.budget.refused or p.spent_before_usd + p.cost_usd >= limit
+        ):
+            p.stopped_by_budget = True
+        return p.stopped_by_budget or p.stopped_by_outage or writer.cause is not None
 
     async def _label(
         self, item: Item, stored: dict[str, list[Sample]], run_id: str
-    ) -> tuple[list, Decision]:
+    ) -> tuple[dict, bool]:
+        """The item's log entry (its new drafts, and its decision or why it has none), and
+        whether any model answered."""
         messages = build_messages(self.guideline, item)
         by_model = await asyncio.gather(
             *(self._sample_model(b, item, messages, stored.get(b.name, [])) for b in self.backends)
         )
-        samples = {b.name: s for b, s in zip(self.backends, by_model, strict=True)}
+        samples = {b.name: s for b, (s, _) in zip(self.backends, by_model, strict=True)}
+        unanswered = [u for _, u in by_model if u is not None]
         reused = {(s.model, s.sample_index) for ss in stored.values() for s in ss}
         new = [s for ss in samples.values() for s in ss if (s.model, s.sample_index) not in reused]
         self.progress.stored_samples_reused += len(reused)
+        keys = (item.item_id, self.guideline.content_hash, self.prompt_hash)
+        entry = {
+            "drafts": [log.draft_row(*keys, run_id, s) for s in new],
+            "decision": None,
+            "retry": None,
+        }
+        if unanswered:
+            entry["retry"] = log.retry_row(*keys, self.model, run_id, unanswered[0])
+            return entry, bool(new) or len(unanswered) < len(self.backends)
         verdict = build_verdict(self.guideline, samples)
         routed, reasons = route(
             verdict,
@@ -255,14 +311,14 @@ class Labeler:
             reasons=reasons,
             rule=self.thresholds.model_dump(),
         )
-        drafts = [
-            (item.item_id, self.guideline.content_hash, self.prompt_hash, run_id, s) for s in new
-        ]
-        return drafts, decision
+        entry["decision"] = log.decision_row(decision)
+        return entry, True
 
     async def _sample_model(
         self, backend: Backend, item: Item, messages: list[dict[str, str]], stored: list[Sample]
-    ) -> list[Sample]:
+    ) -> tuple[list[Sample], Sample | None]:
+        """The model's samples for the item, stored ones first, and the sample it did not
+        answer, if any (sampling stops there)."""
         # A deterministic backend (a student) says how few samples tell all: `max_samples`.
         k = min(self.settings.samples, getattr(backend, "max_samples", self.settings.samples))
         samples = sorted(stored, key=lambda s: s.sample_index)[:k]
@@ -276,22 +332,37 @@ class Labeler:
                 n=n,
                 seed=self.settings.audit_seed * 1000 + len(samples),
                 temperature=self.settings.temperature,
+                budget=self.budget,
             )
-            drawn = await backend.sample(request)
-            self.progress.requests_samples += len(drawn)
-            for s in drawn[:n]:
+            drawn = (await backend.sample(request))[:n]
+            answered = [s for s in drawn if s.unanswered is None]
+            self.progress.requests_samples += len(answered)
+            for s in answered:
                 s.sample_index = len(samples)
                 samples.append(s)
-        return samples
+            if len(answered) < len(drawn):
+                return samples, next(s for s in drawn if s.unanswered is not None)
+        return samples, None
 
-    def _count(self, decision: Decision, drafts: list) -> None:
+    def _count(self, entry: dict, answered: bool) -> None:
+        """Progress, and the circuit breaker: items in a row the provider failed."""
         p = self.progress
-        p.done += 1
-        p.cost_usd += sum(d[4].cost_usd for d in drafts)
-        if decision.route == "auto":
-            p.auto += 1
+        p.cost_usd += sum(d["cost_usd"] for d in entry["drafts"])
+        retry, decision = entry["retry"], entry["decision"]
+        if retry is not None:
+            p.waiting += 1
+            if retry["reason"] == "provider":
+                p.outage = retry["error"]
         else:
-            p.escalated += 1
+            p.done += 1
+            p.auto += decision["route"] == "auto"
+            p.escalated += decision["route"] != "auto"
+        if answered:
+            self._failed_in_row = 0
+        elif retry is not None and retry["reason"] == "provider":
+            self._failed_in_row += 1
+            if self._failed_in_row >= self.settings.breaker_items:
+                p.stopped_by_outage = True
         self.on_progress(p)
 
     def _run_record(self, run_id: str, summary: inputs.InputSummary) -> dict:

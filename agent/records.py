@@ -2,8 +2,9 @@
 
 from typing import Any, Protocol
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from agent.budget import Budget
 from agent.guidelines import Guideline
 
 
@@ -34,6 +35,10 @@ class Sample(BaseModel):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     error: str | None = None
+    # Set when no answer was drawn: "provider" (transport or provider failure after every retry)
+    # or "budget" (the request could not be afforded). Such a sample is never stored nor part of a
+    # decision; its item stays undecided so that a later run tries it again.
+    unanswered: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -41,7 +46,10 @@ class Sample(BaseModel):
 
 
 class SampleRequest(BaseModel):
-    """What a backend needs to draw `n` samples for one item."""
+    """What a backend needs to draw `n` samples for one item. A backend that pays per request
+    reserves each request's worst-case cost from `budget` before sending it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     guideline: Guideline
     item: Item
@@ -49,6 +57,7 @@ class SampleRequest(BaseModel):
     n: int = 1
     seed: int = 0
     temperature: float = 0.7
+    budget: Budget | None = None
 
 
 class Backend(Protocol):
@@ -59,6 +68,11 @@ class Backend(Protocol):
     @property
     def supports_n(self) -> bool:
         """True when one request can return several samples (the prompt is paid once)."""
+        ...
+
+    @property
+    def priced(self) -> bool:
+        """True when what its requests cost is known (a --budget needs it)."""
         ...
 
     async def sample(self, request: SampleRequest) -> list[Sample]:

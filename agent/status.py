@@ -16,7 +16,9 @@ def status(db: str | Path) -> dict[str, Any]:
             " (SELECT count(DISTINCT r.item_id) FROM reviews r"
             "  WHERE r.guideline_hash = g.guideline_hash AND r.annotator_kind = 'human'),"
             " (SELECT coalesce(sum(cost_usd), 0) FROM drafts x"
-            "  WHERE x.guideline_hash = g.guideline_hash)"
+            "  WHERE x.guideline_hash = g.guideline_hash),"
+            " (SELECT count(DISTINCT w.item_id) FROM retries w"
+            "  WHERE w.guideline_hash = g.guideline_hash)"
             " FROM guidelines g LEFT JOIN decisions d USING (guideline_hash)"
             " GROUP BY ALL ORDER BY g.name"
         ).fetchall()
@@ -29,7 +31,8 @@ def status(db: str | Path) -> dict[str, Any]:
             "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM drafts),"
             " (SELECT count(*) FROM drafts WHERE error IS NOT NULL),"
             " (SELECT coalesce(sum(cost_usd), 0) FROM drafts), (SELECT count(*) FROM runs),"
-            " (SELECT count(*) FROM reviews)"
+            " (SELECT count(*) FROM reviews),"
+            " (SELECT count(DISTINCT (item_id, guideline_hash)) FROM retries)"
         ).fetchone()
     by_reason: dict[str, dict[str, int]] = {}
     for ghash, reason, count in reasons:
@@ -42,6 +45,7 @@ def status(db: str | Path) -> dict[str, Any]:
         "cost_usd": round(totals[3], 6),
         "runs": totals[4],
         "reviews": totals[5],
+        "waiting": totals[6],
         "guidelines": [
             {
                 "guideline_hash": g[0],
@@ -49,6 +53,7 @@ def status(db: str | Path) -> dict[str, Any]:
                 "task": g[2],
                 "auto": g[3],
                 "escalated": g[4],
+                "waiting": g[8],
                 "final_labels": g[5],
                 "reviewed_items": g[6],
                 "cost_usd": round(g[7], 6),

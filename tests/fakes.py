@@ -30,6 +30,10 @@ class FakeBackend:
     def supports_n(self) -> bool:
         return self._supports_n
 
+    @property
+    def priced(self) -> bool:
+        return True
+
     def enqueue(self, *answers: Any) -> None:
         self.queue.extend(answers)
 

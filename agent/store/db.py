@@ -7,6 +7,7 @@ and neither treats a file that is not a labelagent log as one.
 """
 
 import fcntl
+import os
 import random
 import threading
 import time
@@ -21,7 +22,8 @@ import duckdb
 from agent.errors import DatabaseError
 from agent.store.migrations import MIGRATIONS
 
-LOCK_WAIT_SECONDS = 60.0
+# How long to wait for another process to let go of the file (LABELAGENT_DB_WAIT_SECONDS).
+LOCK_WAIT_SECONDS = float(os.environ.get("LABELAGENT_DB_WAIT_SECONDS", "60"))
 # The log's transactions are small; one thread and a modest cap keep the agent's memory flat.
 DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB"}
 T = TypeVar("T")
@@ -276,7 +278,8 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def migrate(path: str | Path, target: int | None = None) -> list[int]:
-    """Bring the database to the newest schema (or to `target`); returns the versions applied."""
+    """Bring the database to the newest schema (or to `target`), then read back the items a run
+    could not write (agent/store/journal.py); returns the versions applied."""
     applied = []
     with transaction(path) as con:
         current = check_log(con, path)
@@ -295,6 +298,9 @@ def migrate(path: str | Path, target: int | None = None) -> list[int]:
                     [migration.version, migration.name],
                 )
                 applied.append(migration.version)
+    from agent.store.journal import replay  # it writes through the log, which imports this module
+
+    replay(path)
     return applied
 
 

@@ -188,16 +188,31 @@ def pending_work(
     return decided, stored
 
 
-def write_results(
-    db: str | Path,
-    drafts: list[tuple[str, str, str, str, Sample]],
-    decisions: list[Decision],
-) -> None:
-    """Drafts are (item_id, guideline_hash, prompt_hash, run_id, sample). A decision replaces the
-    item's current one for its guideline; the old one moves to decisions_history."""
+def write_entries(db: str | Path, entries: list[dict[str, Any]], replayed: bool = False) -> None:
+    """Finished items in one transaction. An entry is one item: {"drafts": [draft_row...],
+    "decision": decision_row or None, "retry": retry_row or None}; a decided item leaves
+    `retries`. A decision replaces the item's current one for its guideline (the old one moves to
+    decisions_history); `replayed` entries (from a journal) skip decisions already stored, so a
+    journal can be read back twice. Drafts already stored are kept as they are."""
+    drafts = [row for entry in entries for row in entry["drafts"]]
+    decisions = [entry["decision"] for entry in entries if entry["decision"]]
+    retries = [entry["retry"] for entry in entries if entry["retry"]]
     with transaction(db) as con:
+        if replayed and decisions:
+            stored = set(
+                con.execute(
+                    "SELECT item_id, guideline_hash, run_id FROM decisions"
+                    " WHERE list_contains(?, run_id)",
+                    [sorted({d["run_id"] for d in decisions})],
+                ).fetchall()
+            )
+            decisions = [
+                d
+                for d in decisions
+                if (d["item_id"], d["guideline_hash"], d["run_id"]) not in stored
+            ]
         if drafts:
-            _register(con, "new_drafts", [_draft_row(*d) for d in drafts])
+            _register(con, "new_drafts", drafts)
             con.execute(
                 "INSERT INTO drafts (item_id, guideline_hash, prompt_hash, model, sample_index,"
                 " run_id, label, confidence, rationale, prompt_tokens, completion_tokens, cost_usd,"
@@ -207,8 +222,21 @@ def write_results(
                 " ON CONFLICT DO NOTHING"
             )
             _unregister(con, "new_drafts")
+        if retries:
+            _register(con, "new_retries", retries)
+            con.execute(
+                "INSERT OR REPLACE INTO retries (item_id, guideline_hash, prompt_hash, model,"
+                " run_id, reason, error) SELECT item_id, guideline_hash, prompt_hash, model,"
+                " run_id, reason, error FROM new_retries"
+            )
+            _unregister(con, "new_retries")
         if decisions:
-            replace_decisions(con, [_decision_row(d) for d in decisions])
+            replace_decisions(con, decisions)
+            con.execute(
+                "DELETE FROM retries WHERE (item_id, guideline_hash) IN (SELECT (i, g) FROM"
+                " (SELECT unnest(?) AS i, unnest(?) AS g))",
+                [[d["item_id"] for d in decisions], [d["guideline_hash"] for d in decisions]],
+            )
 
 
 def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
@@ -231,7 +259,7 @@ def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
     _unregister(con, "new_decisions")
 
 
-def _draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str, s: Sample) -> dict:
+def draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str, s: Sample) -> dict:
     return {
         "item_id": item_id,
         "guideline_hash": guideline_hash,
@@ -250,7 +278,7 @@ def _draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str,
     }
 
 
-def _decision_row(d: Decision) -> dict:
+def decision_row(d: Decision) -> dict:
     v = d.verdict
     return {
         "item_id": d.item_id,
@@ -269,6 +297,30 @@ def _decision_row(d: Decision) -> dict:
         "disagreeing_models": _json(v.disagreeing_models),
         "rule": _json(d.rule),
     }
+
+
+def retry_row(
+    item_id: str, guideline_hash: str, prompt_hash: str, model: str, run_id: str, s: Sample
+) -> dict:
+    return {
+        "item_id": item_id,
+        "guideline_hash": guideline_hash,
+        "prompt_hash": prompt_hash,
+        "model": model,
+        "run_id": run_id,
+        "reason": s.unanswered,
+        "error": s.error,
+    }
+
+
+def spent(db: str | Path, guideline_hash: str, models: list[str]) -> float:
+    """What every run so far paid for drafts of this guideline by these models."""
+    with transaction(db) as con:
+        return con.execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM drafts"
+            " WHERE guideline_hash = ? AND list_contains(?, model)",
+            [guideline_hash, models],
+        ).fetchone()[0]
 
 
 def latest_calibration(db: str | Path, guideline_hash: str, model: str) -> dict[str, Any] | None:

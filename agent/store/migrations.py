@@ -285,4 +285,21 @@ CREATE TABLE students (
 );
 """,
     ),
+    Migration(
+        7,
+        "items waiting for a retry: no answer from the provider, or a budget cut them short",
+        """
+CREATE TABLE retries (
+    item_id VARCHAR NOT NULL,           -- an item with no decision yet: the next run labels it, reusing its stored drafts; the row goes when its decision is written
+    guideline_hash VARCHAR NOT NULL,
+    prompt_hash VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,             -- the run's main model
+    run_id VARCHAR NOT NULL,            -- the last run that left the item undecided
+    reason VARCHAR NOT NULL CHECK (reason IN ('provider', 'budget')), -- provider: a model's server did not answer after every retry (connection, timeout, 5xx, 429); budget: --budget could not cover its next request
+    error VARCHAR,                      -- the last failure, naming the model and its endpoint
+    failed_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (item_id, guideline_hash, prompt_hash, model)
+);
+""",
+    ),
 ]
