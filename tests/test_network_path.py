@@ -155,7 +155,7 @@ def test_retry_after_is_honoured_and_a_storm_of_429s_loses_nothing(tmp_path, db)
 
 
 def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_path, db):
-    items = [{"id": f"k{i:03d}", "text": f"text {i}"} for i in range(150)]
+    items = [{"id": f"k{i:03d}", "text": f"text {i}"} for i in range(400)]
     path = write_jsonl(tmp_path / "items.jsonl", items)
     gold = {item["id"]: {"label": "positive"} for item in items}
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
@@ -168,13 +168,16 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_pa
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
-        while server.counts["choices"] < 150 and time.monotonic() < deadline:
+        while server.counts["choices"] == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
+        # Killed 2.5 s after its first answer: past two of its one-second flushes, whatever the
+        # machine's load, and far from the ~960 samples the whole file takes.
+        time.sleep(2.5)
         first.send_signal(signal.SIGKILL)
         first.wait()
         served_before = server.counts["choices"]
         decided_before = rows(db, "SELECT count(*) FROM decisions")[0][0]
-        assert 0 < decided_before < 150, "killed mid-way"
+        assert 0 < decided_before < 400, "killed mid-way"
         second = subprocess.run(
             label_command(db, path, server.url, concurrency=4),
             env=env,
@@ -184,7 +187,7 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_pa
         )
         assert second.returncode == 0, second.stderr
         served_after = server.counts["choices"] - served_before
-    assert rows(db, "SELECT count(*), count(DISTINCT item_id) FROM decisions") == [(150, 150)]
+    assert rows(db, "SELECT count(*), count(DISTINCT item_id) FROM decisions") == [(400, 400)]
     duplicates = (
         "SELECT count(*) FROM (SELECT item_id, sample_index FROM drafts"
         " GROUP BY ALL HAVING count(*) > 1)"
