@@ -23,6 +23,7 @@ from rich.table import Table
 
 from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
+from agent.inputs import IdField
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 
 app = typer.Typer(
@@ -63,11 +64,12 @@ ApiBase = Annotated[
         "use with --model openai/NAME.",
     ),
 ]
-IdField = Annotated[
-    str,
+IdFieldOpt = Annotated[
+    str | None,
     typer.Option(
         "--id-field",
         help="The field that holds item ids; without it ids are a hash of the item's content.",
+        show_default="id",
     ),
 ]
 MaxItemBytes = Annotated[
@@ -110,8 +112,10 @@ def _fail(error: LabelagentError) -> NoReturn:
     raise typer.Exit(EXIT_CODES.get(type(error), 1))
 
 
-def _id_field_explicit() -> bool:
-    return "--id-field" in sys.argv
+def _id_field(name: str | None) -> IdField:
+    """--id-field, and whether it was given: left out, items without an `id` field get ids
+    from their content."""
+    return IdField() if name is None else IdField(name, given=True)
 
 
 @app.command()
@@ -140,7 +144,7 @@ def label(
             "is sent, so the total never goes above it. Needs a model litellm can price.",
         ),
     ] = None,
-    id_field: IdField = "id",
+    id_field: IdFieldOpt = None,
     temperature: Annotated[
         float,
         typer.Option(
@@ -245,7 +249,7 @@ def label(
                 concurrency=concurrency * len(backends),
                 on_progress=show,
             )
-            progress = labeler.run(input, id_field, _id_field_explicit())
+            progress = labeler.run(input, _id_field(id_field))
     _print_run(progress, db)
 
 
@@ -282,7 +286,7 @@ def plan(
         list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
-    id_field: IdField = "id",
+    id_field: IdFieldOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
@@ -297,9 +301,8 @@ def plan(
             db,
             [model or "local", *(jury or [])],
             samples,
-            id_field,
+            _id_field(id_field),
             limit,
-            _id_field_explicit(),
             max_item_bytes,
         )
     if as_json:
@@ -394,7 +397,7 @@ def import_labels(
     ],
     guideline: GuidelineOpt,
     db: Db = DEFAULT_DB,
-    id_field: IdField = "id",
+    id_field: IdFieldOpt = None,
     label_field: Annotated[str, typer.Option(help="The field that holds the label.")] = "label",
     model: Annotated[
         bool,
@@ -421,7 +424,7 @@ def import_labels(
             file,
             annotator,
             g,
-            id_field,
+            _id_field(id_field).name,
             label_field,
             kind="model" if model else "human",
             confidence_field=confidence_field,

@@ -38,18 +38,17 @@ def plan(
     db: str | Path,
     models: list[str],
     samples: int,
-    id_field: str = "id",
+    id_field: inputs.IdField = inputs.DEFAULT_ID_FIELD,
     limit: int | None = None,
-    id_field_explicit: bool = False,
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> dict[str, Any]:
-    summary = inputs.scan(input_path, guideline.fields, id_field, id_field_explicit, max_item_bytes)
+    summary = inputs.scan(input_path, guideline.fields, id_field, max_item_bytes)
     models = [_resolved(db, guideline, m) for m in models]
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
     exists = Path(db).exists()
     with read_only(db) if exists else nullcontext():
-        for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
+        for chunk in inputs.iter_items(summary.path, id_field.name, summary.id_source):
             chunk = chunk[: total - seen]
             seen += len(chunk)
             for item in chunk[: max(0, PROMPT_SAMPLE_ITEMS - len(prompt_chars))]:
