@@ -4,6 +4,7 @@
 
 The backend answers in-process at once, with one sample per item, so the figures are the input,
 log and pipeline path alone (the simulated server's throughput is evals/bench_throughput.py).
+Wall time depends on what else the machine runs; CPU time (user + system, all threads) less so.
 Two runs, each in a child process of its own (so each peak RSS is its own): a first run that
 labels every item, then the same run again, which finds every item decided. "Reads" counts the
 passes over the file (calls of the record reader, `agent.inputs._records`).
@@ -71,13 +72,14 @@ def child(job: dict[str, Any], results: Any) -> None:
         Thresholds(),
         concurrency=8,
     )
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     progress = labeler.run(job["items"])
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     results.put(
         {
             "reads": reads,
             "wall": wall,
+            "cpu": cpu,
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "done": progress.done,
             "skipped": progress.skipped,
@@ -108,8 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         for title in ("first run (labels all)", "second run (all decided)"):
             r = run_child(job)
             print(
-                f"  {title}: {r['reads']} reads of the file, {r['wall']:.1f} s, peak RSS "
-                f"{r['rss_mb']:.0f} MB ({r['done']} labeled, {r['skipped']} already decided)"
+                f"  {title}: {r['reads']} reads of the file, {r['wall']:.1f} s "
+                f"({r['cpu']:.1f} s CPU), peak RSS {r['rss_mb']:.0f} MB ({r['done']} labeled, "
+                f"{r['skipped']} already decided)"
             )
 
 
