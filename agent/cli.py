@@ -3,10 +3,11 @@ LabelagentError into one message that says what to do next."""
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,7 +24,12 @@ from rich.table import Table
 
 from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
+from agent.inputs import IdField
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
+
+if TYPE_CHECKING:  # imported where used: they are slow to import for --help
+    from agent.planning import Plan
+    from agent.status import LogStatus
 
 app = typer.Typer(
     help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
@@ -63,11 +69,12 @@ ApiBase = Annotated[
         "use with --model openai/NAME.",
     ),
 ]
-IdField = Annotated[
-    str,
+IdFieldOpt = Annotated[
+    str | None,
     typer.Option(
         "--id-field",
         help="The field that holds item ids; without it ids are a hash of the item's content.",
+        show_default="id",
     ),
 ]
 MaxItemBytes = Annotated[
@@ -110,8 +117,19 @@ def _fail(error: LabelagentError) -> NoReturn:
     raise typer.Exit(EXIT_CODES.get(type(error), 1))
 
 
-def _id_field_explicit() -> bool:
-    return "--id-field" in sys.argv
+def _show(result: Any, as_json: bool, print_text: Callable[[Any], None]) -> None:
+    """A command's result: as JSON with --json (a dataclass as its fields, in order), else as
+    text."""
+    if as_json:
+        out.print_json(json.dumps(asdict(result) if is_dataclass(result) else result))
+    else:
+        print_text(result)
+
+
+def _id_field(name: str | None) -> IdField:
+    """--id-field, and whether it was given: left out, items without an `id` field get ids
+    from their content."""
+    return IdField() if name is None else IdField(name, given=True)
 
 
 @app.command()
@@ -140,7 +158,7 @@ def label(
             "is sent, so the total never goes above it. Needs a model litellm can price.",
         ),
     ] = None,
-    id_field: IdField = "id",
+    id_field: IdFieldOpt = None,
     temperature: Annotated[
         float,
         typer.Option(
@@ -245,7 +263,7 @@ def label(
                 concurrency=concurrency * len(backends),
                 on_progress=show,
             )
-            progress = labeler.run(input, id_field, _id_field_explicit())
+            progress = labeler.run(input, _id_field(id_field))
     _print_run(progress, db)
 
 
@@ -282,7 +300,7 @@ def plan(
         list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
-    id_field: IdField = "id",
+    id_field: IdFieldOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
@@ -297,26 +315,26 @@ def plan(
             db,
             [model or "local", *(jury or [])],
             samples,
-            id_field,
+            _id_field(id_field),
             limit,
-            _id_field_explicit(),
             max_item_bytes,
         )
-    if as_json:
-        out.print_json(json.dumps(result))
-        return
+    _show(result, as_json, _print_plan)
+
+
+def _print_plan(plan: "Plan") -> None:
     out.print(
-        f"{result['items']} items in {result['input']}: {result['already_decided']} already "
-        f"decided, {result['to_label']} to label."
+        f"{plan.items} items in {plan.input}: {plan.already_decided} already decided, "
+        f"{plan.to_label} to label."
     )
-    for m in result["models"]:
+    for m in plan.models:
         cost = (
             "price unknown to litellm"
-            if m["max_cost_usd"] is None
-            else f"at most ${m['max_cost_usd']:.4f}"
+            if m.max_cost_usd is None
+            else f"at most ${m.max_cost_usd:.4f}"
         )
-        out.print(f"  {m['model']}: at most {m['max_samples']} samples, {cost}")
-    out.print(f"[dim]{result['note']}[/]")
+        out.print(f"  {m.model}: at most {m.max_samples} samples, {cost}")
+    out.print(f"[dim]{plan.note}[/]")
 
 
 @app.command()
@@ -329,14 +347,15 @@ def status(
 
     with _reported():
         result = get_status(db)
-    if as_json:
-        out.print_json(json.dumps(result))
-        return
+    _show(result, as_json, _print_status)
+
+
+def _print_status(result: "LogStatus") -> None:
     table = Table(
-        title=f"{db}: {result['items']} items, {result['drafts']} drafts "
-        f"({result['failed_drafts']} failed), {result['waiting']} items waiting for a retry, "
-        f"{result['reviews']} reviews, "
-        f"${result['cost_usd']:.4f}"
+        title=f"{result.db}: {result.items} items, {result.drafts} drafts "
+        f"({result.failed_drafts} failed), {result.waiting} items waiting for a retry, "
+        f"{result.reviews} reviews, "
+        f"${result.cost_usd:.4f}"
     )
     for column in (
         "guideline",
@@ -350,17 +369,17 @@ def status(
         "escalated because",
     ):
         table.add_column(column)
-    for g in result["guidelines"]:
-        reasons = ", ".join(f"{k} {v}" for k, v in g["escalation_reasons"].items())
+    for g in result.guidelines:
+        reasons = ", ".join(f"{k} {v}" for k, v in g.escalation_reasons.items())
         table.add_row(
-            f"{g['name']} ({g['guideline_hash'][:8]})",
-            g["task"],
-            str(g["auto"]),
-            str(g["escalated"]),
-            str(g["waiting"]),
-            str(g["final_labels"]),
-            str(g["reviewed_items"]),
-            f"{g['cost_usd']:.4f}",
+            f"{g.name} ({g.guideline_hash[:8]})",
+            g.task,
+            str(g.auto),
+            str(g.escalated),
+            str(g.waiting),
+            str(g.final_labels),
+            str(g.reviewed_items),
+            f"{g.cost_usd:.4f}",
             reasons,
         )
     out.print(table)
@@ -394,7 +413,7 @@ def import_labels(
     ],
     guideline: GuidelineOpt,
     db: Db = DEFAULT_DB,
-    id_field: IdField = "id",
+    id_field: IdFieldOpt = None,
     label_field: Annotated[str, typer.Option(help="The field that holds the label.")] = "label",
     model: Annotated[
         bool,
@@ -421,7 +440,7 @@ def import_labels(
             file,
             annotator,
             g,
-            id_field,
+            _id_field(id_field).name,
             label_field,
             kind="model" if model else "human",
             confidence_field=confidence_field,
@@ -466,10 +485,7 @@ def eval_(
 
             write_html(result, html)
             console.print(f"wrote {html}")
-    if as_json:
-        out.print_json(json.dumps(result))
-        return
-    _print_eval(result)
+    _show(result, as_json, _print_eval)
 
 
 def _print_eval(result: dict[str, Any]) -> None:
@@ -561,16 +577,18 @@ def calibrate(
     The score is the verdict's support: the mean probability its samples give its label (stated
     confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
     in the log and used by every later `labelagent label` run."""
-    from agent.thresholds import APPLIED_SIGNALS
     from evals.calibrate_log import run_calibration
 
     with _reported():
         result = run_calibration(
             db, target_error, confidence, guideline, annotator, reference, holdout, apply, guarantee
         )
-    if as_json:
-        out.print_json(json.dumps(result))
-        return
+    _show(result, as_json, _print_calibration)
+
+
+def _print_calibration(result: dict[str, Any]) -> None:
+    from agent.thresholds import APPLIED_SIGNALS
+
     out.print(
         f"{result['guideline']} / {result['model']}: {result['n_calibration']} items with a"
         f" reference label choose the rule, {result['n_holdout']} held out"

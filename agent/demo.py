@@ -46,11 +46,11 @@ def run_demo(db: str | Path, n_items: int, progress_bar: Callable, out: Console)
         progress = labeler.run(DEMO_ITEMS)
     imported = import_reference(db, guideline, n_items)
     summary = status(db)
-    mine = next(g for g in summary["guidelines"] if g["guideline_hash"] == guideline.content_hash)
+    mine = next(g for g in summary.guidelines if g.guideline_hash == guideline.content_hash)
     out.print(
         f"\nDone: {progress.done} labeled now, {progress.skipped} already decided. In {db}: "
-        f"{mine['auto']} auto-accepted, {mine['escalated']} escalated for review "
-        f"({', '.join(f'{k} {v}' for k, v in mine['escalation_reasons'].items()) or 'none'})."
+        f"{mine.auto} auto-accepted, {mine.escalated} escalated for review "
+        f"({', '.join(f'{k} {v}' for k, v in mine.escalation_reasons.items()) or 'none'})."
         f" The dataset's own labels of {imported} items went in as annotator {REFERENCE!r}."
     )
     out.print(

@@ -59,7 +59,7 @@ def import_labels(
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
 ) -> ImportSummary:
     required = [label_field] + ([confidence_field] if confidence_field else [])
-    summary = inputs.scan(path, required, id_field, True, max_item_bytes)
+    summary = inputs.scan(path, required, inputs.IdField(id_field, given=True), max_item_bytes)
     rows = []
     for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
         for item in chunk:

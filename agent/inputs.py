@@ -10,9 +10,10 @@ import hashlib
 import json
 import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,42 @@ Record = tuple[int, dict[str, Any]]  # (line or row where the item starts, its f
 
 
 @dataclass(frozen=True)
+class IdField:
+    """The field that holds item ids, and whether the user named it (`--id-field`): a named field
+    must be in the first item; without it, items that lack the default field get ids from their
+    content."""
+
+    name: str = "id"
+    given: bool = False
+
+
+DEFAULT_ID_FIELD = IdField()
+
+
+@dataclass
+class ItemKeys:
+    """What the log needs to refuse an id stored with other content, for every item in file
+    order, compactly: ids, content hashes (as 64-bit numbers) and lines."""
+
+    ids: list[str] = field(default_factory=list)
+    hashes: array = field(default_factory=lambda: array("Q"))
+    lines: array = field(default_factory=lambda: array("Q"))
+
+    def add(self, item_id: str, fields: dict[str, Any], line: int, id_source: str) -> None:
+        self.ids.append(item_id)
+        self.hashes.append(int(item_id if id_source == "content" else content_id(fields), 16))
+        self.lines.append(line)
+
+    def rows(self, start: int, stop: int) -> list[dict[str, Any]]:
+        return [
+            {"item_id": item_id, "content_hash": f"{content_hash:016x}", "line": line}
+            for item_id, content_hash, line in zip(
+                self.ids[start:stop], self.hashes[start:stop], self.lines[start:stop], strict=True
+            )
+        ]
+
+
+@dataclass(frozen=True)
 class InputSummary:
     path: Path
     dataset: str
@@ -46,15 +83,16 @@ class InputSummary:
 def scan(
     path: str | Path,
     required_fields: list[str],
-    id_field: str = "id",
-    id_field_explicit: bool = False,
+    id_field: IdField = DEFAULT_ID_FIELD,
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+    keys: ItemKeys | None = None,
 ) -> InputSummary:
     """Validate every item (fields, values, size, ids, duplicates) in one streaming pass; raise
-    InputError naming the file and line."""
+    InputError naming the file and line. Each item's key is added to `keys`, if given."""
     file = _check_path(path)
     unit = _unit(file)
     seen: dict[str, tuple[str, int]] = {}
+    name = id_field.name
     id_source = ""
     first_line = 0
     n_items = 0
@@ -63,17 +101,19 @@ def scan(
         where = f"{file}, {unit} {line}"
         check_item(where, fields, max_item_bytes)
         if not id_source:
-            id_source = _choose_id_source(file, unit, line, fields, id_field, id_field_explicit)
+            id_source = _choose_id_source(file, unit, line, fields, id_field)
             first_line = line
-        elif id_source == "content" and id_field in fields:
+        elif id_source == "content" and name in fields:
             raise InputError(
-                f"{file}: {unit} {line} has an id field '{id_field}' but the item on {unit} "
-                f"{first_line} does not; either every item has '{id_field}' or none does."
+                f"{file}: {unit} {line} has an id field '{name}' but the item on {unit} "
+                f"{first_line} does not; either every item has '{name}' or none does."
             )
-        item_id = _item_id(file, unit, line, fields, id_field, id_source)
+        item_id = _item_id(file, unit, line, fields, name, id_source)
         if id_source == "field":
             check_id(where, item_id)
-        _check_unique(file, unit, line, item_id, seen, id_source, id_field)
+        _check_unique(file, unit, line, item_id, seen, id_source, name)
+        if keys is not None:
+            keys.add(item_id, fields, line, id_source)
         n_items += 1
     if n_items == 0:
         raise InputError(_empty_message(file))
@@ -107,7 +147,7 @@ def iter_items(
 
 def read_items(path: str | Path, required_fields: list[str], id_field: str = "id") -> list[Item]:
     """Validate and read the whole file at once; for small files and tests."""
-    summary = scan(path, required_fields, id_field)
+    summary = scan(path, required_fields, IdField(id_field))
     return [
         item for chunk in iter_items(summary.path, id_field, summary.id_source) for item in chunk
     ]
@@ -180,15 +220,15 @@ def _list_fields(fields: dict[str, Any]) -> str:
 
 
 def _choose_id_source(
-    file: Path, unit: str, line: int, fields: dict[str, Any], id_field: str, explicit: bool
+    file: Path, unit: str, line: int, fields: dict[str, Any], id_field: IdField
 ) -> str:
     """The first item decides: with the id field, every item needs one; without, ids come from
     content (unless the user named the field, then its absence is an error)."""
-    if id_field in fields:
+    if id_field.name in fields:
         return "field"
-    if explicit:
+    if id_field.given:
         raise InputError(
-            f"{file}, {unit} {line}: the id field '{id_field}' is not in the item "
+            f"{file}, {unit} {line}: the id field '{id_field.name}' is not in the item "
             f"(the item has fields: {_list_fields(fields)})."
         )
     return "content"

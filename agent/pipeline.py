@@ -13,7 +13,7 @@ not cover the next request) gets no decision: its answered drafts are stored, it
 import asyncio
 import gc
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,25 +89,26 @@ class Labeler:
         self._failed_in_row = 0
 
     def run(
-        self, input_path: str | Path, id_field: str = "id", id_field_explicit: bool = False
+        self, input_path: str | Path, id_field: inputs.IdField = inputs.DEFAULT_ID_FIELD
     ) -> Progress:
         # What is alive now (the imported modules, litellm's alone ~140 MB) stays alive: frozen,
         # the garbage collector stops walking it on every full collection during the run.
         gc.freeze()
         try:
-            return asyncio.run(self.arun(input_path, id_field, id_field_explicit))
+            return asyncio.run(self.arun(input_path, id_field))
         finally:
             gc.unfreeze()
 
     async def arun(
-        self, input_path: str | Path, id_field: str = "id", id_field_explicit: bool = False
+        self, input_path: str | Path, id_field: inputs.IdField = inputs.DEFAULT_ID_FIELD
     ) -> Progress:
+        """The file is read twice: `scan` checks every item and keeps its key (id, content hash,
+        line), so bad input and ids stored with other content are refused before anything is
+        written; then one streaming pass adds each chunk of items to the log and labels what it
+        has no decision for."""
+        keys = inputs.ItemKeys()
         summary = inputs.scan(
-            input_path,
-            self.guideline.fields,
-            id_field,
-            id_field_explicit,
-            self.settings.max_item_bytes,
+            input_path, self.guideline.fields, id_field, self.settings.max_item_bytes, keys
         )
         total = (
             summary.n_items
@@ -120,21 +121,23 @@ class Labeler:
         run_id = uuid.uuid4().hex[:12]
         self.progress = Progress(total=total, run_id=run_id)
         self.budget = self._budget()
-        log.insert_items(
-            self.db, summary.dataset, str(summary.path), lambda: self._chunks(summary, id_field)
-        )
+        log.check_ids(self.db, str(summary.path), keys, total)
+        del keys  # checked: the streaming pass reads the ids from the file again
         log.record_guideline(self.db, self.guideline)
         log.start_run(self.db, self._run_record(run_id, summary))
         writer = ResultWriter(self.db, self.settings.flush_items, self.settings.flush_seconds)
+        chunks = self._added_chunks(summary, id_field.name)
         status = "stopped"
         try:
-            await self._label_all(self._pending(summary, id_field), writer, run_id)
+            await self._label_all(self._pending(chunks), writer, run_id)
             stopped = self.progress.stopped_by_budget or self.progress.stopped_by_outage
             status = "stopped" if stopped else "finished"
         finally:
             await writer.flush()
             if writer.failure() is None:
                 log.finish_run(self.db, run_id, status)
+        if writer.failure() is None:
+            await asyncio.to_thread(_drain, chunks)  # a stopped run still logs every item
         self._raise_if_incomplete(writer)
         return self.progress
 
@@ -189,7 +192,8 @@ class Labeler:
                 f"{p.run_id})"
             )
 
-    def _chunks(self, summary: inputs.InputSummary, id_field: str):
+    def _added_chunks(self, summary: inputs.InputSummary, id_field: str) -> Iterator[list[Item]]:
+        """The items up to --limit in chunks, each added to the log before it is yielded."""
         seen = 0
         for chunk in inputs.iter_items(
             summary.path, id_field, summary.id_source, self.settings.chunk_size
@@ -197,14 +201,18 @@ class Labeler:
             if self.settings.limit is not None:
                 chunk = chunk[: max(0, self.settings.limit - seen)]
             seen += len(chunk)
-            if chunk:
-                yield chunk
+            if not chunk:
+                return
+            with_retries(
+                self.db, lambda chunk=chunk: log.insert_items(self.db, summary.dataset, chunk)
+            )
+            yield chunk
 
     async def _pending(
-        self, summary: inputs.InputSummary, id_field: str
+        self, chunks: Iterator[list[Item]]
     ) -> AsyncIterator[tuple[Item, dict[str, list[Sample]]]]:
         models = [b.name for b in self.backends]
-        for chunk in self._chunks(summary, id_field):
+        while chunk := await asyncio.to_thread(next, chunks, None):
             ids = [i.item_id for i in chunk]
             decided, stored = await asyncio.to_thread(
                 with_retries,
@@ -380,3 +388,8 @@ class Labeler:
                 "input": str(summary.path),
             },
         }
+
+
+def _drain(chunks: Iterator[list[Item]]) -> None:
+    for _ in chunks:
+        pass

@@ -1,8 +1,8 @@
 """`labelagent plan`: how many items, calls and dollars a run would take, before spending any."""
 
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent import inputs
 from agent.guidelines import Guideline
@@ -12,7 +12,32 @@ from agent.store.db import read_only
 from agent.tasks import build_messages, prompt_hash
 
 COMPLETION_TOKENS_PER_SAMPLE = 60
+NOTE = (
+    "Adaptive sampling stops early on clear items, so real samples and cost are lower; "
+    "cost counts each sample's prompt, which providers that honour n charge once."
+)
 PROMPT_SAMPLE_ITEMS = 200
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    model: str
+    max_samples: int
+    max_cost_usd: float | None  # None: litellm has no price for the model
+
+
+@dataclass(frozen=True)
+class Plan:
+    """`labelagent plan`; `--json` prints its fields in this order."""
+
+    input: str
+    items: int
+    already_decided: int
+    to_label: int
+    prompt_tokens_per_sample: int
+    models: list[ModelPlan]
+    max_cost_usd: float | None
+    note: str = NOTE
 
 
 def price_per_sample(model: str, prompt_tokens: float) -> float | None:
@@ -38,18 +63,17 @@ def plan(
     db: str | Path,
     models: list[str],
     samples: int,
-    id_field: str = "id",
+    id_field: inputs.IdField = inputs.DEFAULT_ID_FIELD,
     limit: int | None = None,
-    id_field_explicit: bool = False,
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
-) -> dict[str, Any]:
-    summary = inputs.scan(input_path, guideline.fields, id_field, id_field_explicit, max_item_bytes)
+) -> Plan:
+    summary = inputs.scan(input_path, guideline.fields, id_field, max_item_bytes)
     models = [_resolved(db, guideline, m) for m in models]
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
     exists = Path(db).exists()
     with read_only(db) if exists else nullcontext():
-        for chunk in inputs.iter_items(summary.path, id_field, summary.id_source):
+        for chunk in inputs.iter_items(summary.path, id_field.name, summary.id_source):
             chunk = chunk[: total - seen]
             seen += len(chunk)
             for item in chunk[: max(0, PROMPT_SAMPLE_ITEMS - len(prompt_chars))]:
@@ -71,27 +95,19 @@ def plan(
     per_model = []
     for model in models:
         price = price_per_sample(model, prompt_tokens)
-        per_model.append(
-            {
-                "model": model,
-                "max_samples": to_label * _samples(model, samples),
-                "max_cost_usd": None
-                if price is None
-                else round(price * to_label * _samples(model, samples), 4),
-            }
-        )
-    costs = [m["max_cost_usd"] for m in per_model]
-    return {
-        "input": str(summary.path),
-        "items": total,
-        "already_decided": decided,
-        "to_label": to_label,
-        "prompt_tokens_per_sample": round(prompt_tokens),
-        "models": per_model,
-        "max_cost_usd": None if None in costs else round(sum(costs), 4),
-        "note": "Adaptive sampling stops early on clear items, so real samples and cost are lower; "
-        "cost counts each sample's prompt, which providers that honour n charge once.",
-    }
+        k = _samples(model, samples)
+        cost = None if price is None else round(price * to_label * k, 4)
+        per_model.append(ModelPlan(model, to_label * k, cost))
+    costs = [m.max_cost_usd for m in per_model]
+    return Plan(
+        input=str(summary.path),
+        items=total,
+        already_decided=decided,
+        to_label=to_label,
+        prompt_tokens_per_sample=round(prompt_tokens),
+        models=per_model,
+        max_cost_usd=None if None in costs else round(sum(costs), 4),
+    )
 
 
 def _resolved(db: str | Path, guideline: Guideline, model: str) -> str:

@@ -1,12 +1,41 @@
 """What the database holds: counts by route, reviews, cost."""
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.store.db import read_only, transaction
 
 
-def status(db: str | Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class GuidelineStatus:
+    guideline_hash: str
+    name: str
+    task: str
+    auto: int
+    escalated: int
+    waiting: int
+    final_labels: int
+    reviewed_items: int
+    cost_usd: float
+    escalation_reasons: dict[str, int]
+
+
+@dataclass(frozen=True)
+class LogStatus:
+    """`labelagent status`; `--json` prints its fields in this order."""
+
+    db: str
+    items: int
+    drafts: int
+    failed_drafts: int
+    cost_usd: float
+    runs: int
+    reviews: int
+    waiting: int
+    guidelines: list[GuidelineStatus]
+
+
+def status(db: str | Path) -> LogStatus:
     with read_only(db), transaction(db) as con:
         guidelines = con.execute(
             "SELECT g.guideline_hash, g.name, g.task,"
@@ -37,28 +66,28 @@ def status(db: str | Path) -> dict[str, Any]:
     by_reason: dict[str, dict[str, int]] = {}
     for ghash, reason, count in reasons:
         by_reason.setdefault(ghash, {})[reason] = count
-    return {
-        "db": str(db),
-        "items": totals[0],
-        "drafts": totals[1],
-        "failed_drafts": totals[2],
-        "cost_usd": round(totals[3], 6),
-        "runs": totals[4],
-        "reviews": totals[5],
-        "waiting": totals[6],
-        "guidelines": [
-            {
-                "guideline_hash": g[0],
-                "name": g[1],
-                "task": g[2],
-                "auto": g[3],
-                "escalated": g[4],
-                "waiting": g[8],
-                "final_labels": g[5],
-                "reviewed_items": g[6],
-                "cost_usd": round(g[7], 6),
-                "escalation_reasons": by_reason.get(g[0], {}),
-            }
+    return LogStatus(
+        db=str(db),
+        items=totals[0],
+        drafts=totals[1],
+        failed_drafts=totals[2],
+        cost_usd=round(totals[3], 6),
+        runs=totals[4],
+        reviews=totals[5],
+        waiting=totals[6],
+        guidelines=[
+            GuidelineStatus(
+                guideline_hash=g[0],
+                name=g[1],
+                task=g[2],
+                auto=g[3],
+                escalated=g[4],
+                waiting=g[8],
+                final_labels=g[5],
+                reviewed_items=g[6],
+                cost_usd=round(g[7], 6),
+                escalation_reasons=by_reason.get(g[0], {}),
+            )
             for g in guidelines
         ],
-    }
+    )

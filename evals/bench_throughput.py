@@ -434,14 +434,12 @@ def time_setup(items_path: Path, db: Path) -> float:
     from agent.store.db import migrate
 
     started = time.perf_counter()
-    summary = inputs.scan(items_path, ["text"])
+    keys = inputs.ItemKeys()
+    summary = inputs.scan(items_path, ["text"], keys=keys)
     migrate(db)
-    log.insert_items(
-        db,
-        summary.dataset,
-        str(summary.path),
-        lambda: inputs.iter_items(summary.path, "id", summary.id_source, 500),
-    )
+    log.check_ids(db, str(summary.path), keys, summary.n_items)
+    for chunk in inputs.iter_items(summary.path, "id", summary.id_source, 500):
+        log.insert_items(db, summary.dataset, chunk)
     return time.perf_counter() - started
 
 

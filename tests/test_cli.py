@@ -9,6 +9,7 @@ from conftest import GUIDELINES, REPO, write_jsonl
 from typer.testing import CliRunner
 
 from agent.cli import app
+from agent.guidelines import load_guideline
 from agent.store.schema_doc import generate
 
 runner = CliRunner()
@@ -346,3 +347,49 @@ def test_import_labels_refuses_a_hostile_file_and_changes_nothing(
     assert message in result.output
     assert len(result.output) < 1000
     assert snapshot(labeled_db) == before
+
+
+def test_status_and_plan_print_the_same_json_keys_in_the_same_order(tmp_path, labeled_db):
+    """The JSON the CLI prints is interface: the results are typed now, the JSON is as it was."""
+    status = json.loads(run("status", "--db", labeled_db, "--json").raw)
+    expected = {
+        "db": str(labeled_db),
+        "items": 3,
+        "drafts": 0,
+        "failed_drafts": 0,
+        "cost_usd": 0.0,
+        "runs": 0,
+        "reviews": 3,
+        "waiting": 0,
+        "guidelines": [
+            {
+                "guideline_hash": load_guideline(SENTIMENT).content_hash,
+                "name": "sentiment",
+                "task": "classification",
+                "auto": 0,
+                "escalated": 0,
+                "waiting": 0,
+                "final_labels": 3,
+                "reviewed_items": 3,
+                "cost_usd": 0.0,
+                "escalation_reasons": {},
+            }
+        ],
+    }
+    assert json.dumps(status) == json.dumps(expected), "the same keys, values and order"
+    path = write_jsonl(
+        tmp_path / "items.jsonl", [{"id": "g0", "text": "t0"}, {"id": "n", "text": "x"}]
+    )
+    plan = json.loads(run("plan", path, "-g", SENTIMENT, "--db", labeled_db, "--json").raw)
+    assert list(plan) == [
+        "input",
+        "items",
+        "already_decided",
+        "to_label",
+        "prompt_tokens_per_sample",
+        "models",
+        "max_cost_usd",
+        "note",
+    ]
+    assert plan["models"] == [{"model": "local", "max_samples": 10, "max_cost_usd": 0.0}]
+    assert (plan["items"], plan["already_decided"], plan["to_label"]) == (2, 0, 2)

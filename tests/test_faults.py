@@ -105,12 +105,12 @@ def test_a_refused_connection_decides_nothing_and_a_rerun_labels_every_item(tmp_
     assert rows(db, "SELECT count(*) FROM decisions") == [(0,)]
     waiting = rows(db, "SELECT count(*) FROM retries WHERE reason = 'provider'")[0][0]
     assert 5 <= waiting < 40, "the circuit breaker stopped the run before it went through the input"
-    assert status(db)["waiting"] == waiting
+    assert status(db).waiting == waiting
     with SimServer(SimConfig(accuracy=1.0, gold=gold), port=port):
         progress = label_in_process(db, path, url)
     assert progress.done == 40 and progress.waiting == 0
     assert_every_item_decided_once_with_a_label(db, 40)
-    assert status(db)["waiting"] == 0
+    assert status(db).waiting == 0
 
 
 def test_an_outage_mid_run_leaves_items_waiting_and_a_rerun_finishes_them(tmp_path, db):

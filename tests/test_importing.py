@@ -7,6 +7,7 @@ import pytest
 from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 
+from agent import inputs
 from agent.errors import InputError
 from agent.guidelines import load_guideline
 from agent.importing import import_labels
@@ -53,19 +54,17 @@ def test_labels_imported_by_id_alone_then_labeling_those_items(tmp_path, db):
 
 
 def test_an_import_between_a_runs_check_and_its_inserts_leaves_the_items_content(tmp_path, db):
-    """The labeling run reads the input twice (check, then insert); an import lands between."""
+    """A labeling run checks the ids first, then adds the items chunk by chunk; an import lands
+    between."""
     path = write_jsonl(tmp_path / "items.jsonl", TWEETS)
     imported = gold(tmp_path, [{"id": "t3", "label": "negative"}])
     migrate(db)
-    passes = []
-
-    def chunks():
-        passes.append(1)
-        if len(passes) == 2:
-            import_labels(db, imported, "gold", SENTIMENT)
-        yield [Item(item_id=t["id"], fields=t, line=n) for n, t in enumerate(TWEETS, 1)]
-
-    log.insert_items(db, "items.jsonl", str(path), chunks)
+    keys = inputs.ItemKeys()
+    inputs.scan(path, ["text"], keys=keys)
+    log.check_ids(db, str(path), keys, len(TWEETS))
+    import_labels(db, imported, "gold", SENTIMENT)
+    chunk = [Item(item_id=t["id"], fields=t, line=n) for n, t in enumerate(TWEETS, 1)]
+    log.insert_items(db, "items", chunk)
     assert stored_items(db) == expected_items()
     assert rows(db, "SELECT item_id FROM reviews") == [("t3",)]
 

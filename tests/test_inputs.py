@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.errors import InputError
-from agent.inputs import InputSummary, iter_items, read_items, scan
+from agent.inputs import IdField, InputSummary, iter_items, read_items, scan
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:
@@ -173,7 +173,7 @@ def test_content_ids_when_no_item_has_the_id_field(tmp_path: Path) -> None:
 def test_custom_id_field(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "uid.jsonl", [{"uid": "u1", "text": "a"}])
 
-    summary = scan(path, ["text"], id_field="uid", id_field_explicit=True)
+    summary = scan(path, ["text"], IdField("uid", given=True))
 
     assert summary.id_source == "field"
     assert read_items(path, ["text"], id_field="uid")[0].item_id == "u1"
@@ -327,7 +327,7 @@ def test_one_empty_field_among_several_is_data_not_an_error(tmp_path: Path) -> N
         tmp_path / "pairs.jsonl",
         [{"id": 1, "prompt": "Say hi", "response_a": "Hi!", "response_b": ""}],
     )
-    assert scan(path, ["prompt", "response_a", "response_b"], "id").n_items == 1
+    assert scan(path, ["prompt", "response_a", "response_b"], IdField("id")).n_items == 1
     blank = write_jsonl(
         tmp_path / "blank.jsonl", [{"id": 1, "prompt": "", "response_a": " ", "response_b": None}]
     )
@@ -403,7 +403,7 @@ def test_same_content_twice_without_ids(tmp_path: Path) -> None:
 def test_explicit_id_field_must_exist(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "noid.jsonl", [{"text": "a"}])
 
-    message = scan_error(path, id_field="uid", id_field_explicit=True)
+    message = scan_error(path, id_field=IdField("uid", given=True))
 
     assert "noid.jsonl, line 1: the id field 'uid' is not in the item" in message
     assert "(the item has fields: text)" in message

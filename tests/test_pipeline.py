@@ -122,6 +122,7 @@ def test_limit_labels_only_the_first_items(tmp_path, db):
     progress = label(db, items(tmp_path, 10), FakeBackend(default="positive"), limit=3)
     assert progress.done == 3
     assert rows(db, "SELECT item_id FROM decisions ORDER BY 1") == [("t0",), ("t1",), ("t2",)]
+    assert rows(db, "SELECT item_id FROM items ORDER BY 1") == [("t0",), ("t1",), ("t2",)]
 
 
 class PricedBackend(FakeBackend):
@@ -138,6 +139,16 @@ def test_budget_stops_starting_new_items_and_keeps_finished_ones(tmp_path, db):
     decided = rows(db, "SELECT count(*) FROM decisions")[0][0]
     assert 5 <= decided < 50
     assert rows(db, "SELECT status FROM runs") == [("stopped",)]
+
+
+def test_a_run_stopped_early_still_logs_every_item_of_its_input(tmp_path, db):
+    """Items go into the log chunk by chunk as they are labeled; a stop adds the rest."""
+    with pytest.raises(BudgetExceeded):
+        label(
+            db, items(tmp_path, 50), PricedBackend(default="positive"), budget_usd=0.1, chunk_size=5
+        )
+    assert rows(db, "SELECT count(*) FROM decisions")[0][0] < 50
+    assert rows(db, "SELECT count(*) FROM items") == [(50,)]
 
 
 def test_audit_share_sends_would_be_auto_items_to_review(tmp_path, db):
@@ -170,6 +181,21 @@ def test_an_id_reused_with_other_content_is_refused(tmp_path, db):
         label(db, other, model)
     assert model.history == []
     assert rows(db, "SELECT count(*) FROM items") == [(3,)]
+
+
+def test_an_id_reused_with_other_content_far_into_the_file_changes_nothing(tmp_path, db):
+    """The ids are checked before the first chunk of items goes into the log."""
+    label(db, items(tmp_path, 3), FakeBackend(default="positive"))
+    new = [{"id": f"n{i}", "text": "new"} for i in range(7)]
+    other = write_jsonl(tmp_path / "other.jsonl", [*new, {"id": "t1", "text": "changed"}])
+    model = FakeBackend(default="positive")
+    with pytest.raises(InputError, match=r"other.jsonl, line 8: id 't1' is already"):
+        label(db, other, model, chunk_size=2)
+    assert model.history == []
+    assert rows(db, "SELECT count(*) FROM items UNION ALL SELECT count(*) FROM runs") == [
+        (3,),
+        (1,),
+    ]
 
 
 LABELING_RUN = """

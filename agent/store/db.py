@@ -10,14 +10,14 @@ import fcntl
 import os
 import random
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, NoReturn, TypeVar
 
 import duckdb
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
 from agent.errors import DatabaseError
 from agent.store.migrations import MIGRATIONS
@@ -167,20 +167,22 @@ def _retry(
     take: Callable[[], T], path: str | Path, wait: float, busy: Callable[[Exception], bool]
 ) -> T:
     """`take()` again, with jittered backoff, while it fails because another process is busy."""
-    deadline = time.monotonic() + wait
-    delay = 0.002
-    while True:
-        try:
-            return take()
-        except Exception as e:
-            if not busy(e):
-                raise
-            if time.monotonic() > deadline:
-                raise DatabaseError(
-                    f"{path}: another process has held the database for {wait:.0f} s"
-                ) from None
-            time.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, 0.05)
+
+    def give_up(state: RetryCallState) -> NoReturn:
+        raise DatabaseError(f"{path}: another process has held the database for {wait:.0f} s")
+
+    retrying = Retrying(
+        retry=retry_if_exception(busy),
+        stop=stop_after_delay(wait),
+        wait=_backoff,
+        retry_error_callback=give_up,
+    )
+    return retrying(take)
+
+
+def _backoff(state: RetryCallState) -> float:
+    """2 ms, doubling up to 50 ms, each wait jittered by +-50%."""
+    return min(0.002 * 2 ** (state.attempt_number - 1), 0.05) * (0.5 + random.random())
 
 
 @contextmanager

@@ -2,7 +2,6 @@
 
 import json
 import uuid
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +11,11 @@ import duckdb
 from agent.consistency import Vote
 from agent.errors import InputError
 from agent.guidelines import Guideline
-from agent.inputs import content_id
+from agent.inputs import ItemKeys, content_id
 from agent.records import Decision, Item, Sample
 from agent.store.db import transaction
+
+_ID_CHECK_ROWS = 10_000  # ids checked against the log at a time
 
 
 def _json(value: Any) -> str | None:
@@ -55,40 +56,41 @@ def record_guideline(db: str | Path, guideline: Guideline) -> None:
         )
 
 
-def insert_items(
-    db: str | Path, dataset: str, source: str, chunks: Callable[[], Iterable[list[Item]]]
-) -> int:
-    """Add the items. An id already stored with other content stops it all, naming the line,
-    before anything is written; a placeholder (an import's row without the item's fields) is no
-    clash: its item gets these fields. The check reads every chunk first; the inserts then commit
-    one chunk at a time, so memory stays flat on large files. Returns how many were new."""
-    for chunk in chunks():
-        with transaction(db) as con:
-            _register(con, "new_items", _item_rows(chunk))
+def check_ids(db: str | Path, source: str, keys: ItemKeys, n_items: int) -> None:
+    """Refuse the input when one of its first `n_items` ids is stored already with other content,
+    naming the line; it reads the log and writes nothing, so it runs before the items go in. A
+    placeholder (an import's row without the item's fields) is no clash: its item gets these
+    fields."""
+    with transaction(db) as con:
+        for start in range(0, n_items, _ID_CHECK_ROWS):
+            _register(con, "new_items", keys.rows(start, min(n_items, start + _ID_CHECK_ROWS)))
             clash = con.execute(
                 "SELECT n.item_id, n.line, i.dataset FROM new_items n JOIN items i USING (item_id)"
                 " WHERE i.content_hash <> n.content_hash AND NOT i.placeholder"
                 " ORDER BY n.line LIMIT 1"
             ).fetchall()
             _unregister(con, "new_items")
-        if clash:
-            item_id, line, dataset_there = clash[0]
-            raise InputError(
-                f"{source}, line {line}: id {item_id!r} is already in the database "
-                f"(dataset {dataset_there!r}) with different content",
-                hint="Give items unique ids (--id-field), or use another --db.",
-            )
-    added = 0
-    for chunk in chunks():
-        with transaction(db) as con:
-            _register(con, "new_items", _item_rows(chunk))
-            added += fill_placeholders(con, "new_items", dataset)
-            added += con.execute(
-                "INSERT INTO items (item_id, dataset, fields, content_hash)"
-                " SELECT item_id, ?, fields, content_hash FROM new_items ON CONFLICT DO NOTHING",
-                [dataset],
-            ).fetchall()[0][0]
-            _unregister(con, "new_items")
+            if clash:
+                item_id, line, dataset_there = clash[0]
+                raise InputError(
+                    f"{source}, line {line}: id {item_id!r} is already in the database "
+                    f"(dataset {dataset_there!r}) with different content",
+                    hint="Give items unique ids (--id-field), or use another --db.",
+                )
+
+
+def insert_items(db: str | Path, dataset: str, chunk: list[Item]) -> int:
+    """Add a chunk of items whose ids `check_ids` passed; an id stored already keeps its row,
+    and a placeholder gets the item's fields. Returns how many were new."""
+    with transaction(db) as con:
+        _register(con, "new_items", _item_rows(chunk))
+        added = fill_placeholders(con, "new_items", dataset)
+        added += con.execute(
+            "INSERT INTO items (item_id, dataset, fields, content_hash)"
+            " SELECT item_id, ?, fields, content_hash FROM new_items ON CONFLICT DO NOTHING",
+            [dataset],
+        ).fetchall()[0][0]
+        _unregister(con, "new_items")
     return added
 
 
