@@ -1,7 +1,7 @@
 """Selective labeling with a guarantee: real LLM judges replayed, half the human labels calibrate.
 
-    python evals/bench_selective.py                       # 4 replays x 250 splits, ~2-5 min
-    python evals/bench_selective.py --replays 1 --splits 100 --keep     # ~1 min, keeps the logs
+    python evals/benchmarks/bench_selective.py                    # 4 replays x 250 splits, ~2-5 min
+    python evals/benchmarks/bench_selective.py --replays 1 --splits 100 --keep  # ~1 min, keeps logs
 
 On `../shared/data/arena_judges/items.jsonl` (`--data`; 500 pairwise preferences with a human
 label and the probabilities three real LLM judges gave to A and B; read only, never copied):
@@ -56,10 +56,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import duckdb
 
-from evals.bench_throughput import sim_server
+from evals.benchmarks.bench_throughput import sim_server
 from evals.calibration import Example, calibrate
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "preference.md"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "arena_judges" / "items.jsonl"
 JUDGES = ("gpt-4-turbo", "gpt-3.5-turbo", "mistral-7b-instruct")

@@ -1,8 +1,8 @@
 """What a student model is worth: trained on N trusted labels, how many of the remaining items it
 labels, and how often its guarantee breaks.
 
-    python evals/bench_teach.py --data ../shared/data           # every figure, ~20 min on 2 cores
-    python evals/bench_teach.py --datasets banking77 --sizes 1000 --splits 50    # ~1 min
+    python evals/benchmarks/bench_teach.py --data ../shared/data  # every figure, ~20 min on 2 cores
+    python evals/benchmarks/bench_teach.py --datasets banking77 --sizes 1000 --splits 50    # ~1 min
 
 Gold labels stand in for trusted reviews. For each dataset of `../shared/data` (read only, never
 copied) and each N: a fixed random N items train the student (`agent.student.fit`, exactly what
@@ -41,7 +41,7 @@ from agent.guidelines import Guideline, parse_guideline
 from agent.student import StudentModel, fit
 from evals.calibration import Example, select_threshold
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CLASSIFICATION = ["banking77", "clinc150_oos", "davidson_hate_offensive", "tweeteval_sentiment"]
 PREFERENCE = "hh_rlhf_harmless"
 CONFIDENCE = 0.9
@@ -165,7 +165,7 @@ def pipeline_rate(args: argparse.Namespace) -> dict[str, Any]:
 
     rows = read(args.data, "banking77")
     random.Random(args.seed).shuffle(rows)
-    guideline = load_guideline(Path(__file__).resolve().parents[1] / "guidelines" / "intent.md")
+    guideline = load_guideline(Path(__file__).resolve().parents[2] / "guidelines" / "intent.md")
     with tempfile.TemporaryDirectory() as tmp:
         db, gold, items = Path(tmp) / "log.duckdb", Path(tmp) / "gold.jsonl", Path(tmp) / "i.jsonl"
         gold.write_text("".join(json.dumps(r) + "\n" for r in rows[:1000]), encoding="utf-8")
