@@ -561,8 +561,8 @@ def calibrate(
     The score is the verdict's support: the mean probability its samples give its label (stated
     confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
     in the log and used by every later `labelagent label` run."""
+    from agent.calibration.calibrate import run_calibration
     from agent.thresholds import APPLIED_SIGNALS
-    from evals.calibrate_log import run_calibration
 
     with _reported():
         result = run_calibration(

@@ -5,10 +5,10 @@ goes to `decisions_history`."""
 import json
 from pathlib import Path
 
+from agent.calibration.rule import Thresholds, route
 from agent.consistency import item_supports
 from agent.guidelines import Guideline
 from agent.records import Verdict
-from agent.routing import Thresholds, route
 from agent.store.db import transaction
 from agent.store.keys import audit_key
 from agent.store.log import draft_votes, replace_decisions

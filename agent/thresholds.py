@@ -4,7 +4,7 @@ calibrate` plugs into."""
 
 from pathlib import Path
 
-from agent.routing import Thresholds
+from agent.calibration.rule import Thresholds
 from agent.store import log
 from agent.store.db import read_only
 from agent.store.students import PREFIX as STUDENT_PREFIX

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.calibration.learn import Example, levels
 from agent.errors import ConfigError
+from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only, transaction
 from evals import metrics
-from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
-from evals.calibration import Example, levels
 
 SIGNALS = ("support", "agreement", "confidence")  # the calibration score: the first a label has
 

@@ -8,10 +8,10 @@ from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
+from agent.calibration.rule import Thresholds
 from agent.cli import app
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
 from agent.store.db import transaction
 from agent.thresholds import thresholds_for
 

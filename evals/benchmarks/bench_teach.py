@@ -10,7 +10,7 @@ copied) and each N: a fixed random N items train the student (`agent.student.fit
 
 - accuracy: its most probable label against gold, on all the other items;
 - coverage at E with C = 0.9: `--splits` random halvings of the other items; the gold labels of
-  one half calibrate with labelagent's own rule (`evals.calibration.select_threshold`: fixed
+  one half calibrate with labelagent's own rule (`agent.calibration.learn.select_threshold`: fixed
   sequence, Clopper-Pearson; the score is the student's probability, which is its support), the
   other half is labeled: coverage is the share of it the rule accepts, `exceed` the share of
   splits whose realized error there is above E (target at most 1 - C = 10%). Both guarantees:
@@ -37,9 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from agent.calibration.learn import Example, select_threshold
 from agent.guidelines import Guideline, parse_guideline
 from agent.student import StudentModel, fit
-from evals.calibration import Example, select_threshold
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CLASSIFICATION = ["banking77", "clinc150_oos", "davidson_hate_offensive", "tweeteval_sentiment"]

@@ -205,8 +205,8 @@ def run_labeler(
     on_progress: Callable[[Any], None] | None = None,
 ) -> Measured:
     """A real labelagent run (Labeler, LiteLLMBackend, DuckDB log), timed around `run`."""
+    from agent.calibration.rule import Thresholds
     from agent.pipeline import Labeler, RunSettings
-    from agent.routing import Thresholds
 
     backend = make_backend(url, mode, concurrency)
     guideline = load_guideline(GUIDELINE)
