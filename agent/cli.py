@@ -206,8 +206,8 @@ def label(
     stopped answering (the run stops after 5 items in a row get no answer): items without an
     answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
+    from agent.calibration.rule import thresholds_for
     from agent.pipeline import Labeler, RunSettings
-    from agent.thresholds import thresholds_for
 
     with _reported():
         g = load_guideline(guideline)
@@ -562,7 +562,7 @@ def calibrate(
     confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
     in the log and used by every later `labelagent label` run."""
     from agent.calibration.calibrate import run_calibration
-    from agent.thresholds import APPLIED_SIGNALS
+    from agent.calibration.rule import APPLIED_SIGNALS
 
     with _reported():
         result = run_calibration(

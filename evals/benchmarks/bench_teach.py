@@ -157,11 +157,11 @@ def ten_thousand(args: argparse.Namespace) -> dict[str, Any]:
 def pipeline_rate(args: argparse.Namespace) -> dict[str, Any]:
     """`labelagent student train` and `label --model student` through the real code and log."""
     from agent.backends import make_backend
+    from agent.calibration.rule import thresholds_for
     from agent.guidelines import load_guideline
     from agent.importing import import_labels
     from agent.pipeline import Labeler, RunSettings
     from agent.student_train import train_student
-    from agent.thresholds import thresholds_for
 
     rows = read(args.data, "banking77")
     random.Random(args.seed).shuffle(rows)
