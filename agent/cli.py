@@ -224,8 +224,8 @@ def label(
     stopped answering (the run stops after 5 items in a row get no answer): items without an
     answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
+    from agent.calibration.rule import thresholds_for
     from agent.pipeline import Labeler, RunSettings
-    from agent.thresholds import thresholds_for
 
     with _reported():
         g = load_guideline(guideline)
@@ -577,7 +577,7 @@ def calibrate(
     The score is the verdict's support: the mean probability its samples give its label (stated
     confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
     in the log and used by every later `labelagent label` run."""
-    from evals.calibrate_log import run_calibration
+    from agent.calibration.calibrate import run_calibration
 
     with _reported():
         result = run_calibration(
@@ -587,7 +587,7 @@ def calibrate(
 
 
 def _print_calibration(result: dict[str, Any]) -> None:
-    from agent.thresholds import APPLIED_SIGNALS
+    from agent.calibration.rule import APPLIED_SIGNALS
 
     out.print(
         f"{result['guideline']} / {result['model']}: {result['n_calibration']} items with a"

@@ -10,12 +10,12 @@ from pathlib import Path
 from rich.console import Console
 
 from agent.backends import make_backend
+from agent.calibration.rule import thresholds_for
 from agent.guidelines import Guideline, load_guideline
 from agent.importing import import_labels
 from agent.paths import DEMO_DATA, resource_dir
 from agent.pipeline import Labeler, RunSettings
 from agent.status import status
-from agent.thresholds import thresholds_for
 
 DEMO_ITEMS = DEMO_DATA / "card_support_sample.jsonl"
 

@@ -31,7 +31,7 @@ from agent.records import Item, Sample, SampleRequest
 TEMPLATE = "local_score.j2"
 SUPPORTED_TASKS = ("classification", "preference", "rating")
 INSTALL_HINT = "pip install 'labelagent[local]'"
-# How option scores become probabilities; evals/bench_local_model.py measures each of them.
+# How option scores become probabilities; evals/benchmarks/bench_local_model.py measures each.
 SCORING_METHODS = ("raw", "length_norm", "calibrated_na", "calibrated")
 DEFAULT_SCORING = "calibrated"
 # Content-free inputs for contextual calibration (Zhao et al. 2021): the option prior the prompt

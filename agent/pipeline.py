@@ -21,12 +21,12 @@ from pydantic import BaseModel
 
 from agent import inputs
 from agent.budget import Budget
+from agent.calibration.rule import Thresholds, route
 from agent.consistency import build_verdict, next_batch, should_stop
 from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Backend, Decision, Item, Sample, SampleRequest
-from agent.routing import Thresholds, route
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.store.keys import audit_key

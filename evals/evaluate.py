@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from agent.calibration.learn import examples, levels
+from agent.calibration.rule import latest_rule
 from agent.errors import ConfigError
-from agent.store.db import read_only, transaction
+from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
+from agent.store.db import read_only
 from evals import metrics
-from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
-from evals.calibration import Example, levels
-
-SIGNALS = ("support", "agreement", "confidence")  # the calibration score: the first a label has
 
 NOTES = [
     "Only blind reviews and imported labels count as independent human labels: a reviewer who "
@@ -246,42 +245,6 @@ def _inside(comparisons: list[dict], agreement: dict | None) -> dict[str, bool]:
     return out
 
 
-def examples(
-    data: GuidelineData, annotator: str, reference: str = HUMANS
-) -> tuple[str | None, list[Example]]:
-    """The reviewed items of a model annotator as calibration examples: its score and whether it
-    was right. The score is the first signal its labels have of: support (the pipeline's
-    decisions on one label out of a fixed set), agreement (its other decisions), stated
-    confidence (an imported model)."""
-    own = data.by_item(annotator)
-    ref = data.reference(reference)
-    signal = next(
-        (s for s in SIGNALS if any(s in a.signals for a in own.values())),
-        None,
-    )
-    if signal is None:
-        return None, []
-    found = [
-        Example(item, a.signals[signal], a.label == ref[item])
-        for item, a in sorted(own.items())
-        if item in ref and signal in a.signals and not a.signals.get("failed_share")
-    ]
-    return signal, found
-
-
-def unreviewed_scores(
-    data: GuidelineData, annotator: str, signal: str, reference: str = HUMANS
-) -> list[float]:
-    """The scores of the annotator's labels that have no reference label: the items a rule with
-    the `dataset` guarantee speaks for."""
-    ref = data.reference(reference)
-    return [
-        a.signals[signal]
-        for item, a in data.by_item(annotator).items()
-        if item not in ref and signal in a.signals and not a.signals.get("failed_share")
-    ]
-
-
 def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dict[str, Any] | None:
     models = [name for name in data.annotators("model") if name != reference]
     for name in models:
@@ -302,7 +265,7 @@ def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dic
                     "n": len(accepted),
                 }
             )
-        rule = stored_rule(db, data.guideline.content_hash, name)
+        rule = latest_rule(db, data.guideline.content_hash, name)
         return {
             "annotator": name,
             "signal": signal,
@@ -320,19 +283,6 @@ def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dic
             ),
         }
     return None
-
-
-def stored_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, Any] | None:
-    with transaction(db) as con:
-        rows = con.execute(
-            "SELECT calibration_id, rule, strftime(created_at, '%Y-%m-%d %H:%M:%S')"
-            " FROM calibrations WHERE guideline_hash = ? AND model = ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            [guideline_hash, model],
-        ).fetchall()
-    if not rows:
-        return None
-    return {"calibration_id": rows[0][0], **json.loads(rows[0][1]), "created_at": rows[0][2]}
 
 
 def prevalence(data: GuidelineData, ref: dict[str, str]) -> list[dict[str, Any]]:

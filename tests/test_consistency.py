@@ -5,10 +5,10 @@ from math import comb
 
 import pytest
 
+from agent.calibration.rule import Thresholds, audit_draw, route
 from agent.consistency import build_verdict, leader_probability, next_batch, should_stop, support
 from agent.guidelines import parse_guideline
 from agent.records import Item, Sample, Verdict
-from agent.routing import Thresholds, audit_draw, route
 from agent.tasks import aggregate, parse_answer
 
 SENTIMENT = parse_guideline(

@@ -8,12 +8,11 @@ from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
+from agent.calibration.rule import Thresholds, thresholds_for
 from agent.cli import app
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
 from agent.store.db import transaction
-from agent.thresholds import thresholds_for
 
 SENTIMENT = GUIDELINES / "sentiment.md"
 GOLD = {f"t{i:02d}": ("positive", "negative", "neutral")[i % 3] for i in range(30)}

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
 
+from agent.calibration.rule import Thresholds
 from agent.errors import ConfigError, ProviderUnreachable
 from agent.guidelines import load_guideline
 from agent.llm import LiteLLMBackend, RetryPolicy
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
 from agent.simserver import SimConfig, SimServer
 from agent.status import status
 from agent.store import journal

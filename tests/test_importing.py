@@ -8,12 +8,12 @@ from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 
 from agent import inputs
+from agent.calibration.rule import Thresholds
 from agent.errors import InputError
 from agent.guidelines import load_guideline
 from agent.importing import import_labels
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Item
-from agent.routing import Thresholds
 from agent.store import log
 from agent.store.db import migrate, transaction
 

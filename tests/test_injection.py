@@ -10,12 +10,11 @@ import pytest
 from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 
+from agent.calibration.rule import Thresholds, audit_draw, reroute
 from agent.guidelines import load_guideline
 from agent.llm import LiteLLMBackend
 from agent.pipeline import Labeler, RunSettings
-from agent.rerouting import reroute
 from agent.review.queue import is_blind
-from agent.routing import Thresholds, audit_draw
 from agent.simserver import SimConfig, SimServer
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from conftest import GUIDELINES, REPO, label_command, rows, write_jsonl
 
+from agent.calibration.rule import Thresholds
 from agent.guidelines import load_guideline
 from agent.llm import LiteLLMBackend, RetryPolicy
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
 from agent.simserver import SimConfig, SimServer
 
 MULTILABEL = """---

@@ -9,10 +9,10 @@ import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
 from fakes import FakeBackend
 
+from agent.calibration.rule import Thresholds
 from agent.errors import BudgetExceeded, InputError
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 
@@ -207,7 +207,7 @@ import agent.cli, agent.llm
 from fakes import FakeBackend
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
+from agent.calibration.rule import Thresholds
 
 db, items = Path(sys.argv[1]), Path(sys.argv[2])
 guideline = load_guideline(Path("guidelines/sentiment.md"))

@@ -16,12 +16,12 @@ from hostile import LONG_TEXT, MARKERS, RLO, hostile_id, hostile_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from agent.calibration.rule import Thresholds
 from agent.guidelines import parse_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Sample
 from agent.review.accounts import add_reviewer
 from agent.review.queue import claim, set_settings, submit
-from agent.routing import Thresholds
 from agent.store.db import transaction
 
 APP = REPO / "review_ui" / "app.py"

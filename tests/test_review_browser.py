@@ -29,12 +29,12 @@ from conftest import GUIDELINES, REPO, write_jsonl
 from fakes import FakeBackend
 from hostile import LONG_TEXT, SHOWN_AS_WRITTEN, hostile_id, hostile_text
 
+from agent.calibration.rule import Thresholds
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Sample
 from agent.review.accounts import add_reviewer
 from agent.review.queue import set_settings
-from agent.routing import Thresholds
 from agent.store.db import transaction
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,6 +8,7 @@ import pytest
 from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 
+from agent.calibration.rule import Thresholds
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Item
@@ -25,7 +26,6 @@ from agent.review import (
 from agent.review.accounts import add_reviewer
 from agent.review.launch import streamlit_command
 from agent.review.queue import QueueFilter
-from agent.routing import Thresholds
 from agent.store.db import transaction
 from agent.tasks import TASK_MODULES
 

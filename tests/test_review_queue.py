@@ -6,11 +6,11 @@ import pytest
 from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 
+from agent.calibration.rule import Thresholds
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.review import adjudication, queue
 from agent.review.queue import ClaimLost
-from agent.routing import Thresholds
 from agent.store.db import transaction
 
 

@@ -15,12 +15,12 @@ from fakes import FakeBackend
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+from agent.calibration.rule import Thresholds
 from agent.cli import app as cli
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.review import sessions, ui_logic
 from agent.review.accounts import DUMMY_HASH, Reviewer, add_reviewer, remove_reviewer
-from agent.routing import Thresholds
 from agent.store.db import transaction
 
 APP = REPO / "review_ui" / "app.py"

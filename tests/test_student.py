@@ -12,15 +12,15 @@ from conftest import GUIDELINES, REPO, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
+from agent.calibration.calibrate import run_calibration
+from agent.calibration.rule import Thresholds
 from agent.cli import app
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
-from agent.routing import Thresholds
 from agent.store import students
 from agent.student import decode, fit
 from agent.student_train import train_student
-from evals.calibrate_log import run_calibration
 
 SENTIMENT = GUIDELINES / "sentiment.md"
 WORDS = {

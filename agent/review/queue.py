@@ -11,10 +11,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from agent.calibration.rule import audit_draw
 from agent.errors import ConfigError
 from agent.guidelines import parse_guideline
 from agent.records import Item
-from agent.routing import audit_draw
 from agent.store.db import transaction
 from agent.store.keys import audit_key
 from agent.store.log import now

@@ -1,7 +1,6 @@
 """What the pipeline reads from and writes to the DuckDB log. Every write is idempotent."""
 
 import json
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -325,35 +324,11 @@ def spent(db: str | Path, guideline_hash: str, models: list[str]) -> float:
         ).fetchone()[0]
 
 
-def latest_calibration(db: str | Path, guideline_hash: str, model: str) -> dict[str, Any] | None:
-    """The newest rule `labelagent calibrate` stored for this guideline and model, if any."""
-    with transaction(db) as con:
-        row = con.execute(
-            "SELECT calibration_id, rule FROM calibrations WHERE guideline_hash = ? AND model = ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            [guideline_hash, model],
-        ).fetchall()
-    return None if not row else {"calibration_id": row[0][0], **json.loads(row[0][1])}
-
-
 def run_cost(db: str | Path, run_id: str) -> float:
     with transaction(db) as con:
         return con.execute(
             "SELECT coalesce(sum(cost_usd), 0) FROM drafts WHERE run_id = ?", [run_id]
         ).fetchone()[0]
-
-
-def store_calibration(
-    db: str | Path, guideline_hash: str, model: str, rule: dict[str, Any], details: dict[str, Any]
-) -> str:
-    calibration_id = f"cal-{uuid.uuid4().hex[:12]}"
-    with transaction(db) as con:
-        con.execute(
-            "INSERT INTO calibrations (calibration_id, guideline_hash, model, rule, details,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [calibration_id, guideline_hash, model, _json(rule), _json(details), now()],
-        )
-    return calibration_id
 
 
 def draft_votes(con: duckdb.DuckDBPyConnection, guideline_hash: str) -> dict[str, list[Vote]]:

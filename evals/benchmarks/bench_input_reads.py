@@ -3,7 +3,8 @@
     PYTHONPATH=$PWD python evals/benchmarks/bench_input_reads.py --items 100000
 
 The backend answers in-process at once, with one sample per item, so the figures are the input,
-log and pipeline path alone (the simulated server's throughput is evals/bench_throughput.py).
+log and pipeline path alone (the simulated server's throughput is
+evals/benchmarks/bench_throughput.py).
 Wall time depends on what else the machine runs; CPU time (user + system, all threads) less so.
 Two runs, each in a child process of its own (so each peak RSS is its own): a first run that
 labels every item, then the same run again, which finds every item decided. "Reads" counts the
@@ -51,9 +52,9 @@ def write_items(path: Path, n: int, seed: int = 0) -> None:
 
 def child(job: dict[str, Any], results: Any) -> None:
     from agent import inputs
+    from agent.calibration.rule import Thresholds
     from agent.guidelines import load_guideline
     from agent.pipeline import Labeler, RunSettings
-    from agent.routing import Thresholds
 
     reads = 0
     reader = inputs._records

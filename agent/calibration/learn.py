@@ -35,7 +35,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
+from agent.store.annotations import HUMANS, GuidelineData
 from evals.metrics import binomial_upper, clopper_pearson, hypergeometric_upper
+
+SIGNALS = ("support", "agreement", "confidence")  # the calibration score: the first a label has
 
 MAX_LEVELS = 20
 SKIP_SHARE = 0.5  # a tested threshold could pass with an observed error of this share of E
@@ -301,3 +304,39 @@ def _no_rule_message(n: int, target_error: float, confidence: float, needed: int
         f"{target_error:g} with probability {confidence:g}; about {needed} more blind reviews "
         "(or imported labels) would let the best threshold pass if its current error rate holds"
     )
+
+
+def examples(
+    data: GuidelineData, annotator: str, reference: str = HUMANS
+) -> tuple[str | None, list[Example]]:
+    """The reviewed items of a model annotator as calibration examples: its score and whether it
+    was right. The score is the first signal its labels have of: support (the pipeline's
+    decisions on one label out of a fixed set), agreement (its other decisions), stated
+    confidence (an imported model)."""
+    own = data.by_item(annotator)
+    ref = data.reference(reference)
+    signal = next(
+        (s for s in SIGNALS if any(s in a.signals for a in own.values())),
+        None,
+    )
+    if signal is None:
+        return None, []
+    found = [
+        Example(item, a.signals[signal], a.label == ref[item])
+        for item, a in sorted(own.items())
+        if item in ref and signal in a.signals and not a.signals.get("failed_share")
+    ]
+    return signal, found
+
+
+def unreviewed_scores(
+    data: GuidelineData, annotator: str, signal: str, reference: str = HUMANS
+) -> list[float]:
+    """The scores of the annotator's labels that have no reference label: the items a rule with
+    the `dataset` guarantee speaks for."""
+    ref = data.reference(reference)
+    return [
+        a.signals[signal]
+        for item, a in data.by_item(annotator).items()
+        if item not in ref and signal in a.signals and not a.signals.get("failed_share")
+    ]

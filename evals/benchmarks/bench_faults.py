@@ -3,8 +3,8 @@ annotator: what --budget really spends, and what an outage, a held database and 
 cost in items. Only the CLI and SQL on the log are used, so the same script measures an older
 checkout too (PYTHONPATH=that checkout). Prints figures; asserts nothing.
 
-    python evals/bench_faults.py                      # everything, ~6 min on 2 cores
-    python evals/bench_faults.py --only budget outage
+    python evals/benchmarks/bench_faults.py                      # everything, ~6 min on 2 cores
+    python evals/benchmarks/bench_faults.py --only budget outage
 """
 
 import argparse
@@ -22,7 +22,7 @@ import duckdb
 
 from agent.simserver import SimConfig, SimServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
 PRICED = "openai/gpt-4o-mini"
 

@@ -1,21 +1,18 @@
 """`labelagent calibrate`: read the reviewed items of one guideline and model from the log,
-choose the rule (evals/calibration.py), store it with the data it came from, and optionally
-route the decided items again under it."""
+choose the rule (`learn`), store it with the data it came from, and optionally route the decided
+items again under it (`rule`)."""
 
 from pathlib import Path
 from typing import Any
 
+from agent.calibration.learn import calibrate, examples, unreviewed_scores
+from agent.calibration.rule import from_rule, reroute, store_rule
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
-from agent.rerouting import reroute
 from agent.store import students
+from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only
-from agent.store.log import store_calibration
 from agent.student import STUDENT
-from agent.thresholds import from_rule
-from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
-from evals.calibration import calibrate
-from evals.evaluate import examples, unreviewed_scores
 
 GATES = {"agreement": "min_agreement", "support": "min_support", "confidence": "min_confidence"}
 
@@ -102,7 +99,7 @@ def run_calibration(
         "calibrator": result.calibrator,
         "examples": [[e.item_id, e.score, e.correct] for e in found],
     }
-    out["calibration_id"] = store_calibration(db, ghash, name, rule, details)
+    out["calibration_id"] = store_rule(db, ghash, name, rule, details)
     out["rule"] = rule
     if apply:
         thresholds = from_rule({**rule, "calibration_id": out["calibration_id"]})

@@ -1,7 +1,7 @@
 """Does a refused sign-in take as long for a name without an account as for a wrong password?
 
-    python evals/bench_signin.py              # 20 of each, ~10 s
-    python evals/bench_signin.py --rounds 50
+    python evals/benchmarks/bench_signin.py              # 20 of each, ~10 s
+    python evals/benchmarks/bench_signin.py --rounds 50
 
 Times the review app's sign-in (`ui_logic.sign_in`: the back-off check and count in the log, the
 scrypt check, the answer) on a fresh log with `--rounds` accounts, alternating a name that has no

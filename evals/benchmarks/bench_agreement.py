@@ -1,8 +1,8 @@
 """Is GPT-4o inside the range of human disagreement? GWSD stance, through labelagent's own CLI.
 
-    python evals/bench_agreement.py                    # 2,300 items, 200 resamples, ~1.5 min
-    python evals/bench_agreement.py --bootstrap 500    # eval's default resamples, ~3.5 min
-    python evals/bench_agreement.py --bootstrap 50 --keep      # quickest; keep the DuckDB log
+    python evals/benchmarks/bench_agreement.py                # 2,300 items, 200 resamples, ~1.5 min
+    python evals/benchmarks/bench_agreement.py --bootstrap 500  # eval's default resamples, ~3.5 min
+    python evals/benchmarks/bench_agreement.py --bootstrap 50 --keep  # quickest; keeps the log
 
 Data: `../shared/data/gwsd_gpt4o/items.jsonl` (`--data`; research-use, only read, never copied
 into the repository): 2,300 news sentences, stance toward "climate change is a serious concern",
@@ -11,8 +11,8 @@ with its stated confidence for 2,299 items. Everything is binary (agrees / not_a
 GPT-4o's published answers are; a worker's `neutral` and `disagrees` become `not_agrees`.
 
 1. Writes one JSONL file per annotator to a temp dir and imports it into a fresh DuckDB log
-   with `labelagent import-labels` (guideline `evals/guidelines/gwsd_stance.md`): the 8 worker
-   slots and `gold` as human labels, `gpt-4o` with `--model --confidence-field confidence`.
+   with `labelagent import-labels` (guideline `evals/benchmarks/guidelines/gwsd_stance.md`): the
+   8 worker slots and `gold` as human labels, `gpt-4o` with `--model --confidence-field confidence`.
 2. `labelagent eval --reference gold --json`: every worker slot and GPT-4o vs the gold, with
    bootstrap intervals; Krippendorff's alpha among the 8 slots; the human range and whether
    GPT-4o is inside it. `--bootstrap` defaults to 200, not eval's 500: eval takes about 55 ms
@@ -40,8 +40,8 @@ from typing import Any
 
 from agent.guidelines import load_guideline
 
-REPO = Path(__file__).resolve().parent.parent
-GUIDELINE = REPO / "evals" / "guidelines" / "gwsd_stance.md"
+REPO = Path(__file__).resolve().parents[2]
+GUIDELINE = Path(__file__).resolve().parent / "guidelines" / "gwsd_stance.md"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "gwsd_gpt4o" / "items.jsonl"
 MODEL = "gpt-4o"
 WORKERS = [f"worker_{i}" for i in range(8)]

@@ -1,8 +1,8 @@
 """Throughput, adaptive sampling and memory of labelagent's real path against the simulated server.
 
-    python evals/bench_throughput.py                # full sizes; 100,000 items take ~30 min
-    python evals/bench_throughput.py --items 300 --adaptive-items 100 --memory-items 600 \
-        --estimate-items 300                        # smoke check, ~1.5 min
+    python evals/benchmarks/bench_throughput.py             # full sizes; 100,000 items take ~30 min
+    python evals/benchmarks/bench_throughput.py --items 300 --adaptive-items 100 \
+        --memory-items 600 --estimate-items 300  # smoke check, ~1.5 min
 
 Three measurements, each against `python -m agent.simserver` run as a separate process on
 127.0.0.1 (so the server and the client do not share one GIL):
@@ -44,7 +44,7 @@ from agent.guidelines import Guideline, load_guideline
 from agent.records import Item, Sample, SampleRequest
 from agent.tasks import aggregate, build_messages
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "sentiment.md"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "tweeteval_sentiment" / "items.jsonl"
 URL_LINE = re.compile(r"(http://127\.0\.0\.1:\d+/v1)")
@@ -205,8 +205,8 @@ def run_labeler(
     on_progress: Callable[[Any], None] | None = None,
 ) -> Measured:
     """A real labelagent run (Labeler, LiteLLMBackend, DuckDB log), timed around `run`."""
+    from agent.calibration.rule import Thresholds
     from agent.pipeline import Labeler, RunSettings
-    from agent.routing import Thresholds
 
     backend = make_backend(url, mode, concurrency)
     guideline = load_guideline(GUIDELINE)

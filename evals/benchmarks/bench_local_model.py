@@ -1,6 +1,7 @@
 """Benchmark the embedded local model's likelihood scoring on a labelled classification file.
 
-    python evals/bench_local_model.py --data ../shared/data/tweeteval_sentiment/items.jsonl --n 150
+    python evals/benchmarks/bench_local_model.py \
+        --data ../shared/data/tweeteval_sentiment/items.jsonl --n 150
 
 Items: the first N after sorting by id (deterministic). Each item is scored once; every scoring
 variant (raw sum, length-normalised, contextual calibration with "N/A" only or with three
@@ -21,7 +22,7 @@ from agent.guidelines import Guideline, load_guideline, parse_guideline
 from agent.local_model import SCORING_METHODS, LocalBackend
 from agent.records import Item
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SENTIMENT = """---
 name: sentiment
 task: classification

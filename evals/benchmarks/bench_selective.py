@@ -1,7 +1,7 @@
 """Selective labeling with a guarantee: real LLM judges replayed, half the human labels calibrate.
 
-    python evals/bench_selective.py                       # 4 replays x 250 splits, ~2-5 min
-    python evals/bench_selective.py --replays 1 --splits 100 --keep     # ~1 min, keeps the logs
+    python evals/benchmarks/bench_selective.py                    # 4 replays x 250 splits, ~2-5 min
+    python evals/benchmarks/bench_selective.py --replays 1 --splits 100 --keep  # ~1 min, keeps logs
 
 On `../shared/data/arena_judges/items.jsonl` (`--data`; 500 pairwise preferences with a human
 label and the probabilities three real LLM judges gave to A and B; read only, never copied):
@@ -14,7 +14,7 @@ label and the probabilities three real LLM judges gave to A and B; read only, ne
    `openai/mistral-7b-instruct`, fixed K=5 per judge (no early stopping). This is repeated
    `--replays` times with other server seeds and `audit_seed`s, so the votes differ.
 3. For every replay, `--splits` random halves: the human labels of one half calibrate an
-   acceptance rule (`evals.calibration.calibrate`, fixed-sequence testing with Clopper-Pearson
+   acceptance rule (`agent.calibration.learn.calibrate`, fixed-sequence testing with Clopper-Pearson
    bounds, confidence C=0.9, no holdout); the other half measures the share it auto-accepts and
    the realized error among those. Three rules, on the very same splits:
    (a)  gpt-4-turbo alone, its K=5 vote share of its own majority;
@@ -56,10 +56,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import duckdb
 
-from evals.bench_throughput import sim_server
-from evals.calibration import Example, calibrate
+from agent.calibration.learn import Example, calibrate
+from evals.benchmarks.bench_throughput import sim_server
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "preference.md"
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "arena_judges" / "items.jsonl"
 JUDGES = ("gpt-4-turbo", "gpt-3.5-turbo", "mistral-7b-instruct")
@@ -140,9 +140,9 @@ def run_labeler(
     """All items through `Labeler` with the judge and its jury, fixed K, as `labelagent label`
     does it; returns the run's progress and the HTTP requests sent."""
     from agent.backends import make_backend
+    from agent.calibration.rule import Thresholds
     from agent.guidelines import load_guideline
     from agent.pipeline import Labeler, RunSettings
-    from agent.routing import Thresholds
 
     models = [f"openai/{judge}" for judge in JUDGES]
     backends = [
@@ -166,7 +166,7 @@ def read_replay(replay: Replay) -> None:
     """The decisions' label, support and agreement as calibrate reads them, and every judge's
     votes, from the replay's log."""
     from agent.guidelines import load_guideline
-    from evals.annotations import load
+    from agent.store.annotations import load
 
     decisions = load(replay.db, load_guideline(GUIDELINE).content_hash).by_item(MAIN)
     for item_id, a in decisions.items():

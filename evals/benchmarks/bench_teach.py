@@ -1,8 +1,8 @@
 """What a student model is worth: trained on N trusted labels, how many of the remaining items it
 labels, and how often its guarantee breaks.
 
-    python evals/bench_teach.py --data ../shared/data           # every figure, ~20 min on 2 cores
-    python evals/bench_teach.py --datasets banking77 --sizes 1000 --splits 50    # ~1 min
+    python evals/benchmarks/bench_teach.py --data ../shared/data  # every figure, ~20 min on 2 cores
+    python evals/benchmarks/bench_teach.py --datasets banking77 --sizes 1000 --splits 50    # ~1 min
 
 Gold labels stand in for trusted reviews. For each dataset of `../shared/data` (read only, never
 copied) and each N: a fixed random N items train the student (`agent.student.fit`, exactly what
@@ -10,7 +10,7 @@ copied) and each N: a fixed random N items train the student (`agent.student.fit
 
 - accuracy: its most probable label against gold, on all the other items;
 - coverage at E with C = 0.9: `--splits` random halvings of the other items; the gold labels of
-  one half calibrate with labelagent's own rule (`evals.calibration.select_threshold`: fixed
+  one half calibrate with labelagent's own rule (`agent.calibration.learn.select_threshold`: fixed
   sequence, Clopper-Pearson; the score is the student's probability, which is its support), the
   other half is labeled: coverage is the share of it the rule accepts, `exceed` the share of
   splits whose realized error there is above E (target at most 1 - C = 10%). Both guarantees:
@@ -37,11 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from agent.calibration.learn import Example, select_threshold
 from agent.guidelines import Guideline, parse_guideline
 from agent.student import StudentModel, fit
-from evals.calibration import Example, select_threshold
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CLASSIFICATION = ["banking77", "clinc150_oos", "davidson_hate_offensive", "tweeteval_sentiment"]
 PREFERENCE = "hh_rlhf_harmless"
 CONFIDENCE = 0.9
@@ -157,15 +157,15 @@ def ten_thousand(args: argparse.Namespace) -> dict[str, Any]:
 def pipeline_rate(args: argparse.Namespace) -> dict[str, Any]:
     """`labelagent student train` and `label --model student` through the real code and log."""
     from agent.backends import make_backend
+    from agent.calibration.rule import thresholds_for
     from agent.guidelines import load_guideline
     from agent.importing import import_labels
     from agent.pipeline import Labeler, RunSettings
     from agent.student_train import train_student
-    from agent.thresholds import thresholds_for
 
     rows = read(args.data, "banking77")
     random.Random(args.seed).shuffle(rows)
-    guideline = load_guideline(Path(__file__).resolve().parents[1] / "guidelines" / "intent.md")
+    guideline = load_guideline(Path(__file__).resolve().parents[2] / "guidelines" / "intent.md")
     with tempfile.TemporaryDirectory() as tmp:
         db, gold, items = Path(tmp) / "log.duckdb", Path(tmp) / "gold.jsonl", Path(tmp) / "i.jsonl"
         gold.write_text("".join(json.dumps(r) + "\n" for r in rows[:1000]), encoding="utf-8")

@@ -1,7 +1,7 @@
 """How fast the review app answers a reviewer, on a large queue, in a real browser.
 
-    python evals/bench_review.py                       # 100,000 items, 100 actions, ~3 min
-    python evals/bench_review.py --items 5000 --actions 20   # smoke check, ~1 min
+    python evals/benchmarks/bench_review.py                     # 100,000 items, 100 actions, ~3 min
+    python evals/benchmarks/bench_review.py --items 5000 --actions 20   # smoke check, ~1 min
 
 1. Builds a DuckDB log of `--items` sentiment items straight with SQL (no labeling run): items,
    decisions (`--escalated-share` of them escalated), `--drafts` drafts per escalated item with
@@ -45,7 +45,7 @@ from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.tasks import prompt_hash
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "sentiment.md"
 SPAN_GUIDELINE = REPO / "guidelines" / "ner.md"
 SPAN_TEXT = "Flight {i} from Paris 🛫 to Lyon was late again"  # the emoji shifts UTF-16 offsets

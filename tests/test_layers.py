@@ -1,0 +1,72 @@
+"""The import graph has layers, and no import runs back up one:
+
+0. evals/metrics.py: statistics; it imports no project code.
+1. agent/ (the core: items, tasks, pipeline, the log, review logic, the rule in agent/calibration/).
+2. evals/ (the product that measures labels: `labelagent eval`, its report and plots).
+3. The edges: agent/cli.py, review_ui/ and the benchmarks in evals/benchmarks/.
+"""
+
+import ast
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EDGES = ("agent.cli", "review_ui", "evals.benchmarks")
+
+
+def layer(module: str) -> int:
+    if module == "evals.metrics":
+        return 0
+    if any(module == edge or module.startswith(f"{edge}.") for edge in EDGES):
+        return 3
+    return 2 if module.startswith("evals") else 1
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package in ("agent", "evals", "review_ui"):
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+def imports(path: Path, known: dict[str, Path], top_level_only: bool) -> set[str]:
+    """The project modules `path` imports (`from a.b import c` names a.b.c when it is one)."""
+    tree = ast.parse(path.read_text())
+    nodes = tree.body if top_level_only else ast.walk(tree)
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {name for name in names if name in known}
+    return found
+
+
+def test_no_import_runs_back_up_a_layer():
+    known = modules()
+    upward = [
+        f"{module} (layer {layer(module)}) imports {target} (layer {layer(target)})"
+        for module, path in known.items()
+        for target in imports(path, known, top_level_only=False)
+        if layer(target) > layer(module)
+    ]
+    assert upward == []
+
+
+def test_no_module_imports_itself_back_when_loaded():
+    known = modules()
+    graph = {
+        module: imports(path, known, top_level_only=True) - {module}
+        for module, path in known.items()
+    }
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as cycle:
+        pytest.fail(f"import cycle: {' -> '.join(cycle.args[1])}")

@@ -1,0 +1,18 @@
+"""What an installed labelagent carries: the product, not the lab's benchmark scripts."""
+
+import zipfile
+from pathlib import Path
+
+from hatchling.builders.wheel import WheelBuilder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_wheel_holds_the_product_but_not_the_benchmarks(tmp_path):
+    wheel = next(WheelBuilder(str(ROOT)).build(directory=str(tmp_path), versions=["standard"]))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert not [n for n in names if n.startswith("evals/benchmarks/")], "benchmarks ship"
+    assert not [n for n in names if "/bench_" in n]
+    for product in ("agent/cli.py", "evals/metrics.py", "evals/report.py", "review_ui/app.py"):
+        assert product in names
+    assert "agent/_bundled/guidelines/sentiment.md" in names
