@@ -10,6 +10,7 @@ from typing import Any
 
 from agent.errors import ConfigError
 from agent.store.db import read_only, transaction
+from agent.tasks import task_for
 from evals import metrics
 from evals.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from evals.calibration import Example, levels
@@ -68,7 +69,7 @@ def evaluate_guideline(
         "guideline": g.name,
         "guideline_hash": g.content_hash,
         "task": g.task,
-        "labels": list(g.labels) if g.task in ("classification", "preference") else [],
+        "labels": list(g.labels) if task_for(g).kind == "choice" else [],
         "reference": reference,
         "n_items": len({a.item_id for a in data.annotations}),
         "n_reference_items": len(ref_all),
@@ -113,14 +114,15 @@ def task_metrics(g, truth: list, given: list, n_resamples: int, seed: int) -> di
 
     if not truth:
         return {"metrics": {}, "per_label": {}, "confusion": None}
-    if g.task in ("classification", "preference"):
+    kind = task_for(g).kind
+    if kind == "choice":
         labels = list(g.labels)
         return {
             "metrics": boot(lambda a, b: categorical(a, b, labels), truth, given),
             "per_label": per_label(boot(lambda a, b: label_figures(a, b, labels), truth, given)),
             "confusion": {"labels": labels, "matrix": metrics.confusion(truth, given, labels)},
         }
-    if g.task == "multilabel":
+    if kind == "choices":
         labels = list(g.labels)
         as_sets = [json.dumps(sorted(x)) for x in truth], [json.dumps(sorted(x)) for x in given]
         return {
@@ -130,7 +132,7 @@ def task_metrics(g, truth: list, given: list, n_resamples: int, seed: int) -> di
             ),
             "confusion": None,
         }
-    if g.task == "rating":
+    if kind == "scores":
         scale = list(range(g.scale.min, g.scale.max + 1))
         return {
             "metrics": boot(
@@ -337,7 +339,7 @@ def stored_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, An
 
 def prevalence(data: GuidelineData, ref: dict[str, str]) -> list[dict[str, Any]]:
     g = data.guideline
-    if g.task not in ("classification", "preference"):
+    if task_for(g).kind != "choice":
         return []
     decided = [a for a in data.annotations if a.kind == "model" and "agreement" in a.signals]
     if not decided:
