@@ -132,7 +132,7 @@ def item_fields(
                 long = len(text) > LONG_PROMPT or text.count("\n") > 3
                 text_field(f"{title} ({name})", text, RESPONSE_HEIGHT if long else None)
         return
-    if review.editor == "spans":
+    if review.editor == "span_picker":
         st.caption(fields[0] if item.blind else f"{fields[0]} (the model's spans marked)")
         span_picker(guideline, item, forward or keys.QUEUE_FORWARD, prefix)
         return
@@ -256,7 +256,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             on_click=undo.act,
             args=(*args, "flag"),
         )
-        if review.editor == "spans":
+        if review.editor == "span_picker":
             st.button(
                 "No entities (N)",
                 key="act-no-spans",

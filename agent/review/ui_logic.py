@@ -145,7 +145,7 @@ def initial_answer_state(
         for dim in guideline.dimensions:
             value = shown.get(dim) if isinstance(shown, dict) else None
             state.setdefault(widget_key(f"score-{dim}", item, prefix), value)
-    elif editor == "spans":
+    elif editor == "span_picker":
         state.setdefault(widget_key("spans", item, prefix), spans_to_lines(shown))
 
 

@@ -10,7 +10,7 @@ from agent.records import Item
 from agent.tasks.voting import vote_key
 
 LabelKind = Literal["choice", "choices", "scores", "spans"]
-Editor = Literal["buttons", "multiselect", "scores", "spans"]
+Editor = Literal["buttons", "multiselect", "scores", "span_picker"]
 LocalScoring = Literal["label", "dimensions"]
 PICK_FIRST = "Pick a label first (number keys 1 to 9)."
 
@@ -19,7 +19,7 @@ PICK_FIRST = "Pick a label first (number keys 1 to 9)."
 class ReviewForm:
     """How the review app shows an item of the task and takes the reviewer's own label."""
 
-    editor: Editor  # label buttons, a multiselect (with the buttons), score inputs, span editor
+    editor: Editor  # label buttons, a multiselect (with the buttons), score inputs, span picker
     keys_pick_labels: bool  # number keys 1 to 9 pick (or, with a multiselect, toggle) a label
     missing_answer: str  # what to do when saving without an answer
     side_by_side: bool = False  # the last two fields are two responses, shown side by side

@@ -21,7 +21,7 @@ class SpansTask(BaseTask):
     name = "spans"
     kind: LabelKind = "spans"
     review = ReviewForm(
-        editor="spans",
+        editor="span_picker",
         keys_pick_labels=False,
         missing_answer="Write the spans first, or choose No entities (N) if the text has none.",
     )
