@@ -16,7 +16,7 @@ from typing import Any
 
 from agent.guidelines import Guideline
 from agent.records import Sample, Verdict
-from agent.tasks import aggregate
+from agent.tasks import aggregate, task_for
 from agent.tasks.voting import vote_key
 
 
@@ -62,7 +62,6 @@ def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float |
     return max_samples
 
 
-CHOICE_TASKS = ("classification", "preference")
 Vote = tuple[bool, float | None]  # one valid sample: whether it chose the label, its confidence
 
 
@@ -79,9 +78,9 @@ def support_of(guideline: Guideline, votes: list[Vote]) -> float | None:
     """The mean, over the votes, of the probability each gives the label: its stated confidence
     if it chose the label, else the rest (1 - confidence) shared evenly by the other labels. A
     vote without a stated confidence counts as itself (1 or 0), so with no stated confidence at
-    all this is the agreement. Only for one label out of a fixed set (classification,
-    preference); None for other tasks."""
-    if guideline.task not in CHOICE_TASKS or not votes:
+    all this is the agreement. Only for one label out of a fixed set (the task's
+    `has_support`); None for other tasks."""
+    if not task_for(guideline).has_support or not votes:
         return None
     others = max(len(guideline.labels) - 1, 1)
     given = []

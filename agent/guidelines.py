@@ -14,10 +14,7 @@ from agent.safe_text import control_character, shown
 TaskType = Literal["classification", "multilabel", "preference", "rating", "spans"]
 TASKS: tuple[str, ...] = TaskType.__args__
 
-PREFERENCE_LABELS = {"A": "Response A is better.", "B": "Response B is better."}
-PREFERENCE_FIELDS = ["prompt", "response_a", "response_b"]
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)(.*)\Z", re.DOTALL)
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_GUIDELINE_BYTES = 1_000_000
 
 
@@ -130,18 +127,18 @@ def _check_size(n_bytes: int, path: str) -> None:
 
 
 def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
+    from agent.tasks import task_named  # the tasks read Guideline, so they come in only here
+
     task = meta.get("task")
     if task not in TASKS:
         raise GuidelineError(f"{path}: task {task!r} is unknown; use one of {', '.join(TASKS)}")
-    labels = _labels(meta.get("labels"), path)
-    if task == "preference" and not labels:
-        labels = dict(PREFERENCE_LABELS)
-    needed = 1 if task == "spans" else 2
-    if task != "rating" and len(labels) < needed:
+    task_type = task_named(task)
+    labels = _labels(meta.get("labels"), path) or dict(task_type.default_labels)
+    needed = task_type.min_labels
+    if len(labels) < needed:
         count = "one label" if needed == 1 else "two labels"
         raise GuidelineError(f"{path}: a {task} guideline needs at least {count} under 'labels'")
-    default_fields = PREFERENCE_FIELDS if task == "preference" else ["text"]
-    fields = meta.get("fields", default_fields)
+    fields = meta.get("fields", list(task_type.default_fields))
     if (
         not isinstance(fields, list)
         or not fields
@@ -150,13 +147,7 @@ def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
         raise GuidelineError(f"{path}: 'fields' must be a list of item field names")
     if len(set(fields)) != len(fields):
         raise GuidelineError(f"{path}: 'fields' names a field twice: {fields}")
-    if task == "spans" and len(fields) != 1:
-        raise GuidelineError(
-            f"{path}: a spans guideline marks one text field; 'fields' has {fields}"
-        )
-    extra = {}
-    if task == "rating":
-        extra = _rating(meta, path)
+    extra = task_type.front_matter(meta, fields, path)
     try:
         return Guideline(
             name=str(meta.get("name") or Path(path).stem),
@@ -198,35 +189,3 @@ def _labels(raw: object, path: str) -> dict[str, str]:
             raise GuidelineError(f"{path}: the definition of label {name!r} must be text")
         labels[name] = "" if definition is None else str(definition).strip()
     return labels
-
-
-def _rating(meta: dict, path: str) -> dict:
-    scale = meta.get("scale")
-    if not isinstance(scale, dict) or not {"min", "max"} <= scale.keys():
-        raise GuidelineError(f"{path}: a rating guideline needs 'scale: {{min: 1, max: 5}}'")
-    low, high = scale["min"], scale["max"]
-    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
-        raise GuidelineError(
-            f"{path}: scale min and max must be whole numbers, got {low!r}, {high!r}"
-        )
-    if low >= high:
-        raise GuidelineError(f"{path}: scale min ({low}) must be below max ({high})")
-    dims = meta.get("dimensions")
-    if isinstance(dims, list):
-        repeated = [str(d) for n, d in enumerate(dims) if d in dims[:n]]
-        if repeated:
-            raise GuidelineError(f"{path}: dimension '{shown(repeated[0])}' is given twice")
-        dims = {str(d): "" for d in dims}
-    if not isinstance(dims, dict) or not dims:
-        raise GuidelineError(
-            f"{path}: a rating guideline needs 'dimensions' (name: what it scores)"
-        )
-    for name in dims:
-        if not _IDENTIFIER.match(str(name)):
-            raise GuidelineError(
-                f"{path}: dimension {name!r} must be a plain name (letters, digits, underscores)"
-            )
-    return {
-        "scale": Scale(min=low, max=high),
-        "dimensions": {str(k): "" if v is None else str(v) for k, v in dims.items()},
-    }

@@ -21,7 +21,7 @@ from agent.records import Item
 from agent.safe_text import shown
 from agent.store import log
 from agent.store.db import migrate, transaction
-from agent.tasks import TASK_MODULES
+from agent.tasks import task_for
 
 
 @dataclass
@@ -36,15 +36,7 @@ def parse_label(guideline: Guideline, value: Any, item: Item) -> Any:
     if isinstance(value, str) and value.strip()[:1] in ("[", "{"):
         with contextlib.suppress(ValueError, RecursionError):
             value = json.loads(value)
-    if guideline.task == "spans" and isinstance(value, list):
-        text = str(item.fields.get(guideline.fields[0], ""))
-        value = [
-            {**s, "text": text[s["start"] : s["end"]]}
-            if isinstance(s, dict) and "text" not in s and "start" in s
-            else s
-            for s in value
-        ]
-    return TASK_MODULES[guideline.task].normalize(guideline, value, item)
+    return task_for(guideline).read_imported(guideline, value, item)
 
 
 def import_labels(

@@ -18,17 +18,10 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent.errors import ConfigError, ModelError, ParseError
 from agent.records import Sample, SampleRequest
-from agent.tasks import answer_model, parse_answer
+from agent.tasks import answer_model, parse_answer, task_for
 
 MODES = ("auto", "tools", "json_schema", "json")
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
-# The longest answer each task needs: its JSON object with the label(s), a confidence and the
-# one-sentence rationale the prompts ask for (about 60 tokens for classification), with room to
-# spare. Every request sets it as max_tokens, so a budget can reserve a request's worst case; an
-# answer cut off there does not parse and goes to a person like any invalid answer. Spans copy
-# text from the item, so their bound grows with it (tokens <= UTF-8 bytes).
-MAX_TOKENS = {"classification": 400, "preference": 400, "multilabel": 600, "rating": 600}
-SPANS_BASE_TOKENS = 600
 
 
 class NotAfforded(Exception):
@@ -340,11 +333,9 @@ class LiteLLMBackend:
 
 
 def max_tokens(request: SampleRequest) -> int:
-    task = request.guideline.task
-    if task in MAX_TOKENS:
-        return MAX_TOKENS[task]
-    text = sum(len(str(value).encode()) for value in request.item.fields.values())
-    return SPANS_BASE_TOKENS + 2 * text
+    """The longest answer the task needs: every request sets it, so a budget can reserve a
+    request's worst case."""
+    return task_for(request.guideline).max_tokens(request.item)
 
 
 def _price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:

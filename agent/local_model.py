@@ -27,9 +27,10 @@ from agent.errors import ConfigError, LabelagentError, ModelError
 from agent.guidelines import Guideline
 from agent.prompts import render
 from agent.records import Item, Sample, SampleRequest
+from agent.tasks import all_tasks, task_for
 
 TEMPLATE = "local_score.j2"
-SUPPORTED_TASKS = ("classification", "preference", "rating")
+SUPPORTED_TASKS = tuple(task.name for task in all_tasks() if task.local_scoring)
 INSTALL_HINT = "pip install 'labelagent[local]'"
 # How option scores become probabilities; evals/benchmarks/bench_local_model.py measures each.
 SCORING_METHODS = ("raw", "length_norm", "calibrated_na", "calibrated")
@@ -115,7 +116,7 @@ def draw(probs: Sequence[float], temperature: float, rng: random.Random) -> int:
 
 def check_task(guideline: Guideline) -> None:
     """ConfigError unless likelihood scoring can label this guideline's task."""
-    if guideline.task not in SUPPORTED_TASKS:
+    if task_for(guideline).local_scoring is None:
         raise ConfigError(
             f"the local model cannot label {guideline.task!r} tasks; it scores a fixed set of "
             f"options ({', '.join(SUPPORTED_TASKS)})",
@@ -204,7 +205,8 @@ class LocalBackend:
     def _score_item(self, model: "_Model", guideline: Guideline, item: Item) -> ItemScores:
         started = time.perf_counter()
         fields = {name: _field_text(item.fields.get(name, "")) for name in guideline.fields}
-        if guideline.task == "rating":
+        per_dimension = task_for(guideline).local_scoring == "dimensions"
+        if per_dimension:
             questions = {
                 name: self._question(model, guideline, fields, name)
                 for name in guideline.dimensions
@@ -212,7 +214,7 @@ class LocalBackend:
         else:
             questions = {"label": self._question(model, guideline, fields, None)}
         elapsed_ms = (time.perf_counter() - started) * 1000
-        return ItemScores(questions, guideline.task == "rating", elapsed_ms)
+        return ItemScores(questions, per_dimension, elapsed_ms)
 
     def _question(
         self, model: "_Model", guideline: Guideline, fields: dict[str, str], dimension: str | None
@@ -478,7 +480,7 @@ def prompt_segments(
 
 
 def _options(guideline: Guideline) -> list[str]:
-    if guideline.task == "rating":
+    if task_for(guideline).local_scoring == "dimensions":
         assert guideline.scale is not None
         return [str(v) for v in range(guideline.scale.min, guideline.scale.max + 1)]
     return guideline.label_names

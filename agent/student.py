@@ -29,9 +29,9 @@ from scipy import sparse
 from agent.errors import ConfigError
 from agent.guidelines import Guideline
 from agent.records import Sample, SampleRequest
+from agent.tasks import task_for, task_named
 
 STUDENT = "student"
-SUPPORTED_TASKS = ("classification", "preference")
 FORMAT = 1
 BLOCKS = (("word", (1, 2)), ("char_wb", (2, 5)))
 MAX_FEATURES = 100_000  # per block: the most frequent n-grams
@@ -41,7 +41,7 @@ MIN_ITEMS = 10
 
 def check_task(guideline: Guideline) -> None:
     """ConfigError before any work unless a student can learn this guideline's task."""
-    if guideline.task not in SUPPORTED_TASKS:
+    if not task_for(guideline).student_learns:
         raise ConfigError(
             f"student supports classification and preference, not {guideline.task!r} "
             f"(guideline {guideline.name!r})",
@@ -110,15 +110,15 @@ def item_text(guideline: Guideline, fields: dict[str, Any]) -> str:
 
 
 def feature_parts(
-    task: str,
+    paired: bool,
     fields: list[str],
     blocks: list[Block],
     items: list[dict[str, Any]],
     swap: bool = False,
 ) -> list[sparse.csr_matrix]:
-    """The feature columns in blocks: one per TF-IDF block, and for preference the difference of
-    log lengths last (`swap`: B's features minus A's)."""
-    if task != "preference":
+    """The feature columns in blocks: one per TF-IDF block; for `paired` responses (preference)
+    A's minus B's, and the difference of log lengths last (`swap`: B's features minus A's)."""
+    if not paired:
         texts = ["\n".join(str(i.get(name, "")) for name in fields) for i in items]
         return [block.transform(texts) for block in blocks]
     a = [str(i.get("response_a", "")) for i in items]
@@ -150,7 +150,8 @@ class StudentModel:
         blocks first costs more than the products for one item."""
         logits = np.tile(self.intercept, (len(items), 1))
         start = 0
-        for part in feature_parts(self.task, self.fields, self.blocks, items):
+        paired = task_named(self.task).paired_responses
+        for part in feature_parts(paired, self.fields, self.blocks, items):
             logits += part @ self._weights[start : start + part.shape[1]]
             start += part.shape[1]
         if self.coef.shape[0] == 1:
@@ -196,17 +197,17 @@ def fit(guideline: Guideline, items: list[dict[str, Any]], labels: list[str]) ->
             " a student needs at least two",
             hint="Import or review more items first.",
         )
-    preference = guideline.task == "preference"
+    preference = task_for(guideline).paired_responses
     if preference:
         texts = [str(i.get(f, "")) for f in ("response_a", "response_b") for i in items]
     else:
         texts = [item_text(guideline, i) for i in items]
     blocks = [Block.fit(kind, ngrams, texts) for kind, ngrams in BLOCKS]
     fields = list(guideline.fields)
-    x = sparse.hstack(feature_parts(guideline.task, fields, blocks, items)).tocsr()
+    x = sparse.hstack(feature_parts(preference, fields, blocks, items)).tocsr()
     y = list(labels)
     if preference:
-        swapped = feature_parts(guideline.task, fields, blocks, items, swap=True)
+        swapped = feature_parts(preference, fields, blocks, items, swap=True)
         x = sparse.vstack([x, sparse.hstack(swapped)]).tocsr()
         y += [_other(guideline, label) for label in labels]
     classifier = LogisticRegression(

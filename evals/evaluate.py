@@ -13,6 +13,7 @@ from agent.calibration.rule import latest_rule
 from agent.errors import ConfigError
 from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only
+from agent.tasks import task_for
 from evals import metrics
 
 NOTES = [
@@ -67,7 +68,7 @@ def evaluate_guideline(
         "guideline": g.name,
         "guideline_hash": g.content_hash,
         "task": g.task,
-        "labels": list(g.labels) if g.task in ("classification", "preference") else [],
+        "labels": list(g.labels) if task_for(g).kind == "choice" else [],
         "reference": reference,
         "n_items": len({a.item_id for a in data.annotations}),
         "n_reference_items": len(ref_all),
@@ -112,14 +113,15 @@ def task_metrics(g, truth: list, given: list, n_resamples: int, seed: int) -> di
 
     if not truth:
         return {"metrics": {}, "per_label": {}, "confusion": None}
-    if g.task in ("classification", "preference"):
+    kind = task_for(g).kind
+    if kind == "choice":
         labels = list(g.labels)
         return {
             "metrics": boot(lambda a, b: categorical(a, b, labels), truth, given),
             "per_label": per_label(boot(lambda a, b: label_figures(a, b, labels), truth, given)),
             "confusion": {"labels": labels, "matrix": metrics.confusion(truth, given, labels)},
         }
-    if g.task == "multilabel":
+    if kind == "choices":
         labels = list(g.labels)
         as_sets = [json.dumps(sorted(x)) for x in truth], [json.dumps(sorted(x)) for x in given]
         return {
@@ -129,7 +131,7 @@ def task_metrics(g, truth: list, given: list, n_resamples: int, seed: int) -> di
             ),
             "confusion": None,
         }
-    if g.task == "rating":
+    if kind == "scores":
         scale = list(range(g.scale.min, g.scale.max + 1))
         return {
             "metrics": boot(
@@ -287,7 +289,7 @@ def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dic
 
 def prevalence(data: GuidelineData, ref: dict[str, str]) -> list[dict[str, Any]]:
     g = data.guideline
-    if g.task not in ("classification", "preference"):
+    if task_for(g).kind != "choice":
         return []
     decided = [a for a in data.annotations if a.kind == "model" and "agreement" in a.signals]
     if not decided:

@@ -17,6 +17,7 @@ from agent.review.accounts import Reviewer
 from agent.review.queue import QueueItem
 from agent.review.sections import relevant_sections
 from agent.store.db import migrate
+from agent.tasks import task_for
 from review_ui import keys
 from review_ui.span_picker import span_picker
 
@@ -113,8 +114,8 @@ def item_fields(
 ) -> None:
     """The item as the guideline names its fields; preference responses side by side, spans
     with the model's spans marked (not when blind)."""
-    fields = guideline.fields
-    if guideline.task == "preference" and len(fields) >= 3:
+    fields, review = guideline.fields, task_for(guideline).review
+    if review.side_by_side and len(fields) >= 3:
         for name in fields[:-2]:
             text = ui_logic.field_text(item, name)
             long = len(text) > LONG_PROMPT or text.count("\n") > 3
@@ -131,7 +132,7 @@ def item_fields(
                 long = len(text) > LONG_PROMPT or text.count("\n") > 3
                 text_field(f"{title} ({name})", text, RESPONSE_HEIGHT if long else None)
         return
-    if guideline.task == "spans":
+    if review.editor == "span_picker":
         st.caption(fields[0] if item.blind else f"{fields[0]} (the model's spans marked)")
         span_picker(guideline, item, forward or keys.QUEUE_FORWARD, prefix)
         return
@@ -160,7 +161,7 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
                     guideline.remote_images,
                 ),
                 on_click=ui_logic.pick,
-                args=(state, guideline.task, item, label, prefix),
+                args=(state, guideline, item, label, prefix),
             )
     if len(guideline.label_names) > len(quick):
         key = ui_logic.widget_key("other", item, prefix)
@@ -170,23 +171,23 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
             index=None,
             key=key,
             placeholder="type to search all labels",
-            on_change=lambda: ui_logic.pick(state, guideline.task, item, state[key], prefix),
+            on_change=lambda: ui_logic.pick(state, guideline, item, state[key], prefix),
         )
 
 
 def answer_widgets(guideline: Guideline, item: QueueItem) -> None:
-    """Where the reviewer gives their own label, by task."""
+    """Where the reviewer gives their own label, in the task's editor."""
     state = st.session_state
-    task = guideline.task
-    if task in ui_logic.CHOICE_TASKS:
+    editor = task_for(guideline).review.editor
+    if editor == "buttons":
         label_buttons(guideline, item)
         mine = ui_logic.picked(state, item)
         if mine:
             st.markdown(f"Your label: **{ui_logic.md_escape(mine)}** (Enter saves it)")
-    elif task == "multilabel":
+    elif editor == "multiselect":
         label_buttons(guideline, item)
         st.multiselect("Labels", guideline.label_names, key=ui_logic.widget_key("labels", item))
-    elif task == "rating":
+    elif editor == "scores":
         score_inputs(guideline, item)
     else:
         span_editor(guideline, item)
@@ -222,7 +223,7 @@ def span_editor(guideline: Guideline, item: QueueItem, prefix: str = "") -> None
 
 
 def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: QueueItem) -> None:
-    state = st.session_state
+    state, review = st.session_state, task_for(guideline).review
     args = (state, db, reviewer.name, guideline)
     accept_help = (
         "Save the label you picked."
@@ -255,7 +256,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
             on_click=undo.act,
             args=(*args, "flag"),
         )
-        if guideline.task == "spans":
+        if review.editor == "span_picker":
             st.button(
                 "No entities (N)",
                 key="act-no-spans",
@@ -265,11 +266,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
                 args=(state, item),
             )
         keys.undo_button(db, reviewer)
-    numbers = (
-        "Keys: **1** to **9** pick a label · "
-        if guideline.task in ui_logic.LABEL_KEY_TASKS
-        else "Keys: "
-    )
+    numbers = "Keys: **1** to **9** pick a label · " if review.keys_pick_labels else "Keys: "
     st.caption(numbers + KEYS_HELP)
 
 
@@ -317,7 +314,7 @@ def votes(item: QueueItem) -> None:
 
 def guideline_panel(guideline: Guideline, labels: list[str]) -> None:
     st.markdown(f"**Guideline `{guideline.name}`** ({guideline.task})")
-    definitions = guideline.dimensions if guideline.task == "rating" else guideline.labels
+    definitions = task_for(guideline).definitions(guideline)
     lines = [f"- **{ui_logic.md_escape(n)}**: {d}" for n, d in definitions.items()]
     if guideline.scale:
         lines.append(f"- scale {guideline.scale.min} to {guideline.scale.max}")

@@ -27,7 +27,7 @@ from agent.review.accounts import add_reviewer
 from agent.review.launch import streamlit_command
 from agent.review.queue import QueueFilter
 from agent.store.db import transaction
-from agent.tasks import TASK_MODULES
+from agent.tasks import task_for
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 NER = load_guideline(GUIDELINES / "ner.md")
@@ -72,7 +72,7 @@ def session(db, reviewer: str = "ann", **held: Any) -> dict[str, Any]:
 def test_undo_deletes_the_review_and_brings_the_item_back_as_it_was(escalated_db):
     state = session(escalated_db)
     first = ui_logic.current_item(state)
-    ui_logic.pick(state, "classification", first, "neutral")
+    ui_logic.pick(state, SENTIMENT, first, "neutral")
     state[ui_logic.widget_key("note", first)] = "sarcastic?"
     assert undo.act(state, escalated_db, "ann", SENTIMENT, "accept")
     final = "SELECT label, source FROM final_labels WHERE item_id = ?"
@@ -192,7 +192,7 @@ def test_a_picked_span_keeps_its_offsets_through_the_answer():
     assert state[ui_logic.widget_key("spans", item)] == "Paris | location", "the fallback box"
     assert span_selection.applied(state, item) == 1
     answer = ui_logic.answer_from_state(state, NER, item)
-    label = TASK_MODULES["spans"].normalize(NER, answer, Item(item_id="s1", fields=item.fields))
+    label = task_for(NER).normalize(NER, answer, Item(item_id="s1", fields=item.fields))
     assert label == [{"start": second, "end": second + 5, "label": "location", "text": "Paris"}]
 
 

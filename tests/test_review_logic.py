@@ -188,12 +188,12 @@ def test_the_answer_widgets_start_from_the_model_label_unless_blind():
 
 def test_number_keys_pick_one_label_or_toggle_labels_of_a_multilabel_item():
     state: dict[str, Any] = {}
-    ui_logic.pick(state, "classification", item(), "neutral")
+    ui_logic.pick(state, SENTIMENT, item(), "neutral")
     assert ui_logic.picked(state, item()) == "neutral"
     multi = item(task="multilabel", llm_label=["sport"])
     ui_logic.initial_answer_state(state, MULTI, multi)
-    ui_logic.pick(state, "multilabel", multi, "music")
-    ui_logic.pick(state, "multilabel", multi, "sport")
+    ui_logic.pick(state, MULTI, multi, "music")
+    ui_logic.pick(state, MULTI, multi, "sport")
     assert ui_logic.answer_from_state(state, MULTI, multi) == ["music"]
     assert ui_logic.section_labels(state, MULTI, multi) == ["music"]
 
@@ -202,7 +202,7 @@ def test_the_guideline_sections_follow_the_pick_and_never_reveal_a_blind_label()
     state: dict[str, Any] = {}
     assert ui_logic.section_labels(state, SENTIMENT, item()) == ["negative"]
     assert ui_logic.section_labels(state, SENTIMENT, item(blind=True)) == []
-    ui_logic.pick(state, "classification", item(), "neutral")
+    ui_logic.pick(state, SENTIMENT, item(), "neutral")
     assert ui_logic.section_labels(state, SENTIMENT, item(blind=True)) == ["neutral"]
     assert ui_logic.section_labels(state, RATING, item()) == ["helpfulness", "harmlessness"]
 
@@ -219,7 +219,7 @@ def test_finishing_an_item_forgets_its_state_and_keeps_the_rest_of_the_batch():
     first, second = item(), item(item_id="t2")
     state: dict[str, Any] = {ui_logic.BATCH: [first, second], "db": "x"}
     ui_logic.mark_shown(state, first)
-    ui_logic.pick(state, "classification", first, "neutral")
+    ui_logic.pick(state, SENTIMENT, first, "neutral")
     state[ui_logic.widget_key("note", second)] = "keep"
     ui_logic.finish(state, first)
     assert state == {ui_logic.BATCH: [second], "db": "x", "note:h1:t2": "keep"}

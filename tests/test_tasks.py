@@ -10,7 +10,7 @@ import pytest
 from agent.errors import ParseError
 from agent.guidelines import parse_guideline
 from agent.records import Item
-from agent.tasks import aggregate, answer_model, build_messages, parse_answer, spans
+from agent.tasks import aggregate, answer_model, build_messages, parse_answer, task_for
 
 SENTIMENT = parse_guideline(
     """---
@@ -440,7 +440,7 @@ SPANS_FOUND = [
 @pytest.mark.parametrize(("value", "expected"), SPANS_FOUND)
 def test_spans_are_found_in_the_item_text(value, expected):
     """The offset finder itself (what the answer model's validator calls)."""
-    assert spans.normalize(NER, value, NER_ITEM) == expected
+    assert task_for(NER).normalize(NER, value, NER_ITEM) == expected
 
 
 def as_model_answer(row):
@@ -503,7 +503,7 @@ def test_span_starting_where_an_earlier_one_starts_is_found():
     g = parse_guideline("---\ntask: spans\nlabels: [location, work]\n---\nMark names.\n")
     item = Item(item_id="nyt", fields={"text": "I read the New York Times."})
     value = [{"text": "New York", "label": "location"}, {"text": "New York Times", "label": "work"}]
-    assert spans.normalize(g, value, item) == [
+    assert task_for(g).normalize(g, value, item) == [
         span(11, 19, "location", "New York"),
         span(11, 25, "work", "New York Times"),
     ]

@@ -18,7 +18,7 @@ from agent.records import Item
 from agent.store.db import transaction
 from agent.store.keys import audit_key
 from agent.store.log import now
-from agent.tasks import TASK_MODULES
+from agent.tasks import task_for
 
 LABEL_ACTIONS = ("accept", "correct", "adjudicate", "import")
 ACTIONS = ("accept", "correct", "skip", "flag", "adjudicate")
@@ -348,7 +348,7 @@ def _checked_label(con: Any, item: QueueItem, label: Any) -> Any:
     ).fetchall()[0][0]
     guideline = parse_guideline(content, item.guideline_name)
     try:
-        return TASK_MODULES[guideline.task].normalize(
+        return task_for(guideline).normalize(
             guideline, label, Item(item_id=item.item_id, fields=item.fields)
         )
     except ValueError as e:

@@ -13,7 +13,7 @@ from agent.guidelines import Guideline
 from agent.records import Item
 from agent.review.queue import QueueItem
 from agent.review.ui_logic import PICKED, parse_span_lines, spans_to_lines, widget_key
-from agent.tasks import TASK_MODULES
+from agent.tasks import task_for
 
 APPLIED = "spans-applied"
 
@@ -60,7 +60,7 @@ def shown(
     if picked is not None and spans_to_lines(picked) == lines:
         return picked
     try:
-        return TASK_MODULES["spans"].normalize(
+        return task_for(guideline).normalize(
             guideline, parse_span_lines(lines), Item(item_id=item.item_id, fields=item.fields)
         )
     except ValueError:

@@ -23,7 +23,7 @@ from agent.review.accounts import Reviewer
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.review.sessions import SignIn
 from agent.store.db import transaction
-from agent.tasks import TASK_MODULES, item_text
+from agent.tasks import item_text, task_for
 
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
@@ -32,8 +32,6 @@ PICKED = "spans-picked"  # spans picked by selecting text, with their offsets
 TOKEN, CHECKED = "session_token", "session_checked"
 SIGN_IN_PAGE, HOME_PAGE, ADJUDICATION_PAGE = "sign-in", "queue", "adjudication"
 PAGES = (HOME_PAGE, ADJUDICATION_PAGE, "dashboard", "report")
-CHOICE_TASKS = ("classification", "preference")
-LABEL_KEY_TASKS = (*CHOICE_TASKS, "multilabel")
 SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
 
@@ -139,22 +137,27 @@ def initial_answer_state(
 ) -> None:
     """Prefill the answer widgets with the model's label (nothing when blind), once per item."""
     shown = None if item.blind else item.llm_label
-    if guideline.task == "multilabel":
+    editor = task_for(guideline).review.editor
+    if editor == "multiselect":
         start = [x for x in shown or [] if x in guideline.label_names]
         state.setdefault(widget_key("labels", item, prefix), start)
-    elif guideline.task == "rating":
+    elif editor == "scores":
         for dim in guideline.dimensions:
             value = shown.get(dim) if isinstance(shown, dict) else None
             state.setdefault(widget_key(f"score-{dim}", item, prefix), value)
-    elif guideline.task == "spans":
+    elif editor == "span_picker":
         state.setdefault(widget_key("spans", item, prefix), spans_to_lines(shown))
 
 
 def pick(
-    state: MutableMapping[str, Any], task: str, item: QueueItem, label: str, prefix: str = ""
+    state: MutableMapping[str, Any],
+    guideline: Guideline,
+    item: QueueItem,
+    label: str,
+    prefix: str = "",
 ) -> None:
-    """A number key: choose the label, or for multilabel add or remove it."""
-    if task == "multilabel":
+    """A number key: choose the label, or with a multiselect add or remove it."""
+    if task_for(guideline).review.editor == "multiselect":
         key = widget_key("labels", item, prefix)
         chosen = list(state.get(key) or [])
         state[key] = [x for x in chosen if x != label] if label in chosen else [*chosen, label]
@@ -164,14 +167,6 @@ def pick(
 
 def picked(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> str | None:
     return state.get(widget_key("pick", item, prefix))
-
-
-def missing_answer(task: str) -> str:
-    if task == "rating":
-        return "Give a score for every dimension first."
-    if task == "spans":
-        return "Write the spans first, or choose No entities (N) if the text has none."
-    return "Pick a label first (number keys 1 to 9)."
 
 
 def toggle_no_spans(state: MutableMapping[str, Any], item: QueueItem, prefix: str = "") -> None:
@@ -184,20 +179,22 @@ def answer_from_state(
     state: Mapping[str, Any], guideline: Guideline, item: QueueItem, prefix: str = ""
 ) -> Any:
     """The reviewer's own answer as entered, or None when they have not given one."""
-    task = guideline.task
-    if task in CHOICE_TASKS:
+    editor = task_for(guideline).review.editor
+    if editor == "buttons":
         return picked(state, item, prefix)
-    if task == "multilabel":
+    if editor == "multiselect":
         return state.get(widget_key("labels", item, prefix))
-    if task == "rating":
+    if editor == "scores":
         scores = {
             d: state.get(widget_key(f"score-{d}", item, prefix)) for d in guideline.dimensions
         }
         return None if any(v is None for v in scores.values()) else scores
-    return spans_answer(state, item, prefix)
+    return spans_answer(state, guideline, item, prefix)
 
 
-def spans_answer(state: Mapping[str, Any], item: QueueItem, prefix: str = "") -> Any:
+def spans_answer(
+    state: Mapping[str, Any], guideline: Guideline, item: QueueItem, prefix: str = ""
+) -> Any:
     """The spans as written, `[]` only when the reviewer chose No entities, None when they gave no
     answer (an empty editor is not an answer: an untouched blind item must not save `[]`)."""
     text = str(state.get(widget_key("spans", item, prefix)) or "")
@@ -207,7 +204,7 @@ def spans_answer(state: Mapping[str, Any], item: QueueItem, prefix: str = "") ->
         return []
     if not text.strip():
         if spans_to_lines(None if item.blind else item.llm_label):
-            raise ConfigError(missing_answer("spans"))
+            raise ConfigError(task_for(guideline).review.missing_answer)
         return None
     selected = state.get(widget_key(PICKED, item, prefix))
     if selected is not None and spans_to_lines(selected) == text:
@@ -220,27 +217,24 @@ def spans_answer(state: Mapping[str, Any], item: QueueItem, prefix: str = "") ->
 
 def normalized(guideline: Guideline, item: QueueItem, answer: Any) -> Any:
     try:
-        return TASK_MODULES[guideline.task].normalize(
+        return task_for(guideline).normalize(
             guideline, answer, Item(item_id=item.item_id, fields=item.fields)
         )
     except ValueError as e:
         raise ConfigError(f"that label does not fit the guideline: {e}") from None
 
 
-def _same(a: Any, b: Any) -> bool:
-    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-
-
 def decide(guideline: Guideline, item: QueueItem, answer: Any) -> tuple[str, Any]:
     """Enter: the action and label to record. No answer accepts the model's label (not offered
     when blind or when the model gave none). A blind item's label is always a `correct` (the
     reviewer's own); otherwise a label equal to the model's is an `accept`."""
+    task = task_for(guideline)
     if answer is None:
         if item.blind or item.llm_label is None:
-            raise ConfigError(missing_answer(guideline.task))
+            raise ConfigError(task.review.missing_answer)
         return "accept", item.llm_label
     label = normalized(guideline, item, answer)
-    if not item.blind and item.llm_label is not None and _same(label, item.llm_label):
+    if not item.blind and item.llm_label is not None and task.labels_equal(label, item.llm_label):
         return "accept", item.llm_label
     return "correct", label
 
@@ -327,7 +321,7 @@ def adjudicate(
     try:
         answer = answer_from_state(state, guideline, item, prefix)
         if answer is None:
-            raise ConfigError(missing_answer(guideline.task))
+            raise ConfigError(task_for(guideline).review.missing_answer)
         label = normalized(guideline, item, answer)
         note = str(state.get(widget_key("note", item, prefix)) or "").strip()
         submit(db, adjudicator, item, "adjudicate", label, note)
@@ -510,12 +504,13 @@ def set_filter(
 
 def section_labels(state: Mapping[str, Any], guideline: Guideline, item: QueueItem) -> list[str]:
     """Which labels' guideline sections to show: what the reviewer picked, else the model's label
-    (never for a blind item); for rating, the dimensions."""
-    if guideline.task == "rating":
+    (never for a blind item); with score inputs, the dimensions."""
+    editor = task_for(guideline).review.editor
+    if editor == "scores":
         return list(guideline.dimensions)
-    if guideline.task == "multilabel":
+    if editor == "multiselect":
         return list(state.get(widget_key("labels", item)) or [])
-    mine = picked(state, item) if guideline.task in CHOICE_TASKS else None
+    mine = picked(state, item) if editor == "buttons" else None
     if mine:
         return [mine]
     if item.blind or item.llm_label is None:

@@ -1,6 +1,7 @@
-"""Task types. Each is a pair of pure functions (build the prompt, parse the answer) plus how its
-labels are voted on. The answer model is what the LLM is asked to fill, and its validator turns a
-messy answer into the task's canonical label or raises, so instructor can re-ask."""
+"""Task types: one object per type (the `Task` protocol in base.py), found by `task_for`. This
+module builds the prompt and parses the answer for any of them. The answer model is what the LLM
+is asked to fill, and its validator turns a messy answer into the task's canonical label or
+raises, so instructor can re-ask."""
 
 import json
 from typing import Any, ClassVar
@@ -11,21 +12,35 @@ from agent.errors import ParseError
 from agent.guidelines import Guideline
 from agent.prompts import render, templates_hash
 from agent.records import Answer, Item
-from agent.tasks import classification, multilabel, rating, spans
+from agent.tasks.base import Task
+from agent.tasks.classification import ChoiceTask, PreferenceTask
+from agent.tasks.multilabel import MultilabelTask
 from agent.tasks.parsing import coerce_confidence, extract_json
+from agent.tasks.rating import RatingTask
+from agent.tasks.spans import SpansTask
 
-TASK_MODULES = {
-    "classification": classification,
-    "preference": classification,
-    "multilabel": multilabel,
-    "rating": rating,
-    "spans": spans,
+_BY_NAME: dict[str, Task] = {
+    task.name: task
+    for task in (ChoiceTask(), MultilabelTask(), PreferenceTask(), RatingTask(), SpansTask())
 }
+
+
+def task_for(guideline: Guideline) -> Task:
+    return _BY_NAME[guideline.task]
+
+
+def task_named(name: str) -> Task:
+    """The task of a name kept without its guideline (a front matter being read, a student)."""
+    return _BY_NAME[name]
+
+
+def all_tasks() -> tuple[Task, ...]:
+    return tuple(_BY_NAME.values())
 
 
 def prompt_names(guideline: Guideline) -> tuple[str, ...]:
     """Every template a run of this task can use (the embedded model scores with its own)."""
-    return (f"{guideline.task}.j2", "_guideline.j2", "item.j2", "local_score.j2")
+    return (task_for(guideline).prompt_template, "_guideline.j2", "item.j2", "local_score.j2")
 
 
 def prompt_hash(guideline: Guideline) -> str:
@@ -50,7 +65,10 @@ def item_data(guideline: Guideline, item: Item) -> str:
 def build_messages(guideline: Guideline, item: Item) -> list[dict[str, str]]:
     """The instructions, then the item alone in a user message of its own, as data."""
     return [
-        {"role": "system", "content": render(f"{guideline.task}.j2", guideline=guideline)},
+        {
+            "role": "system",
+            "content": render(task_for(guideline).prompt_template, guideline=guideline),
+        },
         {"role": "user", "content": item_data(guideline, item)},
     ]
 
@@ -82,9 +100,7 @@ class AnswerBase(BaseModel):
         named = data.pop("item_id", None)
         if item is not None and named is not None and str(named) != item.item_id:
             raise ValueError(f"the answer is about item {named!r}, not this item {item.item_id!r}")
-        data["label"] = TASK_MODULES[cls.guideline.task].normalize(
-            cls.guideline, data["label"], item
-        )
+        data["label"] = task_for(cls.guideline).normalize(cls.guideline, data["label"], item)
         data["confidence"] = coerce_confidence(data.get("confidence"))
         rationale = data.get("rationale")
         data["rationale"] = "" if rationale is None else str(rationale)
@@ -98,7 +114,7 @@ def answer_model(guideline: Guideline) -> type[AnswerBase]:
     """The pydantic model the LLM fills for this guideline (one class per guideline version)."""
     key = guideline.content_hash
     if key not in _ANSWER_MODELS:
-        annotation = TASK_MODULES[guideline.task].annotation(guideline)
+        annotation = task_for(guideline).annotation(guideline)
         model = create_model("Answer", __base__=AnswerBase, label=(annotation, ...))
         model.guideline = guideline
         _ANSWER_MODELS[key] = model
@@ -106,7 +122,7 @@ def answer_model(guideline: Guideline) -> type[AnswerBase]:
 
 
 def to_answer(guideline: Guideline, validated: AnswerBase) -> Answer:
-    label = TASK_MODULES[guideline.task].canonical(guideline, validated.label)
+    label = task_for(guideline).canonical(guideline, validated.label)
     return Answer(label=label, rationale=validated.rationale, confidence=validated.confidence)
 
 
@@ -126,4 +142,4 @@ def parse_answer(guideline: Guideline, item: Item, raw: str | dict) -> Answer:
 
 def aggregate(guideline: Guideline, labels: list[Any]) -> tuple[Any, float]:
     """The majority label of valid samples and the agreement (share of samples agreeing)."""
-    return TASK_MODULES[guideline.task].aggregate(guideline, labels)
+    return task_for(guideline).aggregate(guideline, labels)

@@ -4,27 +4,30 @@ from typing import Any, Literal
 
 from agent.guidelines import Guideline
 from agent.records import Item
+from agent.tasks.base import PICK_FIRST, BaseTask, LabelKind, ReviewForm
 from agent.tasks.parsing import match_choice
 from agent.tasks.voting import membership_majority
 
 
-def annotation(guideline: Guideline) -> Any:
-    return list[Literal[tuple(guideline.label_names)]]
+class MultilabelTask(BaseTask):
+    name = "multilabel"
+    kind: LabelKind = "choices"
+    review = ReviewForm(editor="multiselect", keys_pick_labels=True, missing_answer=PICK_FIRST)
 
+    def annotation(self, guideline: Guideline) -> Any:
+        return list[Literal[tuple(guideline.label_names)]]
 
-def normalize(guideline: Guideline, value: Any, item: Item | None) -> list[str]:
-    if isinstance(value, str):
-        value = [] if value.strip().lower() in ("", "none", "[]") else value.split(",")
-    if not isinstance(value, list):
-        raise ValueError(f"expected a list of labels, got {value!r}")
-    chosen = {match_choice(v, guideline.label_names) for v in value}
-    return [name for name in guideline.label_names if name in chosen]
+    def normalize(self, guideline: Guideline, value: Any, item: Item | None) -> list[str]:
+        if isinstance(value, str):
+            value = [] if value.strip().lower() in ("", "none", "[]") else value.split(",")
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of labels, got {value!r}")
+        chosen = {match_choice(v, guideline.label_names) for v in value}
+        return [name for name in guideline.label_names if name in chosen]
 
+    def canonical(self, guideline: Guideline, label: Any) -> list[str]:
+        return list(label)
 
-def canonical(guideline: Guideline, label: Any) -> list[str]:
-    return list(label)
-
-
-def aggregate(guideline: Guideline, labels: list[Any]) -> tuple[list[str], float]:
-    kept, agreement = membership_majority(labels)
-    return [name for name in guideline.label_names if name in kept], agreement
+    def aggregate(self, guideline: Guideline, labels: list[Any]) -> tuple[list[str], float]:
+        kept, agreement = membership_majority(labels)
+        return [name for name in guideline.label_names if name in kept], agreement

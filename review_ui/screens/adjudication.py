@@ -8,6 +8,7 @@ from agent.review import render, ui_logic
 from agent.review.accounts import Reviewer
 from agent.review.adjudication import FILTER, SKIPPED, Case, cases, next_case, skip
 from agent.review.queue import QueueFilter
+from agent.tasks import task_for
 from review_ui import filters, keys, views
 
 PREFIX = "adj-"
@@ -17,18 +18,18 @@ state = st.session_state
 
 def final_label(guideline: Guideline, case: Case) -> None:
     """The adjudicator's answer, with the queue's number keys."""
-    item, task = case.item, guideline.task
-    if task in ui_logic.LABEL_KEY_TASKS:
+    item, review = case.item, task_for(guideline).review
+    if review.keys_pick_labels:
         views.label_buttons(guideline, item, PREFIX)
-    if task in ui_logic.CHOICE_TASKS:
+    if review.editor == "buttons":
         mine = ui_logic.picked(state, item, PREFIX)
         if mine:
             st.markdown(f"Final label: **{ui_logic.md_escape(mine)}** (Enter saves it)")
-    elif task == "multilabel":
+    elif review.editor == "multiselect":
         st.multiselect(
             "Final labels", guideline.label_names, key=ui_logic.widget_key("labels", item, PREFIX)
         )
-    elif task == "rating":
+    elif review.editor == "scores":
         views.score_inputs(guideline, item, PREFIX)
     else:
         views.span_editor(guideline, item, PREFIX)
