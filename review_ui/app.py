@@ -14,7 +14,7 @@ from pathlib import Path
 import streamlit as st
 
 from agent.review import hold, ui_logic
-from review_ui import browser_session, views
+from review_ui import browser_session, keys, views
 
 st.set_option("client.toolbarMode", "minimal")  # no Deploy button or developer menu for reviewers
 st.set_page_config(page_title="labelagent review", page_icon=":material/checklist:", layout="wide")
@@ -66,5 +66,5 @@ if detour:
     st.switch_page(pages[target], query_params={"next": then} if then else None)
 if reviewer is not None:
     views.account_sidebar(db, reviewer)
-    views.keys_everywhere()
+    keys.install()
 page.run()

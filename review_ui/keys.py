@@ -1,7 +1,6 @@
-"""The review pages' keys beyond Streamlit's button shortcuts: ? lists them, Ctrl+Z undoes (U is
-the Undo button's own shortcut). Streamlit's shortcuts take letters and digits only, so these two
-are a small script in the page that presses the buttons; like the shortcuts, it does nothing
-while the cursor is in a text box."""
+"""The review pages' keys: Streamlit's button shortcuts (Enter, S, F, U, the numbers) and the one
+key script of the page, review_ui/keys.js (? lists the keys, Ctrl+Z undoes, numbers reach the
+span picker, and every key works wherever the focus is but in a text box)."""
 
 from pathlib import Path
 
@@ -33,13 +32,17 @@ QUEUE_FORWARD = {
     "ctrl+z": "undo",
     "?": "show-keys",
 }
-SCRIPT = (Path(__file__).resolve().parent / "components" / "page_keys.js").read_text()
+SCRIPT = Path(__file__).with_name("keys.js")
 
 
-def page_keys() -> None:
-    """The page's key script and, in the sidebar, the Keys button (?)."""
+def install() -> None:
+    """The page's key script; it installs itself once per browser tab, for every page."""
+    st.html(f"<script>{SCRIPT.read_text()}</script>", unsafe_allow_javascript=True)
+
+
+def keys_button() -> None:
+    """The Keys button (?) in the sidebar."""
     with st.sidebar:
-        st.html(f"<script>{SCRIPT}</script>", unsafe_allow_javascript=True)
         if st.button("Keys (?)", key="show-keys", help="Show every key."):
             keys_dialog()
 

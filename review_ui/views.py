@@ -5,7 +5,6 @@ Text from items, models, reviewers and imports goes through `verbatim` (and the 
 built on agent/review/render.py), never through st.markdown, a caption, a title or a widget
 label, which all read Markdown. Only the team's guideline is Markdown (`guideline_markdown`)."""
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -22,7 +21,6 @@ from review_ui import keys
 from review_ui.span_picker import span_picker
 
 DB_KEY = "db"
-KEYS_SCRIPT = Path(__file__).with_name("keys.js")
 # Preference items at 1280x800: a long prompt and long responses scroll inside fixed boxes, so
 # both responses and the buttons under them stay on screen.
 LONG_PROMPT, PROMPT_HEIGHT, RESPONSE_HEIGHT = 280, 90, 180
@@ -73,11 +71,6 @@ def item_heading(item_id: str) -> None:
 
 def guideline_markdown(guideline: Guideline, markdown: str) -> None:
     st.markdown(render.guideline_markdown(markdown, guideline.remote_images))
-
-
-def keys_everywhere() -> None:
-    """The keys work whatever has focus (but the text fields); see review_ui/keys.js."""
-    st.html(f"<script>{KEYS_SCRIPT.read_text()}</script>", unsafe_allow_javascript=True)
 
 
 def messages() -> None:

@@ -74,6 +74,21 @@ RATIONALES = {
     "B": "B is more careful about the consequences.",
 }
 PREFERENCE_IDS = ("hh-harmless-test-0690", "hh-harmless-test-0805", "hh-harmless-test-1266")
+SCREENSHOTS = (
+    "review_classification.png",
+    "review_preference.png",
+    "review_spans.png",
+    "dashboard.png",
+)
+TRIP = "Toni flew from Paris to Lyon with Ryanair and watched Star Wars on her iPhone"
+TRIP_NAMES = [
+    ("Toni", "person"),
+    ("Paris", "location"),
+    ("Lyon", "location"),
+    ("Ryanair", "corporation"),
+    ("Star Wars", "creative-work"),
+    ("iPhone", "product"),
+]
 
 pytestmark = [
     pytest.mark.slow,
@@ -98,6 +113,33 @@ class SplitVotes(FakeBackend):
         self.drawn[item_id] = n + 1
         label = self.answers[n % len(self.answers)]
         return Sample(model=self.name, label=label, confidence=0.6, rationale=RATIONALES[label])
+
+
+class SpanVotes(FakeBackend):
+    """Half the samples mark `spans`, half mark nothing: escalated, the model's label `spans`."""
+
+    def __init__(self, spans: list[dict]) -> None:
+        super().__init__()
+        self.spans = spans
+        self.drawn = 0
+
+    def _one(self, item_id: str) -> Sample:
+        self.drawn += 1
+        label = self.spans if self.drawn % 2 else []
+        return Sample(model=self.name, label=label, confidence=0.6, rationale="named entities")
+
+
+def spans_of(text: str, names: list[tuple[str, str]]) -> list[dict]:
+    """Each name's first appearance in `text` as a span with its label."""
+    return [
+        {
+            "start": text.index(name),
+            "end": text.index(name) + len(name),
+            "label": label,
+            "text": name,
+        }
+        for name, label in names
+    ]
 
 
 @dataclass
@@ -362,7 +404,22 @@ def test_screenshots_of_the_queue_and_the_dashboard(queue_app, browser, screensh
         wait_drawn(page)
         page.screenshot(path=screenshots / "review_preference.png")
         context.close()
-    for name in ("review_classification.png", "review_preference.png", "dashboard.png"):
+
+    db = tmp_path / "ner.duckdb"
+    label_with(db, "ner.md", [{"id": "trip", "text": TRIP}], SpanVotes(spans_of(TRIP, TRIP_NAMES)))
+    set_settings(db, "ner", 1, blind_share=0.0)
+    add_reviewer(db, "dee", "reviewer", PASSWORDS["dee"])
+    with serve(db) as url:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        sign_in(page, url, "dee", PASSWORDS["dee"])
+        assert shown_item(page) == "trip"
+        marks = page.frame_locator('[class*="st-key-spans-picker"] iframe').locator("mark")
+        marks.nth(len(TRIP_NAMES) - 1).wait_for()
+        wait_drawn(page)
+        page.screenshot(path=screenshots / "review_spans.png")
+        context.close()
+    for name in SCREENSHOTS:
         assert (screenshots / name).stat().st_size > 10_000, name
 
 

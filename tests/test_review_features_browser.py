@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakes import FakeBackend
 from test_review_browser import (
     MESSAGES,
     PASSWORDS,
     VIEWPORT,
+    SpanVotes,
     browser,  # noqa: F401 (a fixture)
     label_escalated,
     label_with,
@@ -28,27 +28,12 @@ from test_review_browser import (
     wait_idle,
 )
 
-from agent.records import Sample
 from agent.review.accounts import add_reviewer
 from agent.review.queue import set_settings
 from agent.store.db import transaction
 
 PARIS = "We flew from Paris 🛫 to Lyon with Ryanair, then back to Paris"
 MODEL_SPANS = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
-
-
-class SpanVotes(FakeBackend):
-    """Half the samples mark the first Paris, half mark nothing: escalated, the model's label
-    the first Paris."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.drawn = 0
-
-    def _one(self, item_id: str) -> Sample:
-        self.drawn += 1
-        label = MODEL_SPANS if self.drawn % 2 else []
-        return Sample(model=self.name, label=label, confidence=0.6, rationale="a city")
 
 
 @dataclass
@@ -208,7 +193,7 @@ def wait_for_lines(page: Any, box: Any, lines: list[str]) -> None:
 
 def test_spans_by_selecting_text_with_the_mouse_and_keys(tmp_path, browser):  # noqa: F811
     db = tmp_path / "ner.duckdb"
-    label_with(db, "ner.md", [{"id": "n1", "text": PARIS}], SpanVotes())
+    label_with(db, "ner.md", [{"id": "n1", "text": PARIS}], SpanVotes(MODEL_SPANS))
     set_settings(db, "ner", 1, blind_share=0.0)
     add_reviewer(db, "ann", "reviewer", PASSWORDS["ann"])
     with serve(db) as url:

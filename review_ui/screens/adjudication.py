@@ -71,7 +71,7 @@ def show(db: str, adjudicator: Reviewer | None) -> None:
         return
     state[FILTER] = filters.sidebar(db, state.get(FILTER) or QueueFilter(), "adj-filter")
     views.messages()
-    keys.page_keys()
+    keys.keys_button()
     found = cases(db, where=state[FILTER])
     case = next_case(state, found)
     if case is None:

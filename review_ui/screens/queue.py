@@ -22,7 +22,7 @@ def show(db: str, reviewer: Reviewer | None) -> None:
     filters(db, reviewer)
     item = progress.refill(state, db, reviewer.name)
     views.messages()
-    keys.page_keys()
+    keys.keys_button()
     if item is None:
         st.success("Nothing is waiting for you here (with these filters). Well done.")
         with st.container(horizontal=True):
