@@ -20,8 +20,10 @@ from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Item
 from agent.safe_text import shown
 from agent.store import log
-from agent.store.db import migrate, transaction
+from agent.store.db import migrate, read_only, transaction
 from agent.tasks import task_for
+
+KINDS_SINCE = 3  # the schema version that added reviews.annotator_kind
 
 
 @dataclass
@@ -78,8 +80,9 @@ def import_labels(
                     "confidence": confidence,
                 }
             )
+    if Path(db).exists():
+        _check_kind(db, annotator, kind)
     migrate(db)
-    _check_kind(db, annotator, kind)
     log.record_guideline(db, guideline)
     with transaction(db) as con:
         con.register("imported", pa.Table.from_pylist(rows))
@@ -112,11 +115,20 @@ def _confidence(value: Any, where: str) -> float:
 
 
 def _check_kind(db: str | Path, annotator: str, kind: str) -> None:
-    with transaction(db) as con:
-        known = con.execute(
-            "SELECT DISTINCT annotator_kind FROM reviews WHERE reviewer = ? AND source = 'import'",
-            [annotator],
-        ).fetchall()
+    """Read before the log is upgraded, so an import refused here changes nothing; a log older
+    than annotator kinds holds no imported model."""
+    with read_only(db, any_version=True) as version, transaction(db) as con:
+        if version == 0:
+            return
+        known = (
+            con.execute(
+                "SELECT DISTINCT annotator_kind FROM reviews"
+                " WHERE reviewer = ? AND source = 'import'",
+                [annotator],
+            ).fetchall()
+            if version >= KINDS_SINCE
+            else []
+        )
         labeled = con.execute("SELECT 1 FROM decisions WHERE model = ? LIMIT 1", [annotator])
         if labeled.fetchall():
             raise InputError(

@@ -345,3 +345,31 @@ def test_export_carries_the_label_as_json_not_as_a_json_encoded_string(tmp_path,
     assert json.loads(csv_fields) == {"id": "g0", "text": "t0"}
     assert types == ["JSON", "JSON"], "Parquet marks the columns as JSON"
     assert json.loads(parquet_label) == "positive"
+
+
+def test_an_import_refused_for_its_annotator_leaves_an_old_log_at_its_version(tmp_path, old_db):
+    with transaction(old_db) as con:
+        con.execute(
+            "INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label,"
+            " route, reasons, n_samples, n_failed, votes, disagreeing_models, rule) VALUES"
+            " ('g0', 'g', 'r', 'openai/sim', 'p', '\"positive\"', 'auto', '[]', 1, 0, '{}',"
+            " '[]', '{}')"
+        )
+    labels = write_jsonl(tmp_path / "labels.jsonl", [{"id": "g0", "label": "positive"}])
+    before = fingerprint(old_db)
+    result = Run(
+        "import-labels", labels, "--annotator", "openai/sim", "-g", SENTIMENT, "--db", old_db
+    )
+    assert result.exit_code == 1
+    assert "is the name of a model that labeled items" in result.output
+    assert schema_version_of(old_db) == 1
+    assert fingerprint(old_db) == before
+
+
+def test_review_with_an_unknown_guideline_leaves_an_old_log_at_its_version(old_db):
+    before = fingerprint(old_db)
+    result = Run("review", "--db", old_db, "--guideline", "nosuch", "--overlap", "2")
+    assert result.exit_code == 1
+    assert "no guideline named 'nosuch'" in result.output
+    assert schema_version_of(old_db) == 1
+    assert fingerprint(old_db) == before

@@ -8,7 +8,7 @@ from rich.console import Console
 from agent.errors import ConfigError, DatabaseError
 from agent.review.accounts import count_reviewers
 from agent.review.hold import Hold
-from agent.review.queue import set_settings
+from agent.review.queue import known_guideline, set_settings
 from agent.store.db import migrate
 
 APP = Path(__file__).resolve().parent.parent.parent / "review_ui" / "app.py"
@@ -27,13 +27,11 @@ def prepare(
         )
     if (overlap is not None or blind_share is not None) and not guideline:
         raise ConfigError("--overlap and --blind-share need --guideline NAME")
+    if guideline and not known_guideline(db, guideline):
+        raise ConfigError(f"no guideline named {guideline!r} in {db}")
     migrate(db)
     if overlap is not None or blind_share is not None:
-        matched = set_settings(
-            db, guideline, overlap or 1, 0.2 if blind_share is None else blind_share
-        )
-        if not matched:
-            raise ConfigError(f"no guideline named {guideline!r} in {db}")
+        set_settings(db, guideline, overlap or 1, 0.2 if blind_share is None else blind_share)
     if count_reviewers(db) == 0:
         out.print(
             f"[yellow]{db} has no reviewer accounts yet; nobody can sign in until you create "

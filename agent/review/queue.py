@@ -15,7 +15,7 @@ from agent.calibration.rule import audit_draw
 from agent.errors import ConfigError
 from agent.guidelines import parse_guideline
 from agent.records import Item
-from agent.store.db import transaction
+from agent.store.db import read_only, transaction
 from agent.store.keys import audit_key
 from agent.store.log import now
 from agent.tasks import task_for
@@ -155,6 +155,17 @@ def set_settings(db: str | Path, guideline: str, overlap: int, blind_share: floa
                 [ghash, overlap, blind_share],
             ).fetchall()
     return len(hashes)
+
+
+def known_guideline(db: str | Path, guideline: str) -> bool:
+    """Whether the log has a guideline of this name or hash (read without upgrading it)."""
+    with read_only(db, any_version=True) as version, transaction(db) as con:
+        return version > 0 and bool(
+            con.execute(
+                "SELECT 1 FROM guidelines WHERE name = ? OR guideline_hash = ? LIMIT 1",
+                [guideline, guideline],
+            ).fetchall()
+        )
 
 
 def is_blind(
