@@ -16,10 +16,10 @@ from typing import Any
 
 from agent.errors import ConfigError
 from agent.guidelines import Guideline
-from agent.review import hold, progress, ui_logic
 from agent.review.queue import QueueItem
 from agent.store.db import transaction
 from agent.store.log import now
+from review_ui import hold, page_state, progress
 
 LAST = "last_decision"
 ENTERED = ("pick", "labels", "other", "spans", "spans-picked", "note")  # kept for an undo
@@ -43,12 +43,12 @@ def act(
     guideline: Guideline,
     action: str,
 ) -> bool:
-    """`ui_logic.act`, remembering the decision (and what was entered) so it can be undone."""
-    item = ui_logic.current_item(state)
+    """`page_state.act`, remembering the decision (and what was entered) so it can be undone."""
+    item = page_state.current_item(state)
     if item is None:
         return False
     entered = _entered(state, guideline, item)
-    if not ui_logic.act(state, db, reviewer, guideline, action):
+    if not page_state.act(state, db, reviewer, guideline, action):
         return False
     state[LAST] = Decision(item, action, entered)
     progress.count_done(state, action)
@@ -57,23 +57,23 @@ def act(
 
 def undo(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> bool:
     """Ctrl+Z or U: delete the last review and put its item back on screen."""
-    if not ui_logic.still_signed_in(state, db):
+    if not page_state.still_signed_in(state, db):
         return False
-    state[ui_logic.FLASH] = state[ui_logic.NOTICE] = None
+    state[page_state.FLASH] = state[page_state.NOTICE] = None
     last: Decision | None = state.pop(LAST, None)
     if last is None:
-        state[ui_logic.FLASH] = "Nothing to undo: you have not decided anything since signing in."
+        state[page_state.FLASH] = "Nothing to undo: you have not decided anything since signing in."
         return False
     try:
         take_back(db, reviewer, last.item, hold.current(state).lease)
     except UndoRefused as e:
-        state[ui_logic.FLASH] = str(e)
+        state[page_state.FLASH] = str(e)
         return False
-    batch = [i for i in state.get(ui_logic.BATCH) or [] if not _same(i, last.item)]
-    state[ui_logic.BATCH] = [last.item, *batch]
+    batch = [i for i in state.get(page_state.BATCH) or [] if not _same(i, last.item)]
+    state[page_state.BATCH] = [last.item, *batch]
     state.update(last.entered)
     progress.count_done(state, last.action, undone=True)
-    state[ui_logic.NOTICE] = f"Undone: your {last.action} of {last.item.item_id}."
+    state[page_state.NOTICE] = f"Undone: your {last.action} of {last.item.item_id}."
     return True
 
 
@@ -131,9 +131,9 @@ def _entered(state: Mapping[str, Any], guideline: Guideline, item: QueueItem) ->
     """What the reviewer had entered for the item: its answer and note (not its buttons, whose
     state Streamlit does not let a script set)."""
     names = [*ENTERED, *(f"score-{dim}" for dim in guideline.dimensions)]
-    keys = [ui_logic.widget_key(name, item) for name in names]
+    keys = [page_state.widget_key(name, item) for name in names]
     return {key: state[key] for key in keys if key in state}
 
 
 def _same(a: QueueItem, b: QueueItem) -> bool:
-    return ui_logic.item_key(a) == ui_logic.item_key(b)
+    return page_state.item_key(a) == page_state.item_key(b)

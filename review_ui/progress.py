@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.review import ui_logic
 from agent.review.queue import CLAIM_STATE, QueueFilter, QueueItem
 from agent.store.db import transaction
 from agent.store.log import now
+from review_ui import page_state
 
 PROGRESS = "progress"
 
@@ -59,11 +59,11 @@ def measure(db: str | Path, reviewer: str, where: QueueFilter | None = None) -> 
 
 
 def refill(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> QueueItem | None:
-    """`ui_logic.refill`, counting progress afresh whenever a new batch is claimed."""
-    claiming = not state.get(ui_logic.BATCH)
-    item = ui_logic.refill(state, db, reviewer)
+    """`page_state.refill`, counting progress afresh whenever a new batch is claimed."""
+    claiming = not state.get(page_state.BATCH)
+    item = page_state.refill(state, db, reviewer)
     if claiming or PROGRESS not in state:
-        state[PROGRESS] = measure(db, reviewer, state.get(ui_logic.FILTER))
+        state[PROGRESS] = measure(db, reviewer, state.get(page_state.FILTER))
     return item
 
 

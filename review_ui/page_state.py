@@ -18,12 +18,13 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
-from agent.review import hold, sessions
+from agent.review import sessions
 from agent.review.accounts import Reviewer
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.review.sessions import SignIn
 from agent.store.db import transaction
 from agent.tasks import item_text, task_for
+from review_ui import hold
 
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
