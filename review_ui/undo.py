@@ -19,6 +19,7 @@ from agent.guidelines import Guideline
 from agent.review.queue import QueueItem
 from agent.store.db import transaction
 from agent.store.log import now
+from agent.store.review import queue as store
 from review_ui import hold, page_state, progress
 
 LAST = "last_decision"
@@ -87,44 +88,27 @@ def take_back(
     transaction; refused when it is older than the lease or someone else has the item. The age
     is taken by the database's clock, which also stamped the review."""
     moment = now()
-    key = [item.item_id, item.guideline_hash]
+    key = (item.item_id, item.guideline_hash)
     with transaction(db) as con:
-        found = con.execute(
-            "SELECT review_id, created_at < CAST(current_timestamp AS TIMESTAMP) - ? FROM reviews"
-            " WHERE item_id = ? AND guideline_hash = ? AND reviewer = ? AND source = 'review_ui'"
-            " AND action <> 'adjudicate' ORDER BY review_id DESC LIMIT 1",
-            [lease, *key, reviewer],
-        ).fetchall()
-        if not found:
+        found = store.last_own_review(con, reviewer, *key, lease)
+        if found is None:
             raise UndoRefused(f"your review of {item.item_id} is not in the log any more")
-        review_id, too_old = found[0]
-        if too_old:
+        if found.older_than_lease:
             minutes = f"{lease.total_seconds() / 60:g}"
             raise UndoRefused(
                 f"your review of {item.item_id} is more than {minutes} minutes old; "
                 "it can no longer be undone"
             )
-        later = con.execute(
-            "SELECT reviewer FROM reviews WHERE item_id = ? AND guideline_hash = ?"
-            " AND review_id > ? AND reviewer <> ? ORDER BY review_id LIMIT 1",
-            [*key, review_id, reviewer],
-        ).fetchall()
-        holder = con.execute(
-            "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?"
-            " AND reviewer <> ? AND expires_at >= ?",
-            [*key, reviewer, moment],
-        ).fetchall()
-        other = (later or holder or [(None,)])[0][0]
+        other = store.later_reviewer(con, *key, found.review_id, reviewer) or store.other_holder(
+            con, *key, reviewer, moment
+        )
         if other is not None:
             raise UndoRefused(
                 f"{other} has {item.item_id} now (reviewed or holding it); "
                 "your review stays as it is"
             )
-        con.execute("DELETE FROM reviews WHERE review_id = ?", [review_id]).fetchall()
-        con.execute(
-            "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
-            [*key, reviewer, moment, moment + lease],
-        ).fetchall()
+        store.delete_review(con, found.review_id)
+        store.put_claims(con, [key], reviewer, moment, lease)
 
 
 def _entered(state: Mapping[str, Any], guideline: Guideline, item: QueueItem) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The review app's pure parts: guideline sections for a label, and the state behind the page."""
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from conftest import GUIDELINES
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline, parse_guideline
 from agent.review.queue import QueueFilter, QueueItem
+from agent.store.review.queue import ReviewRow
 from review_ui import page_state
 from review_ui.sections import label_sections, opening, relevant_sections, split_blocks
 
@@ -241,9 +243,10 @@ def test_an_unchanged_filter_keeps_the_batch(monkeypatch):
 
 
 def test_reviews_of_a_case_sit_side_by_side():
+    at = datetime(2026, 1, 1)
     reviews = [
-        {"reviewer": "ann", "action": "accept", "label": "negative", "note": None, "blind": False},
-        {"reviewer": "bob", "action": "flag", "label": None, "note": "unsure", "blind": True},
+        ReviewRow("ann", "accept", "negative", note=None, blind=False, created_at=at),
+        ReviewRow("bob", "flag", None, note="unsure", blind=True, created_at=at),
     ]
     assert page_state.review_columns(reviews) == {
         "ann": ["accept", "negative", "", "no"],
