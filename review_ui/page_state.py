@@ -19,6 +19,7 @@ from agent.guidelines import Guideline
 from agent.records import Item
 from agent.review import sessions
 from agent.review.accounts import Reviewer
+from agent.review.adjudication import Case
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.review.sessions import SignIn
 from agent.store.db import transaction
@@ -32,6 +33,7 @@ DB_ENV = "LABELAGENT_DB"
 BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
 PICKED = "spans-picked"  # spans picked by selecting text, with their offsets
 TOKEN, CHECKED = "session_token", "session_checked"
+SKIPPED_CASES, CASE_FILTER = "adjudication_skipped", "adjudication_filter"
 SIGN_IN_PAGE, HOME_PAGE, ADJUDICATION_PAGE = "sign-in", "queue", "adjudication"
 PAGES = (HOME_PAGE, ADJUDICATION_PAGE, "dashboard", "report")
 SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
@@ -358,6 +360,17 @@ def review_columns(reviews: list[ReviewRow]) -> dict[str, list[str]]:
 
 
 REVIEW_ROWS = ["action", "label", "note", "blind"]
+
+
+def next_case(state: Mapping[str, Any], found: list[Case]) -> Case | None:
+    """The first case the adjudicator has not skipped in this session."""
+    skipped = state.get(SKIPPED_CASES) or set()
+    return next((c for c in found if item_key(c.item) not in skipped), None)
+
+
+def skip_case(state: MutableMapping[str, Any], item: QueueItem) -> None:
+    """S: leave the case for later (it comes back in the next session, or after Show skipped)."""
+    state[SKIPPED_CASES] = {*(state.get(SKIPPED_CASES) or set()), item_key(item)}
 
 
 def filter_options(db: str | Path) -> FilterOptions:

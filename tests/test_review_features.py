@@ -147,11 +147,11 @@ def test_adjudication_takes_one_case_at_a_time_with_filters_and_skips(escalated_
     found = adjudication.cases(escalated_db, where=QueueFilter(text="bus"))
     assert [c.item.item_id for c in found] == ["q0", "q3"]
     state: dict[str, Any] = {}
-    assert adjudication.next_case(state, found).item.item_id == "q0"
-    adjudication.skip(state, found[0].item)
-    assert adjudication.next_case(state, found).item.item_id == "q3"
-    adjudication.skip(state, found[1].item)
-    assert adjudication.next_case(state, found) is None
+    assert page_state.next_case(state, found).item.item_id == "q0"
+    page_state.skip_case(state, found[0].item)
+    assert page_state.next_case(state, found).item.item_id == "q3"
+    page_state.skip_case(state, found[1].item)
+    assert page_state.next_case(state, found) is None
 
 
 def ner_item(text: str) -> queue.QueueItem:

@@ -1,9 +1,7 @@
 """Items whose reviewers disagree, or that a reviewer flagged, wait for an adjudicator."""
 
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from agent.review.queue import QueueFilter, QueueItem, attach_rationales, queue_item
 from agent.store.db import transaction
@@ -37,21 +35,3 @@ def cases(db: str | Path, limit: int = 50, where: QueueFilter | None = None) -> 
             )
             found.append(Case(item=item, reviews=reviews, why=why))
     return found
-
-
-SKIPPED, FILTER = "adjudication_skipped", "adjudication_filter"
-
-
-def next_case(state: MutableMapping[str, Any], found: list[Case]) -> Case | None:
-    """The first case the adjudicator has not skipped in this session."""
-    skipped = state.get(SKIPPED) or set()
-    return next((c for c in found if _key(c.item) not in skipped), None)
-
-
-def skip(state: MutableMapping[str, Any], item: QueueItem) -> None:
-    """S: leave the case for later (it comes back in the next session, or after Show skipped)."""
-    state[SKIPPED] = {*(state.get(SKIPPED) or set()), _key(item)}
-
-
-def _key(item: QueueItem) -> str:
-    return f"{item.guideline_hash}:{item.item_id}"

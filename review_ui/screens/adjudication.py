@@ -5,7 +5,7 @@ import streamlit as st
 
 from agent.guidelines import Guideline
 from agent.review.accounts import Reviewer
-from agent.review.adjudication import FILTER, SKIPPED, Case, cases, next_case, skip
+from agent.review.adjudication import Case, cases
 from agent.review.queue import QueueFilter
 from agent.tasks import task_for
 from review_ui import filters, keys, page_state, render, views
@@ -58,7 +58,13 @@ def case_view(db: str, adjudicator: Reviewer, case: Case, waiting: int) -> None:
                 on_click=page_state.adjudicate,
                 args=(state, db, adjudicator.name, guideline, item, PREFIX),
             )
-            st.button("Skip (S)", key="adj-skip", shortcut="S", on_click=skip, args=(state, item))
+            st.button(
+                "Skip (S)",
+                key="adj-skip",
+                shortcut="S",
+                on_click=page_state.skip_case,
+                args=(state, item),
+            )
     with right:
         views.evidence(item, queued=False)
 
@@ -68,15 +74,22 @@ def show(db: str, adjudicator: Reviewer | None) -> None:
     if adjudicator is None or not adjudicator.can_adjudicate:
         st.error("Only adjudicators can open this page.")
         return
-    state[FILTER] = filters.sidebar(db, state.get(FILTER) or QueueFilter(), "adj-filter")
+    state[page_state.CASE_FILTER] = filters.sidebar(
+        db, state.get(page_state.CASE_FILTER) or QueueFilter(), "adj-filter"
+    )
     views.messages()
     keys.keys_button()
-    found = cases(db, where=state[FILTER])
-    case = next_case(state, found)
+    found = cases(db, where=state[page_state.CASE_FILTER])
+    case = page_state.next_case(state, found)
     if case is None:
         st.success("No disagreements or flags are waiting (with these filters).")
-        if state.get(SKIPPED):
-            st.button("Show skipped cases", key="adj-unskip", on_click=state.pop, args=(SKIPPED,))
+        if state.get(page_state.SKIPPED_CASES):
+            st.button(
+                "Show skipped cases",
+                key="adj-unskip",
+                on_click=state.pop,
+                args=(page_state.SKIPPED_CASES,),
+            )
         return
     case_view(db, adjudicator, case, len(found))
 
