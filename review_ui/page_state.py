@@ -24,7 +24,8 @@ from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release
 from agent.review.sessions import SignIn
 from agent.store.db import transaction
 from agent.store.review import queue as store
-from agent.store.review.queue import FilterOptions, ReviewRow
+from agent.store.review.cases import ReviewRow
+from agent.store.review.queue import FilterOptions
 from agent.tasks import item_text, task_for
 from review_ui import hold
 

@@ -19,7 +19,8 @@ from agent.guidelines import Guideline
 from agent.review.queue import QueueItem
 from agent.store.db import transaction
 from agent.store.log import now
-from agent.store.review import queue as store
+from agent.store.review import queue as queue_store
+from agent.store.review import undo as store
 from review_ui import hold, page_state, progress
 
 LAST = "last_decision"
@@ -108,7 +109,7 @@ def take_back(
                 "your review stays as it is"
             )
         store.delete_review(con, found.review_id)
-        store.put_claims(con, [key], reviewer, moment, lease)
+        queue_store.put_claims(con, [key], reviewer, moment, lease)
 
 
 def _entered(state: Mapping[str, Any], guideline: Guideline, item: QueueItem) -> dict[str, Any]:

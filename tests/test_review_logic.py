@@ -9,7 +9,7 @@ from conftest import GUIDELINES
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline, parse_guideline
 from agent.review.queue import QueueFilter, QueueItem
-from agent.store.review.queue import ReviewRow
+from agent.store.review.cases import ReviewRow
 from review_ui import page_state
 from review_ui.sections import label_sections, opening, relevant_sections, split_blocks
 

@@ -6,8 +6,8 @@ from pathlib import Path
 from agent.review.queue import QueueFilter, QueueItem, attach_rationales, queue_item
 from agent.store.db import transaction
 from agent.store.keys import audit_key
-from agent.store.review import queue as store
-from agent.store.review.queue import ReviewRow
+from agent.store.review import cases as store
+from agent.store.review.cases import ReviewRow
 
 
 @dataclass

@@ -7,18 +7,6 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-# What an item's human reviews add up to, for adjudication.
-REVIEW_STATE = """
-SELECT item_id, guideline_hash,
-       count(DISTINCT reviewer) FILTER (WHERE action IN ('accept', 'correct', 'import'))
-           AS n_labels,
-       count(DISTINCT label) FILTER (WHERE action IN ('accept', 'correct', 'import')) AS n_distinct,
-       bool_or(action = 'flag') AS flagged,
-       bool_or(action = 'adjudicate') AS adjudicated,
-       list(DISTINCT reviewer) AS reviewers
-FROM reviews WHERE annotator_kind = 'human' GROUP BY ALL
-"""
-
 # What a claim needs to know of an item's reviews; leaner than REVIEW_STATE (no lists, no distinct
 # labels). The parameter is the claiming reviewer.
 CLAIM_STATE = """
@@ -36,7 +24,7 @@ PRIORITY = """
  + 1 - coalesce(d.agreement, 0))
 """
 
-# The columns `_escalated` reads, from decisions d, guidelines g and items i.
+# The columns `escalated` reads, from decisions d, guidelines g and items i.
 ESCALATED_COLUMNS = """d.item_id, d.guideline_hash, g.name, g.task, i.fields, d.label,
 d.agreement, d.confidence, d.votes, d.reasons, d.disagreeing_models"""
 
@@ -97,23 +85,6 @@ class Claimable:
 
 
 @dataclass(frozen=True)
-class CaseRow:
-    decision: Escalated
-    flagged: bool
-    n_distinct: int  # how many different labels the reviewers gave
-
-
-@dataclass(frozen=True)
-class ReviewRow:
-    reviewer: str
-    action: str
-    label: Any
-    note: str | None
-    blind: bool
-    created_at: datetime
-
-
-@dataclass(frozen=True)
 class Rationale:
     item_id: str
     guideline_hash: str
@@ -127,12 +98,6 @@ class Waiting:
     matching: int  # the same among the items the filters let through
 
 
-@dataclass(frozen=True)
-class OwnReview:
-    review_id: int
-    older_than_lease: bool
-
-
 @dataclass
 class FilterOptions:
     guidelines: list[str]
@@ -141,7 +106,7 @@ class FilterOptions:
     runs: list[str]
 
 
-def _escalated(row: tuple[Any, ...]) -> Escalated:
+def escalated(row: tuple[Any, ...]) -> Escalated:
     return Escalated(
         item_id=row[0],
         guideline_hash=row[1],
@@ -223,7 +188,7 @@ def claimable(
         """,
         [reviewer, reviewer, reviewer, *params, size],
     ).fetchall()
-    return [Claimable(_escalated(row[:11]), priority=row[11], blind_share=row[12]) for row in rows]
+    return [Claimable(escalated(row[:11]), priority=row[11], blind_share=row[12]) for row in rows]
 
 
 def put_claims(
@@ -312,47 +277,6 @@ def add_review(
     ).fetchall()
 
 
-def cases(con: DuckDBPyConnection, where: QueueFilter, limit: int) -> list[CaseRow]:
-    """Items a reviewer flagged or reviewers disagree on, not yet adjudicated; flagged first."""
-    filters, params = where.sql()
-    rows = con.execute(
-        f"""
-        WITH state AS ({REVIEW_STATE})
-        SELECT {ESCALATED_COLUMNS}, r.flagged, r.n_distinct
-        FROM state r
-        JOIN decisions d USING (item_id, guideline_hash)
-        JOIN guidelines g USING (guideline_hash)
-        JOIN items i USING (item_id)
-        WHERE NOT r.adjudicated AND (r.flagged OR (r.n_labels >= 2 AND r.n_distinct > 1))
-          {filters}
-        ORDER BY r.flagged DESC, d.item_id
-        LIMIT ?
-        """,
-        [*params, limit],
-    ).fetchall()
-    return [CaseRow(_escalated(row[:11]), flagged=row[11], n_distinct=row[12]) for row in rows]
-
-
-def human_reviews(con: DuckDBPyConnection, item_id: str, guideline_hash: str) -> list[ReviewRow]:
-    rows = con.execute(
-        "SELECT reviewer, action, label, note, blind, created_at FROM reviews"
-        " WHERE item_id = ? AND guideline_hash = ? AND annotator_kind = 'human'"
-        " ORDER BY created_at",
-        [item_id, guideline_hash],
-    ).fetchall()
-    return [
-        ReviewRow(
-            reviewer=reviewer,
-            action=action,
-            label=None if label is None else json.loads(label),
-            note=note,
-            blind=blind,
-            created_at=created_at,
-        )
-        for reviewer, action, label, note, blind, created_at in rows
-    ]
-
-
 def waiting(
     con: DuckDBPyConnection, reviewer: str, where: QueueFilter, moment: datetime
 ) -> Waiting:
@@ -384,48 +308,6 @@ def decided_today(con: DuckDBPyConnection, reviewer: str) -> int:
         " AND action <> 'skip' AND created_at >= CAST(current_date AS TIMESTAMP)",
         [reviewer],
     ).fetchall()[0][0]
-
-
-def last_own_review(
-    con: DuckDBPyConnection, reviewer: str, item_id: str, guideline_hash: str, lease: timedelta
-) -> OwnReview | None:
-    """The reviewer's latest review of the item made in the app (not an adjudication), and
-    whether it is older than `lease` by the database's clock, which also stamped it."""
-    rows = con.execute(
-        "SELECT review_id, created_at < CAST(current_timestamp AS TIMESTAMP) - ? FROM reviews"
-        " WHERE item_id = ? AND guideline_hash = ? AND reviewer = ? AND source = 'review_ui'"
-        " AND action <> 'adjudicate' ORDER BY review_id DESC LIMIT 1",
-        [lease, item_id, guideline_hash, reviewer],
-    ).fetchall()
-    return OwnReview(*rows[0]) if rows else None
-
-
-def later_reviewer(
-    con: DuckDBPyConnection, item_id: str, guideline_hash: str, review_id: int, reviewer: str
-) -> str | None:
-    """Someone other than `reviewer` who reviewed the item after review `review_id`."""
-    rows = con.execute(
-        "SELECT reviewer FROM reviews WHERE item_id = ? AND guideline_hash = ?"
-        " AND review_id > ? AND reviewer <> ? ORDER BY review_id LIMIT 1",
-        [item_id, guideline_hash, review_id, reviewer],
-    ).fetchall()
-    return rows[0][0] if rows else None
-
-
-def other_holder(
-    con: DuckDBPyConnection, item_id: str, guideline_hash: str, reviewer: str, moment: datetime
-) -> str | None:
-    """Someone other than `reviewer` with a live claim on the item at `moment`."""
-    rows = con.execute(
-        "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?"
-        " AND reviewer <> ? AND expires_at >= ?",
-        [item_id, guideline_hash, reviewer, moment],
-    ).fetchall()
-    return rows[0][0] if rows else None
-
-
-def delete_review(con: DuckDBPyConnection, review_id: int) -> None:
-    con.execute("DELETE FROM reviews WHERE review_id = ?", [review_id]).fetchall()
 
 
 def filter_options(con: DuckDBPyConnection) -> FilterOptions:
