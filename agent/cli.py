@@ -849,8 +849,8 @@ def review(
     """Start the review queue (a Streamlit app) on the database `label` writes."""
     import subprocess
 
-    from agent.review.hold import Hold
-    from agent.review.launch import prepare, streamlit_command
+    from review_ui.hold import Hold
+    from review_ui.launch import prepare, streamlit_command
 
     with _reported():
         prepare(db, guideline, overlap, blind_share, out)

@@ -13,14 +13,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from agent.review import hold, ui_logic
-from review_ui import browser_session, keys, views
+from review_ui import browser_session, hold, keys, page_state, views
 
 st.set_option("client.toolbarMode", "minimal")  # no Deploy button or developer menu for reviewers
 st.set_page_config(page_title="labelagent review", page_icon=":material/checklist:", layout="wide")
 
 if not st.session_state.get(views.DB_KEY):
-    st.session_state[views.DB_KEY] = ui_logic.resolve_db(sys.argv[1:], os.environ)
+    st.session_state[views.DB_KEY] = page_state.resolve_db(sys.argv[1:], os.environ)
 db = st.session_state[views.DB_KEY]
 hold.remember(st.session_state, sys.argv[1:])
 if not db or not Path(db).is_file():
@@ -38,13 +37,13 @@ def _root() -> None:
     that /queue is the queue's own address (a default page answers only at the root)."""
 
 
-reviewer = ui_logic.check_session(st.session_state, db, browser_session.token())
+reviewer = page_state.check_session(st.session_state, db, browser_session.token())
 browser_session.sync()
 pages = {
-    ui_logic.SIGN_IN_PAGE: st.Page(
+    page_state.SIGN_IN_PAGE: st.Page(
         "screens/sign_in.py",
         title="Sign in",
-        url_path=ui_logic.SIGN_IN_PAGE,
+        url_path=page_state.SIGN_IN_PAGE,
         visibility="hidden" if reviewer else "visible",
     ),
     "": st.Page(_root, title="labelagent review", default=True, visibility="hidden"),
@@ -60,7 +59,7 @@ pages = {
 }
 page = st.navigation(list(pages.values()), position="sidebar" if reviewer else "hidden")
 requested = next(name for name, known in pages.items() if known is page)
-detour = ui_logic.redirect(requested, reviewer, st.query_params.get("next"))
+detour = page_state.redirect(requested, reviewer, st.query_params.get("next"))
 if detour:
     target, then = detour
     st.switch_page(pages[target], query_params={"next": then} if then else None)

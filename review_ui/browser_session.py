@@ -9,8 +9,8 @@ import json
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from agent.review import ui_logic
 from agent.review.sessions import SESSION_LIFETIME
+from review_ui import page_state
 
 WRITTEN = "session_cookie_written"
 
@@ -49,7 +49,7 @@ def sync() -> None:
     after a sign-out or when the session ended. The script goes where its empty element shifts
     nothing: the sidebar when signed in, the top of the sign-in page otherwise."""
     state = st.session_state
-    mine = state.get(ui_logic.TOKEN)
+    mine = state.get(page_state.TOKEN)
     if mine and mine != token():
         _write_cookie(mine, int(SESSION_LIFETIME.total_seconds()), st.sidebar)
         state[WRITTEN] = True

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from agent.review import ui_logic
 from agent.review.queue import QueueFilter
-from review_ui import views
+from review_ui import page_state, views
 
 
 def _select(title: str, options: list[str], current: str | None, key: str, **kw: object) -> str:
@@ -33,7 +32,7 @@ def sidebar(db: str, now: QueueFilter, prefix: str = "filter") -> QueueFilter:
                 options.labels,
                 now.label,
                 f"{prefix}-label",
-                format_func=ui_logic.json_label_text,
+                format_func=page_state.json_label_text,
             ),
             reason=_select(
                 "Reason",

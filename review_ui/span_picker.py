@@ -1,6 +1,6 @@
 """Spans by selecting text: a Streamlit component (components v1) whose static files are in
 review_ui/components/spans/ (plain HTML, CSS and JavaScript: nothing is built or fetched). What a
-pick does to the answer is in agent/review/span_selection.py."""
+pick does to the answer is in review_ui/span_selection.py."""
 
 from functools import partial
 from pathlib import Path
@@ -9,8 +9,8 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from agent.guidelines import Guideline
-from agent.review import span_selection, ui_logic
 from agent.review.queue import QueueItem
+from review_ui import page_state, span_selection
 
 FILES = Path(__file__).resolve().parent / "components" / "spans"
 _picker = components.declare_component("span_picker", path=str(FILES))
@@ -23,8 +23,8 @@ def span_picker(
     the picker (Enter, s, f, u, ?, ctrl+z) to the widget keys of the page's buttons they press,
     so the page's keys also work while the picker has the focus."""
     state = st.session_state
-    text = ui_logic.field_text(item, guideline.fields[0])
-    key = ui_logic.widget_key("spans-picker", item, prefix)
+    text = page_state.field_text(item, guideline.fields[0])
+    key = page_state.widget_key("spans-picker", item, prefix)
     _picker(
         text=text,
         spans=[
@@ -32,7 +32,7 @@ def span_picker(
             for s in span_selection.shown(state, guideline, item, prefix)
         ],
         labels=guideline.label_names,
-        colors=list(ui_logic.SPAN_COLORS),
+        colors=list(page_state.SPAN_COLORS),
         forward=forward,
         applied=span_selection.applied(state, item, prefix),
         key=key,

@@ -1,8 +1,8 @@
 """Drawing helpers shared by the review app's pages. They only draw: what happens on a click is
-in agent/review/ui_logic.py, wired up as `on_click` callbacks.
+in review_ui/page_state.py, wired up as `on_click` callbacks.
 
 Text from items, models, reviewers and imports goes through `verbatim` (and the other helpers
-built on agent/review/render.py), never through st.markdown, a caption, a title or a widget
+built on review_ui/render.py), never through st.markdown, a caption, a title or a widget
 label, which all read Markdown. Only the team's guideline is Markdown (`guideline_markdown`)."""
 
 from typing import Any
@@ -11,13 +11,12 @@ import pandas as pd
 import streamlit as st
 
 from agent.guidelines import Guideline, parse_guideline
-from agent.review import render, ui_logic, undo
 from agent.review.accounts import Reviewer
 from agent.review.queue import QueueItem
-from agent.review.sections import relevant_sections
 from agent.store.db import migrate
 from agent.tasks import task_for
-from review_ui import keys
+from review_ui import keys, page_state, render, undo
+from review_ui.sections import relevant_sections
 from review_ui.span_picker import span_picker
 
 DB_KEY = "db"
@@ -43,7 +42,7 @@ def ensure_schema(db: str) -> bool:
 
 @st.cache_data(show_spinner=False)
 def _guideline_content(db: str, guideline_hash: str) -> str:
-    return ui_logic.guideline_content(db, guideline_hash)
+    return page_state.guideline_content(db, guideline_hash)
 
 
 def guideline_for(db: str, item: QueueItem) -> Guideline:
@@ -52,8 +51,8 @@ def guideline_for(db: str, item: QueueItem) -> Guideline:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def filter_options(db: str) -> ui_logic.FilterOptions:
-    return ui_logic.filter_options(db)
+def filter_options(db: str) -> page_state.FilterOptions:
+    return page_state.filter_options(db)
 
 
 def verbatim(text: str) -> None:
@@ -76,8 +75,8 @@ def guideline_markdown(guideline: Guideline, markdown: str) -> None:
 def messages() -> None:
     """The last action's problem (a warning, never a traceback) or confirmation, shown once and
     verbatim (a message may quote an item's id or text)."""
-    problem = st.session_state.pop(ui_logic.FLASH, None)
-    done = st.session_state.pop(ui_logic.NOTICE, None)
+    problem = st.session_state.pop(page_state.FLASH, None)
+    done = st.session_state.pop(page_state.NOTICE, None)
     if problem:
         st.html(render.alert_html("warning", problem))
     if done:
@@ -86,11 +85,11 @@ def messages() -> None:
 
 def account_sidebar(db: str, reviewer: Reviewer) -> None:
     with st.sidebar:
-        st.markdown(f"Signed in as **{ui_logic.md_escape(reviewer.name)}** ({reviewer.role})")
+        st.markdown(f"Signed in as **{page_state.md_escape(reviewer.name)}** ({reviewer.role})")
         st.button(
             "Sign out",
             key="sign-out",
-            on_click=ui_logic.sign_out,
+            on_click=page_state.sign_out,
             args=(st.session_state, db),
             help="Gives back the items you hold, so others can review them.",
         )
@@ -110,7 +109,7 @@ def item_fields(
     fields, review = guideline.fields, task_for(guideline).review
     if review.side_by_side and len(fields) >= 3:
         for name in fields[:-2]:
-            text = ui_logic.field_text(item, name)
+            text = page_state.field_text(item, name)
             long = len(text) > LONG_PROMPT or text.count("\n") > 3
             text_field(
                 f"{name} (scroll for more)" if long else name, text, PROMPT_HEIGHT if long else None
@@ -121,7 +120,7 @@ def item_fields(
             (right, fields[-1], "Response B"),
         ):
             with column:
-                text = ui_logic.field_text(item, name)
+                text = page_state.field_text(item, name)
                 long = len(text) > LONG_PROMPT or text.count("\n") > 3
                 text_field(f"{title} ({name})", text, RESPONSE_HEIGHT if long else None)
         return
@@ -130,15 +129,15 @@ def item_fields(
         span_picker(guideline, item, forward or keys.QUEUE_FORWARD, prefix)
         return
     for name in fields:
-        text_field(name, ui_logic.field_text(item, name))
+        text_field(name, page_state.field_text(item, name))
 
 
 def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
     """Buttons `1 · label` … with number-key shortcuts; more labels in a select box."""
     state = st.session_state
-    chosen = state.get(ui_logic.widget_key("labels", item, prefix)) or []
-    mine = ui_logic.picked(state, item, prefix)
-    quick = ui_logic.quick_labels(guideline, item)
+    chosen = state.get(page_state.widget_key("labels", item, prefix)) or []
+    mine = page_state.picked(state, item, prefix)
+    quick = page_state.quick_labels(guideline, item)
     with st.container(horizontal=True):
         for number, label in enumerate(quick, start=1):
             selected = label == mine or label in chosen
@@ -146,25 +145,25 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
             st.button(
                 f"{number} · {label}",
                 icon=":material/smart_toy:" if model else None,
-                key=ui_logic.widget_key(f"label-{number}", item, prefix),
+                key=page_state.widget_key(f"label-{number}", item, prefix),
                 shortcut=str(number),
                 type="primary" if selected else "secondary",
                 help=render.guideline_markdown(
                     ("The model's label. " if model else "") + guideline.labels.get(label, ""),
                     guideline.remote_images,
                 ),
-                on_click=ui_logic.pick,
+                on_click=page_state.pick,
                 args=(state, guideline, item, label, prefix),
             )
     if len(guideline.label_names) > len(quick):
-        key = ui_logic.widget_key("other", item, prefix)
+        key = page_state.widget_key("other", item, prefix)
         st.selectbox(
             "Any label",
             guideline.label_names,
             index=None,
             key=key,
             placeholder="type to search all labels",
-            on_change=lambda: ui_logic.pick(state, guideline, item, state[key], prefix),
+            on_change=lambda: page_state.pick(state, guideline, item, state[key], prefix),
         )
 
 
@@ -174,12 +173,12 @@ def answer_widgets(guideline: Guideline, item: QueueItem) -> None:
     editor = task_for(guideline).review.editor
     if editor == "buttons":
         label_buttons(guideline, item)
-        mine = ui_logic.picked(state, item)
+        mine = page_state.picked(state, item)
         if mine:
-            st.markdown(f"Your label: **{ui_logic.md_escape(mine)}** (Enter saves it)")
+            st.markdown(f"Your label: **{page_state.md_escape(mine)}** (Enter saves it)")
     elif editor == "multiselect":
         label_buttons(guideline, item)
-        st.multiselect("Labels", guideline.label_names, key=ui_logic.widget_key("labels", item))
+        st.multiselect("Labels", guideline.label_names, key=page_state.widget_key("labels", item))
     elif editor == "scores":
         score_inputs(guideline, item)
     else:
@@ -197,7 +196,7 @@ def score_inputs(guideline: Guideline, item: QueueItem, prefix: str = "") -> Non
                 max_value=scale.max,
                 step=1,
                 value=None,
-                key=ui_logic.widget_key(f"score-{dim}", item, prefix),
+                key=page_state.widget_key(f"score-{dim}", item, prefix),
                 help=definition or None,
             )
 
@@ -205,12 +204,12 @@ def score_inputs(guideline: Guideline, item: QueueItem, prefix: str = "") -> Non
 def span_editor(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
     st.text_area(
         "Or type the spans, one per line: `text | label`",
-        key=ui_logic.widget_key("spans", item, prefix),
+        key=page_state.widget_key("spans", item, prefix),
         help="Labels: " + ", ".join(guideline.label_names) + ".",
     )
     st.checkbox(
         "No entities in this text",
-        key=ui_logic.widget_key("no-spans", item, prefix),
+        key=page_state.widget_key("no-spans", item, prefix),
         help="An empty list is not an answer: say so here when the text has no entities.",
     )
 
@@ -255,7 +254,7 @@ def action_buttons(db: str, reviewer: Reviewer, guideline: Guideline, item: Queu
                 key="act-no-spans",
                 shortcut="N",
                 help="The text has no entities (or take that back); Enter saves it.",
-                on_click=ui_logic.toggle_no_spans,
+                on_click=page_state.toggle_no_spans,
                 args=(state, item),
             )
         keys.undo_button(db, reviewer)
@@ -267,7 +266,7 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
     """What the models said (and, in the queue, why the item came up). A blind item shows none
     of it."""
     if item.blind:
-        where = st.session_state.get(ui_logic.FILTER)
+        where = st.session_state.get(page_state.FILTER)
         leak = (
             " (The Model label filter is on, so it is known anyway.)"
             if where and where.label
@@ -278,7 +277,7 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
             f"so your label stays independent.{leak}"
         )
         return
-    labelled("Model's label:", ui_logic.label_text(item.llm_label))
+    labelled("Model's label:", page_state.label_text(item.llm_label))
     if queued:
         st.caption(f"Why here: {item.why}")
     votes(item)
@@ -293,7 +292,7 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
 
 
 def votes(item: QueueItem) -> None:
-    rows = [(render.visible_controls(label), n) for label, n in ui_logic.vote_rows(item.votes)]
+    rows = [(render.visible_controls(label), n) for label, n in page_state.vote_rows(item.votes)]
     if not rows:
         return
     frame = pd.DataFrame(rows, columns=["label", "votes"])
@@ -308,7 +307,7 @@ def votes(item: QueueItem) -> None:
 def guideline_panel(guideline: Guideline, labels: list[str]) -> None:
     st.markdown(f"**Guideline `{guideline.name}`** ({guideline.task})")
     definitions = task_for(guideline).definitions(guideline)
-    lines = [f"- **{ui_logic.md_escape(n)}**: {d}" for n, d in definitions.items()]
+    lines = [f"- **{page_state.md_escape(n)}**: {d}" for n, d in definitions.items()]
     if guideline.scale:
         lines.append(f"- scale {guideline.scale.min} to {guideline.scale.max}")
     guideline_markdown(guideline, "\n".join(lines))
@@ -316,7 +315,7 @@ def guideline_panel(guideline: Guideline, labels: list[str]) -> None:
     st.caption(title)
     with st.container(border=True, height=360):
         section = relevant_sections(guideline.body, labels)
-        guideline_markdown(guideline, ui_logic.demote_headings(section))
+        guideline_markdown(guideline, page_state.demote_headings(section))
     with st.expander("Whole guideline"):
         guideline_markdown(guideline, guideline.body)
 

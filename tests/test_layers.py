@@ -2,6 +2,8 @@
 
 0. evals/metrics.py: statistics; it imports no project code.
 1. agent/ (the core: items, tasks, pipeline, the log, review logic, the rule in agent/calibration/).
+   The review core (agent/review/) and the review app (review_ui/) run no SQL: the statements
+   live in agent/store/review/.
 2. evals/ (the product that measures labels: `labelagent eval`, its report and plots).
 3. The edges: agent/cli.py, review_ui/ and the benchmarks in evals/benchmarks/.
 """
@@ -70,3 +72,13 @@ def test_no_module_imports_itself_back_when_loaded():
         TopologicalSorter(graph).prepare()
     except CycleError as cycle:
         pytest.fail(f"import cycle: {' -> '.join(cycle.args[1])}")
+
+
+def test_the_review_core_and_app_leave_sql_to_the_store():
+    runs_sql = sorted(
+        str(path.relative_to(ROOT))
+        for package in ("agent/review", "review_ui")
+        for path in (ROOT / package).rglob("*.py")
+        if ".execute(" in path.read_text()
+    )
+    assert runs_sql == []

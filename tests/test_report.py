@@ -15,10 +15,10 @@ from hostile import MARKERS, RLO, hostile_text
 from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
-from agent.review import ui_logic
 from agent.review.accounts import add_reviewer
 from evals import plots
 from evals.report import comparison_rows, figures, format_estimate, render_html, write_html
+from review_ui import page_state
 from review_ui.views import DB_KEY
 
 RESULT: dict[str, Any] = json.loads(
@@ -176,7 +176,7 @@ def test_signed_in_users_have_the_report_page(tmp_path):
     add_reviewer(db, "ann", "reviewer", "ann-secret-1")
     at = AppTest.from_file(str(REPO / "review_ui" / "app.py"), default_timeout=30)
     at.session_state[DB_KEY] = str(db)
-    ui_logic.sign_in(at.session_state, db, "ann", "ann-secret-1", client="local")
+    page_state.sign_in(at.session_state, db, "ann", "ann-secret-1", client="local")
     at.session_state["report_result"] = RESULT
     at.run().switch_page("screens/report.py").run()
     assert not at.exception, at.exception

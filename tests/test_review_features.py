@@ -12,22 +12,13 @@ from agent.calibration.rule import Thresholds
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Item
-from agent.review import (
-    adjudication,
-    hold,
-    progress,
-    queue,
-    sessions,
-    span_selection,
-    stats,
-    ui_logic,
-    undo,
-)
+from agent.review import adjudication, queue, sessions, stats
 from agent.review.accounts import add_reviewer
-from agent.review.launch import streamlit_command
 from agent.review.queue import QueueFilter
 from agent.store.db import transaction
 from agent.tasks import task_for
+from review_ui import hold, page_state, progress, span_selection, undo
+from review_ui.launch import streamlit_command
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 NER = load_guideline(GUIDELINES / "ner.md")
@@ -62,8 +53,8 @@ def session(db, reviewer: str = "ann", **held: Any) -> dict[str, Any]:
     signed = sessions.sign_in(db, reviewer, "a long password", "local")
     state: dict[str, Any] = {
         hold.HOLD: hold.Hold(**held),
-        ui_logic.REVIEWER: signed.reviewer,
-        ui_logic.TOKEN: signed.token,
+        page_state.REVIEWER: signed.reviewer,
+        page_state.TOKEN: signed.token,
     }
     progress.refill(state, db, reviewer)
     return state
@@ -71,19 +62,19 @@ def session(db, reviewer: str = "ann", **held: Any) -> dict[str, Any]:
 
 def test_undo_deletes_the_review_and_brings_the_item_back_as_it_was(escalated_db):
     state = session(escalated_db)
-    first = ui_logic.current_item(state)
-    ui_logic.pick(state, SENTIMENT, first, "neutral")
-    state[ui_logic.widget_key("note", first)] = "sarcastic?"
+    first = page_state.current_item(state)
+    page_state.pick(state, SENTIMENT, first, "neutral")
+    state[page_state.widget_key("note", first)] = "sarcastic?"
     assert undo.act(state, escalated_db, "ann", SENTIMENT, "accept")
     final = "SELECT label, source FROM final_labels WHERE item_id = ?"
     assert rows(escalated_db, final, [first.item_id]) == [('"neutral"', "human")]
     assert stats.progress(escalated_db).per_reviewer[0][:2] == ("ann", 1)
-    assert ui_logic.current_item(state).item_id != first.item_id
+    assert page_state.current_item(state).item_id != first.item_id
 
     assert undo.undo(state, escalated_db, "ann")
-    assert ui_logic.current_item(state).item_id == first.item_id
-    assert ui_logic.picked(state, first) == "neutral", "what was entered comes back"
-    assert state[ui_logic.widget_key("note", first)] == "sarcastic?"
+    assert page_state.current_item(state).item_id == first.item_id
+    assert page_state.picked(state, first) == "neutral", "what was entered comes back"
+    assert state[page_state.widget_key("note", first)] == "sarcastic?"
     assert rows(escalated_db, "SELECT count(*) FROM reviews") == [(0,)]
     assert rows(escalated_db, final, [first.item_id]) == [], "waiting for a review again"
     assert stats.progress(escalated_db).per_reviewer == [], "the dashboard no longer counts it"
@@ -91,18 +82,18 @@ def test_undo_deletes_the_review_and_brings_the_item_back_as_it_was(escalated_db
         ("ann",)
     ]
     assert not undo.undo(state, escalated_db, "ann"), "one decision, one undo"
-    assert "Nothing to undo" in state[ui_logic.FLASH]
+    assert "Nothing to undo" in state[page_state.FLASH]
 
 
 def test_undo_is_refused_once_someone_else_has_the_item(escalated_db):
     state = session(escalated_db)
-    item = ui_logic.current_item(state)
+    item = page_state.current_item(state)
     assert undo.act(state, escalated_db, "ann", SENTIMENT, "skip")
     taken = queue.claim(escalated_db, "bob", size=1)
     assert [i.item_id for i in taken] == [item.item_id], "a skipped item goes to the next reviewer"
 
     assert not undo.undo(state, escalated_db, "ann")
-    assert "bob has" in state[ui_logic.FLASH]
+    assert "bob has" in state[page_state.FLASH]
     assert rows(escalated_db, "SELECT reviewer, action FROM reviews") == [("ann", "skip")]
 
 
@@ -112,7 +103,7 @@ def test_undo_is_refused_after_the_lease(escalated_db):
     with transaction(escalated_db) as con:
         con.execute("UPDATE reviews SET created_at = created_at - INTERVAL 11 MINUTE").fetchall()
     assert not undo.undo(state, escalated_db, "ann")
-    assert "more than 10 minutes old" in state[ui_logic.FLASH]
+    assert "more than 10 minutes old" in state[page_state.FLASH]
     assert rows(escalated_db, "SELECT count(*) FROM reviews") == [(1,)]
 
 
@@ -144,8 +135,8 @@ def test_lease_and_batch_come_from_the_command_line(escalated_db):
     assert held == hold.Hold(lease_minutes=2.5, batch=3)
     assert hold.parse([]) == hold.Hold(10, 5)
     state = {hold.HOLD: held}
-    ui_logic.refill(state, escalated_db, "ann")
-    assert len(state[ui_logic.BATCH]) == 3
+    page_state.refill(state, escalated_db, "ann")
+    assert len(state[page_state.BATCH]) == 3
     [(seconds,)] = rows(escalated_db, "SELECT DISTINCT epoch(expires_at - claimed_at) FROM claims")
     assert seconds == 150
 
@@ -156,11 +147,11 @@ def test_adjudication_takes_one_case_at_a_time_with_filters_and_skips(escalated_
     found = adjudication.cases(escalated_db, where=QueueFilter(text="bus"))
     assert [c.item.item_id for c in found] == ["q0", "q3"]
     state: dict[str, Any] = {}
-    assert adjudication.next_case(state, found).item.item_id == "q0"
-    adjudication.skip(state, found[0].item)
-    assert adjudication.next_case(state, found).item.item_id == "q3"
-    adjudication.skip(state, found[1].item)
-    assert adjudication.next_case(state, found) is None
+    assert page_state.next_case(state, found).item.item_id == "q0"
+    page_state.skip_case(state, found[0].item)
+    assert page_state.next_case(state, found).item.item_id == "q3"
+    page_state.skip_case(state, found[1].item)
+    assert page_state.next_case(state, found) is None
 
 
 def ner_item(text: str) -> queue.QueueItem:
@@ -185,13 +176,13 @@ def test_a_picked_span_keeps_its_offsets_through_the_answer():
     text = "Paris 🇫🇷 is not Paris, Texas"
     item = ner_item(text)
     state: dict[str, Any] = {}
-    ui_logic.initial_answer_state(state, NER, item)
+    page_state.initial_answer_state(state, NER, item)
     second = text.rindex("Paris")
     value = {"spans": [{"start": second, "end": second + 5, "label": "location"}], "n": 1}
     span_selection.apply_pick(state, item, text, value)
-    assert state[ui_logic.widget_key("spans", item)] == "Paris | location", "the fallback box"
+    assert state[page_state.widget_key("spans", item)] == "Paris | location", "the fallback box"
     assert span_selection.applied(state, item) == 1
-    answer = ui_logic.answer_from_state(state, NER, item)
+    answer = page_state.answer_from_state(state, NER, item)
     label = task_for(NER).normalize(NER, answer, Item(item_id="s1", fields=item.fields))
     assert label == [{"start": second, "end": second + 5, "label": "location", "text": "Paris"}]
 
@@ -202,13 +193,13 @@ def test_editing_the_box_after_a_pick_makes_the_box_the_answer():
     state: dict[str, Any] = {}
     value = {"spans": [{"start": 10, "end": 14, "label": "location"}], "n": 1}
     span_selection.apply_pick(state, item, text, value)
-    state[ui_logic.widget_key("spans", item)] = "Lyon | location\nParis | location"
-    assert ui_logic.answer_from_state(state, NER, item) == [
+    state[page_state.widget_key("spans", item)] = "Lyon | location\nParis | location"
+    assert page_state.answer_from_state(state, NER, item) == [
         {"text": "Lyon", "label": "location"},
         {"text": "Paris", "label": "location"},
     ]
     assert [s["start"] for s in span_selection.shown(state, NER, item)] == [0, 10]
-    state[ui_logic.widget_key("spans", item)] = "Lyon | location\nPar"
+    state[page_state.widget_key("spans", item)] = "Lyon | location\nPar"
     assert [s["start"] for s in span_selection.shown(state, NER, item)] == [10], (
         "a half-typed line leaves the last good spans on show"
     )
@@ -219,4 +210,4 @@ def test_a_pick_outside_the_text_is_dropped():
     state: dict[str, Any] = {}
     value = {"spans": [{"start": 2, "end": 99, "label": "person"}, {"start": "0"}], "n": 2}
     span_selection.apply_pick(state, item, "short", value)
-    assert state[ui_logic.widget_key(ui_logic.PICKED, item)] == []
+    assert state[page_state.widget_key(page_state.PICKED, item)] == []

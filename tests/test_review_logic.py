@@ -1,5 +1,6 @@
 """The review app's pure parts: guideline sections for a label, and the state behind the page."""
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -7,9 +8,10 @@ from conftest import GUIDELINES
 
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline, parse_guideline
-from agent.review import ui_logic
 from agent.review.queue import QueueFilter, QueueItem
-from agent.review.sections import label_sections, opening, relevant_sections, split_blocks
+from agent.store.review.cases import ReviewRow
+from review_ui import page_state
+from review_ui.sections import label_sections, opening, relevant_sections, split_blocks
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 NER = load_guideline(GUIDELINES / "ner.md")
@@ -113,136 +115,140 @@ def test_real_guidelines_give_the_sections_a_reviewer_needs():
 
 def test_the_database_comes_from_the_arguments_then_the_environment():
     env = {"LABELAGENT_DB": "env.duckdb"}
-    assert ui_logic.resolve_db(["--db", "arg.duckdb"], env) == "arg.duckdb"
-    assert ui_logic.resolve_db(["-q", "-p", "no:cacheprovider"], env) == "env.duckdb"
-    assert ui_logic.resolve_db(["--d", "x"], {}) is None
+    assert page_state.resolve_db(["--db", "arg.duckdb"], env) == "arg.duckdb"
+    assert page_state.resolve_db(["-q", "-p", "no:cacheprovider"], env) == "env.duckdb"
+    assert page_state.resolve_db(["--d", "x"], {}) is None
 
 
 def test_labels_and_votes_read_as_words():
-    assert ui_logic.label_text(["sport", "music"]) == "sport, music"
-    assert ui_logic.label_text({"helpfulness": 4}) == "helpfulness 4"
-    assert ui_logic.label_text([{"text": "Paris", "label": "location"}]) == "Paris → location"
-    assert ui_logic.label_text([]) == "none" and ui_logic.label_text(None) == "—"
-    assert ui_logic.vote_rows(item().votes) == [("negative", 2), ("positive", 2), ("neutral", 1)]
-    assert ui_logic.json_label_text("not json") == "not json"
+    assert page_state.label_text(["sport", "music"]) == "sport, music"
+    assert page_state.label_text({"helpfulness": 4}) == "helpfulness 4"
+    assert page_state.label_text([{"text": "Paris", "label": "location"}]) == "Paris → location"
+    assert page_state.label_text([]) == "none" and page_state.label_text(None) == "—"
+    assert page_state.vote_rows(item().votes) == [("negative", 2), ("positive", 2), ("neutral", 1)]
+    assert page_state.json_label_text("not json") == "not json"
 
 
 def test_quick_labels_put_the_voted_labels_first_only_when_there_are_more_than_nine():
-    assert ui_logic.quick_labels(SENTIMENT, item()) == ["negative", "neutral", "positive"]
+    assert page_state.quick_labels(SENTIMENT, item()) == ["negative", "neutral", "positive"]
     many = parse_guideline(
         "---\nname: many\ntask: classification\nlabels: ["
         + ", ".join(f"l{i}" for i in range(12))
         + "]\n---\nbody\n"
     )
     voted = item(votes={'"l11"': 3, '"l5"': 1})
-    assert ui_logic.quick_labels(many, voted)[:3] == ["l11", "l5", "l0"]
-    assert ui_logic.quick_labels(many, item(votes=voted.votes, blind=True))[0] == "l0"
+    assert page_state.quick_labels(many, voted)[:3] == ["l11", "l5", "l0"]
+    assert page_state.quick_labels(many, item(votes=voted.votes, blind=True))[0] == "l0"
 
 
 def test_span_lines_round_trip_and_bad_lines_are_named():
     spans = [{"text": "Paris | France", "label": "location"}, {"text": "Lyon", "label": "location"}]
-    assert ui_logic.parse_span_lines(ui_logic.spans_to_lines(spans) + "\n\n") == spans
+    assert page_state.parse_span_lines(page_state.spans_to_lines(spans) + "\n\n") == spans
     with pytest.raises(ValueError, match="line 2"):
-        ui_logic.parse_span_lines("Paris | location\nLyon")
+        page_state.parse_span_lines("Paris | location\nLyon")
     with pytest.raises(ValueError, match="both"):
-        ui_logic.parse_span_lines(" | location")
+        page_state.parse_span_lines(" | location")
 
 
 def test_markdown_escaping_keeps_text_literal():
-    assert ui_logic.md_escape("*a* [b](c) $x$ :blue[y]") == (
+    assert page_state.md_escape("*a* [b](c) $x$ :blue[y]") == (
         "\\*a\\* \\[b\\]\\(c\\) \\$x\\$ \\:blue\\[y\\]"
     )
 
 
 def test_enter_accepts_the_model_label_or_records_the_pick():
-    assert ui_logic.decide(SENTIMENT, item(), None) == ("accept", "negative")
-    assert ui_logic.decide(SENTIMENT, item(), "negative") == ("accept", "negative")
-    assert ui_logic.decide(SENTIMENT, item(), "Positive") == ("correct", "positive")
+    assert page_state.decide(SENTIMENT, item(), None) == ("accept", "negative")
+    assert page_state.decide(SENTIMENT, item(), "negative") == ("accept", "negative")
+    assert page_state.decide(SENTIMENT, item(), "Positive") == ("correct", "positive")
     with pytest.raises(ConfigError, match="Pick a label"):
-        ui_logic.decide(SENTIMENT, item(blind=True), None)
+        page_state.decide(SENTIMENT, item(blind=True), None)
     with pytest.raises(ConfigError, match="Pick a label"):
-        ui_logic.decide(SENTIMENT, item(llm_label=None), None)
-    assert ui_logic.decide(SENTIMENT, item(blind=True), "negative") == ("correct", "negative")
+        page_state.decide(SENTIMENT, item(llm_label=None), None)
+    assert page_state.decide(SENTIMENT, item(blind=True), "negative") == ("correct", "negative")
     with pytest.raises(ConfigError, match="does not fit"):
-        ui_logic.decide(SENTIMENT, item(), "angry")
+        page_state.decide(SENTIMENT, item(), "angry")
 
 
 def test_the_answer_widgets_start_from_the_model_label_unless_blind():
     state: dict[str, Any] = {}
     spans = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
     shown = item(task="spans", llm_label=spans)
-    ui_logic.initial_answer_state(state, NER, shown)
+    page_state.initial_answer_state(state, NER, shown)
     assert state == {"spans:h1:t1": "Paris | location"}
-    assert ui_logic.decide(NER, shown, ui_logic.answer_from_state(state, NER, shown))[0] == "accept"
+    assert (
+        page_state.decide(NER, shown, page_state.answer_from_state(state, NER, shown))[0]
+        == "accept"
+    )
     blind: dict[str, Any] = {}
-    ui_logic.initial_answer_state(blind, NER, item(task="spans", llm_label=spans, blind=True))
+    page_state.initial_answer_state(blind, NER, item(task="spans", llm_label=spans, blind=True))
     assert blind == {"spans:h1:t1": ""}
     rating: dict[str, Any] = {}
     scored = item(task="rating", llm_label={"helpfulness": 4, "harmlessness": 5}, blind=True)
-    ui_logic.initial_answer_state(rating, RATING, scored)
-    assert ui_logic.answer_from_state(rating, RATING, scored) is None
+    page_state.initial_answer_state(rating, RATING, scored)
+    assert page_state.answer_from_state(rating, RATING, scored) is None
     state["spans:h1:t1"] = "Paris"
     with pytest.raises(ConfigError, match="line 1"):
-        ui_logic.answer_from_state(state, NER, shown)
+        page_state.answer_from_state(state, NER, shown)
 
 
 def test_number_keys_pick_one_label_or_toggle_labels_of_a_multilabel_item():
     state: dict[str, Any] = {}
-    ui_logic.pick(state, SENTIMENT, item(), "neutral")
-    assert ui_logic.picked(state, item()) == "neutral"
+    page_state.pick(state, SENTIMENT, item(), "neutral")
+    assert page_state.picked(state, item()) == "neutral"
     multi = item(task="multilabel", llm_label=["sport"])
-    ui_logic.initial_answer_state(state, MULTI, multi)
-    ui_logic.pick(state, MULTI, multi, "music")
-    ui_logic.pick(state, MULTI, multi, "sport")
-    assert ui_logic.answer_from_state(state, MULTI, multi) == ["music"]
-    assert ui_logic.section_labels(state, MULTI, multi) == ["music"]
+    page_state.initial_answer_state(state, MULTI, multi)
+    page_state.pick(state, MULTI, multi, "music")
+    page_state.pick(state, MULTI, multi, "sport")
+    assert page_state.answer_from_state(state, MULTI, multi) == ["music"]
+    assert page_state.section_labels(state, MULTI, multi) == ["music"]
 
 
 def test_the_guideline_sections_follow_the_pick_and_never_reveal_a_blind_label():
     state: dict[str, Any] = {}
-    assert ui_logic.section_labels(state, SENTIMENT, item()) == ["negative"]
-    assert ui_logic.section_labels(state, SENTIMENT, item(blind=True)) == []
-    ui_logic.pick(state, SENTIMENT, item(), "neutral")
-    assert ui_logic.section_labels(state, SENTIMENT, item(blind=True)) == ["neutral"]
-    assert ui_logic.section_labels(state, RATING, item()) == ["helpfulness", "harmlessness"]
+    assert page_state.section_labels(state, SENTIMENT, item()) == ["negative"]
+    assert page_state.section_labels(state, SENTIMENT, item(blind=True)) == []
+    page_state.pick(state, SENTIMENT, item(), "neutral")
+    assert page_state.section_labels(state, SENTIMENT, item(blind=True)) == ["neutral"]
+    assert page_state.section_labels(state, RATING, item()) == ["helpfulness", "harmlessness"]
 
 
 def test_time_on_screen_counts_from_the_first_draw():
     state: dict[str, Any] = {}
-    ui_logic.mark_shown(state, item(), clock=lambda: 10.0)
-    ui_logic.mark_shown(state, item(), clock=lambda: 15.0)
-    assert ui_logic.seconds_on_screen(state, item(), clock=lambda: 22.5) == 12.5
-    assert ui_logic.seconds_on_screen({}, item()) is None
+    page_state.mark_shown(state, item(), clock=lambda: 10.0)
+    page_state.mark_shown(state, item(), clock=lambda: 15.0)
+    assert page_state.seconds_on_screen(state, item(), clock=lambda: 22.5) == 12.5
+    assert page_state.seconds_on_screen({}, item()) is None
 
 
 def test_finishing_an_item_forgets_its_state_and_keeps_the_rest_of_the_batch():
     first, second = item(), item(item_id="t2")
-    state: dict[str, Any] = {ui_logic.BATCH: [first, second], "db": "x"}
-    ui_logic.mark_shown(state, first)
-    ui_logic.pick(state, SENTIMENT, first, "neutral")
-    state[ui_logic.widget_key("note", second)] = "keep"
-    ui_logic.finish(state, first)
-    assert state == {ui_logic.BATCH: [second], "db": "x", "note:h1:t2": "keep"}
-    assert ui_logic.current_item(state) is second
+    state: dict[str, Any] = {page_state.BATCH: [first, second], "db": "x"}
+    page_state.mark_shown(state, first)
+    page_state.pick(state, SENTIMENT, first, "neutral")
+    state[page_state.widget_key("note", second)] = "keep"
+    page_state.finish(state, first)
+    assert state == {page_state.BATCH: [second], "db": "x", "note:h1:t2": "keep"}
+    assert page_state.current_item(state) is second
 
 
 def test_an_unchanged_filter_keeps_the_batch(monkeypatch):
     released: list[str] = []
-    monkeypatch.setattr(ui_logic, "release", lambda db, name: released.append(name))
-    state: dict[str, Any] = {ui_logic.BATCH: [item()], ui_logic.FILTER: QueueFilter()}
-    ui_logic.set_filter(state, "db", "ann", QueueFilter())
-    assert state[ui_logic.BATCH] and released == []
-    ui_logic.set_filter(state, "db", "ann", QueueFilter(reason="audit"))
-    assert state[ui_logic.BATCH] == [] and released == ["ann"]
-    assert state[ui_logic.FILTER] == QueueFilter(reason="audit")
+    monkeypatch.setattr(page_state, "release", lambda db, name: released.append(name))
+    state: dict[str, Any] = {page_state.BATCH: [item()], page_state.FILTER: QueueFilter()}
+    page_state.set_filter(state, "db", "ann", QueueFilter())
+    assert state[page_state.BATCH] and released == []
+    page_state.set_filter(state, "db", "ann", QueueFilter(reason="audit"))
+    assert state[page_state.BATCH] == [] and released == ["ann"]
+    assert state[page_state.FILTER] == QueueFilter(reason="audit")
 
 
 def test_reviews_of_a_case_sit_side_by_side():
+    at = datetime(2026, 1, 1)
     reviews = [
-        {"reviewer": "ann", "action": "accept", "label": "negative", "note": None, "blind": False},
-        {"reviewer": "bob", "action": "flag", "label": None, "note": "unsure", "blind": True},
+        ReviewRow("ann", "accept", "negative", note=None, blind=False, created_at=at),
+        ReviewRow("bob", "flag", None, note="unsure", blind=True, created_at=at),
     ]
-    assert ui_logic.review_columns(reviews) == {
+    assert page_state.review_columns(reviews) == {
         "ann": ["accept", "negative", "", "no"],
         "bob": ["flag", "—", "unsure", "yes"],
     }
@@ -250,7 +256,7 @@ def test_reviews_of_a_case_sit_side_by_side():
 
 def test_headings_of_an_excerpt_become_bold_lines_but_not_in_code():
     text = "## Rules\n\ntext\n```\n# comment\n```\n### Edge cases ###"
-    assert ui_logic.demote_headings(text) == (
+    assert page_state.demote_headings(text) == (
         "**Rules**\n\ntext\n```\n# comment\n```\n**Edge cases**"
     )
 
@@ -259,15 +265,15 @@ def test_an_empty_span_editor_is_no_answer_and_no_entities_is_said_explicitly():
     paris = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]
     shown = item(guideline_name="ner", task="spans", llm_label=paris)
     state: dict[str, Any] = {}
-    ui_logic.initial_answer_state(state, NER, shown)
-    state[ui_logic.widget_key("spans", shown)] = ""
+    page_state.initial_answer_state(state, NER, shown)
+    state[page_state.widget_key("spans", shown)] = ""
     with pytest.raises(ConfigError, match="No entities"):
-        ui_logic.answer_from_state(state, NER, shown)  # the model's spans were cleared
-    ui_logic.toggle_no_spans(state, shown)
-    assert ui_logic.decide(NER, shown, ui_logic.answer_from_state(state, NER, shown)) == (
+        page_state.answer_from_state(state, NER, shown)  # the model's spans were cleared
+    page_state.toggle_no_spans(state, shown)
+    assert page_state.decide(NER, shown, page_state.answer_from_state(state, NER, shown)) == (
         "correct",
         [],
     )
     none_found = item(guideline_name="ner", task="spans", llm_label=[])
-    assert ui_logic.answer_from_state({}, NER, none_found) is None
-    assert ui_logic.decide(NER, none_found, None) == ("accept", [])
+    assert page_state.answer_from_state({}, NER, none_found) is None
+    assert page_state.decide(NER, none_found, None) == ("accept", [])

@@ -65,7 +65,7 @@ def test_overlap_asks_two_people_and_a_split_goes_to_adjudication(escalated_db):
     queue.submit(escalated_db, "bob", again, "correct", "negative")
     cases = adjudication.cases(escalated_db)
     assert [c.item.item_id for c in cases] == [item.item_id]
-    assert {r["reviewer"] for r in cases[0].reviews} == {"ann", "bob"}
+    assert {r.reviewer for r in cases[0].reviews} == {"ann", "bob"}
     queue.submit(escalated_db, "cat", cases[0].item, "adjudicate", "neutral")
     with transaction(escalated_db) as con:
         final = con.execute(

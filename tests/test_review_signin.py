@@ -19,9 +19,10 @@ from agent.calibration.rule import Thresholds
 from agent.cli import app as cli
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
-from agent.review import sessions, ui_logic
+from agent.review import sessions
 from agent.review.accounts import DUMMY_HASH, Reviewer, add_reviewer, remove_reviewer
 from agent.store.db import transaction
+from review_ui import page_state
 
 APP = REPO / "review_ui" / "app.py"
 PASSWORDS = {"ann": "ann-secret-1", "ada": "ada-secret-1"}
@@ -92,9 +93,9 @@ def press(at: AppTest, label: str) -> AppTest:
 
 
 def signed_in_as(at: AppTest) -> str | None:
-    if ui_logic.REVIEWER not in at.session_state:
+    if page_state.REVIEWER not in at.session_state:
         return None
-    return at.session_state[ui_logic.REVIEWER].name
+    return at.session_state[page_state.REVIEWER].name
 
 
 def shows_sign_in_form(at: AppTest) -> bool:
@@ -179,8 +180,8 @@ def test_a_wrong_name_and_a_wrong_password_each_check_one_scrypt_hash(db, monkey
     for name in ("nobody", "ann"):
         checked.clear()
         state: dict = {}
-        assert not ui_logic.sign_in(state, db, name, "guess", "10.0.0.1")
-        messages.append(state[ui_logic.FLASH])
+        assert not page_state.sign_in(state, db, name, "guess", "10.0.0.1")
+        messages.append(state[page_state.FLASH])
         stored = DUMMY_HASH if name == "nobody" else ann_hash
         _, n, r, p, salt, _ = stored.split("$")
         assert checked == [(salt, int(n), int(r), int(p), 32)], name
@@ -204,22 +205,22 @@ def test_the_log_keeps_a_hash_of_the_token_never_the_token(db):
 
 def test_a_reload_resumes_the_session_from_the_token_the_browser_kept(db):
     signed: dict = {}
-    assert ui_logic.sign_in(signed, db, "ann", PASSWORDS["ann"], "local")
+    assert page_state.sign_in(signed, db, "ann", PASSWORDS["ann"], "local")
     reloaded: dict = {}  # a reload starts a new Streamlit session: only the cookie is left
-    assert ui_logic.check_session(reloaded, db, browser_token=signed[ui_logic.TOKEN]) == (
+    assert page_state.check_session(reloaded, db, browser_token=signed[page_state.TOKEN]) == (
         Reviewer("ann", "reviewer")
     )
-    assert reloaded[ui_logic.TOKEN] == signed[ui_logic.TOKEN]
-    assert ui_logic.check_session({}, db, browser_token="made-up") is None
+    assert reloaded[page_state.TOKEN] == signed[page_state.TOKEN]
+    assert page_state.check_session({}, db, browser_token="made-up") is None
 
 
 def test_sign_out_ends_the_session_for_every_copy_of_the_token(db):
     at = submit_sign_in(open_app(), "ann", PASSWORDS["ann"])
-    token = at.session_state[ui_logic.TOKEN]
+    token = at.session_state[page_state.TOKEN]
     press(at, "Sign out")
     assert shows_sign_in_form(at)
     assert sessions.session_reviewer(db, token) is None
-    assert ui_logic.check_session({}, db, browser_token=token) is None
+    assert page_state.check_session({}, db, browser_token=token) is None
 
 
 def test_a_removed_reviewer_is_signed_out_at_the_next_click_and_their_reviews_stay(db):
@@ -293,4 +294,4 @@ def test_the_sign_in_page_of_a_signed_in_reviewer_leads_to_the_queue(db):
 )
 def test_where_each_address_leads(page, reviewer, wanted, goes_to):
     who = Reviewer("someone", reviewer) if reviewer else None
-    assert ui_logic.redirect(page, who, wanted) == goes_to
+    assert page_state.redirect(page, who, wanted) == goes_to

@@ -1,2 +1,2 @@
-"""The review queue's logic: accounts, claims and reviews, adjudication, progress figures.
-The Streamlit app in review_ui/ only draws what these functions return."""
+"""The review core: accounts, sessions, claims and reviews, adjudication, statistics. No
+Streamlit here; review_ui/ holds the page state and the pages that draw it."""

@@ -10,6 +10,9 @@ from typing import Any
 from agent.errors import ConfigError
 from agent.store.db import migrate, transaction
 from agent.store.log import now
+from agent.store.review import accounts as store
+from agent.store.review import queue as queue_store
+from agent.store.review.accounts import Account
 
 ROLES = ("reviewer", "adjudicator")
 _N, _R, _P = 2**14, 8, 1
@@ -54,13 +57,6 @@ def _new_password(password: str | None) -> str:
     return password
 
 
-def _revoke_sessions(con: Any, name: str) -> None:
-    con.execute(
-        "UPDATE reviewer_sessions SET revoked_at = ? WHERE reviewer = ? AND revoked_at IS NULL",
-        [now(), name],
-    ).fetchall()
-
-
 def add_reviewer(db: str | Path, name: str, role: str, password: str | None = None) -> str:
     """Create or reset an account (a reset signs the reviewer out everywhere); returns the
     password (generated when none is given)."""
@@ -72,17 +68,14 @@ def add_reviewer(db: str | Path, name: str, role: str, password: str | None = No
     password = _new_password(password)
     migrate(db)
     with transaction(db) as con:
-        con.execute(
-            "INSERT OR REPLACE INTO reviewers (name, role, password_hash) VALUES (?, ?, ?)",
-            [name, role, hash_password(password)],
-        ).fetchall()
-        _revoke_sessions(con, name)
+        store.put_account(con, name, role, hash_password(password))
+        store.revoke_sessions_of(con, name, now())
     return password
 
 
 def _existing(con: Any, db: str | Path, name: str) -> str:
     name = name.strip()
-    if not con.execute("SELECT 1 FROM reviewers WHERE name = ?", [name]).fetchall():
+    if store.account(con, name) is None:
         raise ConfigError(
             f"{db} has no reviewer {name!r}", hint="`labelagent reviewer list` shows who has one."
         )
@@ -96,12 +89,9 @@ def reset_password(db: str | Path, name: str, password: str | None = None) -> st
     migrate(db)
     with transaction(db) as con:
         name = _existing(con, db, name)
-        con.execute(
-            "UPDATE reviewers SET password_hash = ? WHERE name = ?",
-            [hash_password(password), name],
-        ).fetchall()
-        _revoke_sessions(con, name)
-        con.execute("DELETE FROM claims WHERE reviewer = ?", [name]).fetchall()
+        store.set_password_hash(con, name, hash_password(password))
+        store.revoke_sessions_of(con, name, now())
+        queue_store.release_claims(con, name)
     return password
 
 
@@ -111,33 +101,30 @@ def remove_reviewer(db: str | Path, name: str) -> None:
     migrate(db)
     with transaction(db) as con:
         name = _existing(con, db, name)
-        con.execute("DELETE FROM reviewers WHERE name = ?", [name]).fetchall()
-        _revoke_sessions(con, name)
-        con.execute("DELETE FROM claims WHERE reviewer = ?", [name]).fetchall()
+        store.delete_account(con, name)
+        store.revoke_sessions_of(con, name, now())
+        queue_store.release_claims(con, name)
 
 
 def list_reviewers(db: str | Path) -> list[Reviewer]:
     with transaction(db) as con:
-        rows = con.execute("SELECT name, role FROM reviewers ORDER BY name").fetchall()
-    return [Reviewer(name=name, role=role) for name, role in rows]
+        found = store.accounts(con)
+    return [Reviewer(name=a.name, role=a.role) for a in found]
 
 
-def account(con: Any, name: str) -> tuple[str, str, str] | None:
-    """The account's (name, role, password hash), read inside the caller's transaction."""
-    rows = con.execute(
-        "SELECT name, role, password_hash FROM reviewers WHERE name = ?", [name.strip()]
-    ).fetchall()
-    return rows[0] if rows else None
+def account(con: Any, name: str) -> Account | None:
+    """The account, read inside the caller's transaction."""
+    return store.account(con, name.strip())
 
 
-def verified(found: tuple[str, str, str] | None, password: str) -> Reviewer | None:
+def verified(found: Account | None, password: str) -> Reviewer | None:
     """The reviewer when the password is theirs. Exactly one scrypt check either way: against
     the account's hash, or against DUMMY_HASH when there is no such account."""
-    if not check_password(password, found[2] if found else DUMMY_HASH) or found is None:
+    if not check_password(password, found.password_hash if found else DUMMY_HASH) or found is None:
         return None
-    return Reviewer(name=found[0], role=found[1])
+    return Reviewer(name=found.name, role=found.role)
 
 
 def count_reviewers(db: str | Path) -> int:
     with transaction(db) as con:
-        return con.execute("SELECT count(*) FROM reviewers").fetchall()[0][0]
+        return store.count_accounts(con)

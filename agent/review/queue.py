@@ -5,7 +5,6 @@ reviewers never hold the same item and an abandoned item returns to the queue. D
 makes the claim atomic across processes, the store's in-process lock across browser sessions.
 """
 
-import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -18,75 +17,18 @@ from agent.records import Item
 from agent.store.db import read_only, transaction
 from agent.store.keys import audit_key
 from agent.store.log import now
+from agent.store.review import queue as store
+from agent.store.review.queue import Escalated, QueueFilter
 from agent.tasks import task_for
 
 LABEL_ACTIONS = ("accept", "correct", "adjudicate", "import")
 ACTIONS = ("accept", "correct", "skip", "flag", "adjudicate")
 DEFAULT_LEASE = timedelta(minutes=10)
 
-REVIEW_STATE = """
-SELECT item_id, guideline_hash,
-       count(DISTINCT reviewer) FILTER (WHERE action IN ('accept', 'correct', 'import'))
-           AS n_labels,
-       count(DISTINCT label) FILTER (WHERE action IN ('accept', 'correct', 'import')) AS n_distinct,
-       bool_or(action = 'flag') AS flagged,
-       bool_or(action = 'adjudicate') AS adjudicated,
-       list(DISTINCT reviewer) AS reviewers
-FROM reviews WHERE annotator_kind = 'human' GROUP BY ALL
-"""
-
-# What claim() needs to know of an item's reviews; leaner than REVIEW_STATE (no lists, no distinct
-# labels). The parameter is the claiming reviewer.
-CLAIM_STATE = """
-SELECT item_id, guideline_hash,
-       count(DISTINCT reviewer) FILTER (WHERE action IN ('accept', 'correct', 'import'))
-           AS n_labels,
-       bool_or(action IN ('flag', 'adjudicate')) AS closed,
-       bool_or(reviewer = ?) AS reviewed_by_me
-FROM reviews WHERE annotator_kind = 'human' GROUP BY ALL
-"""
-
-PRIORITY = """
-(CASE WHEN list_contains(CAST(d.reasons AS VARCHAR[]), 'audit') THEN 2 ELSE 0 END
- + CASE WHEN list_contains(CAST(d.reasons AS VARCHAR[]), 'jury_disagreement') THEN 0.5 ELSE 0 END
- + 1 - coalesce(d.agreement, 0))
-"""
-
 
 class ClaimLost(ConfigError):
     """The reviewer's lease on an item ran out and another reviewer holds it now, or the
     reviewer already reviewed it (from another tab, or a retried request)."""
-
-
-@dataclass
-class QueueFilter:
-    guideline: str | None = None  # name or hash
-    label: str | None = None  # the model's label, as JSON text or a plain label name
-    reason: str | None = None
-    run_id: str | None = None
-    text: str | None = None  # items with this in any field, in any case
-
-    def sql(self) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        if self.guideline:
-            clauses.append("(g.name = ? OR d.guideline_hash = ?)")
-            params += [self.guideline, self.guideline]
-        if self.label:
-            clauses.append("(CAST(d.label AS VARCHAR) = ? OR CAST(d.label AS VARCHAR) = ?)")
-            params += [self.label, json.dumps(self.label)]
-        if self.reason:
-            clauses.append("list_contains(CAST(d.reasons AS VARCHAR[]), ?)")
-            params.append(self.reason)
-        if self.run_id:
-            clauses.append("d.run_id = ?")
-            params.append(self.run_id)
-        if self.text:
-            clauses.append(
-                "d.item_id IN (SELECT item_id FROM items WHERE contains(lower(array_to_string("
-                "json_extract_string(fields, '$.*'), chr(10))), lower(?)))"
-            )
-            params.append(self.text)
-        return "".join(f" AND {c}" for c in clauses), params
 
 
 @dataclass
@@ -122,50 +64,21 @@ class QueueItem:
         return f"priority {self.priority:.2f}: " + "; ".join(parts)
 
 
-@dataclass(frozen=True)
-class ReviewSettings:
-    overlap: int = 1
-    blind_share: float = 0.2
-
-
-def get_settings(con: Any, guideline_hash: str) -> ReviewSettings:
-    row = con.execute(
-        "SELECT overlap, blind_share FROM review_settings WHERE guideline_hash = ?",
-        [guideline_hash],
-    ).fetchall()
-    return ReviewSettings(*row[0]) if row else ReviewSettings()
-
-
 def set_settings(db: str | Path, guideline: str, overlap: int, blind_share: float) -> int:
     """Set overlap and blind share for a guideline (name or hash); returns how many matched."""
     if overlap < 1 or not 0 <= blind_share <= 1:
         raise ConfigError("--overlap must be 1 or more and --blind-share between 0 and 1")
     with transaction(db) as con:
-        hashes = [
-            r[0]
-            for r in con.execute(
-                "SELECT guideline_hash FROM guidelines WHERE name = ? OR guideline_hash = ?",
-                [guideline, guideline],
-            ).fetchall()
-        ]
+        hashes = store.guideline_hashes(con, guideline)
         for ghash in hashes:
-            con.execute(
-                "INSERT OR REPLACE INTO review_settings (guideline_hash, overlap, blind_share)"
-                " VALUES (?, ?, ?)",
-                [ghash, overlap, blind_share],
-            ).fetchall()
+            store.put_settings(con, ghash, overlap, blind_share)
     return len(hashes)
 
 
 def known_guideline(db: str | Path, guideline: str) -> bool:
     """Whether the log has a guideline of this name or hash (read without upgrading it)."""
     with read_only(db, any_version=True) as version, transaction(db) as con:
-        return version > 0 and bool(
-            con.execute(
-                "SELECT 1 FROM guidelines WHERE name = ? OR guideline_hash = ? LIMIT 1",
-                [guideline, guideline],
-            ).fetchall()
-        )
+        return version > 0 and bool(store.guideline_hashes(con, guideline))
 
 
 def is_blind(
@@ -188,99 +101,50 @@ def claim(
     come back first, so a reload does not lose them)."""
     moment = now()
     with transaction(db) as con:
-        con.execute("DELETE FROM claims WHERE expires_at < ?", [moment]).fetchall()
-        rows = _claimable(con, reviewer, size, where or QueueFilter())
-        if rows:
-            con.execute(
-                "INSERT OR REPLACE INTO claims VALUES "
-                + ", ".join(["(?, ?, ?, ?, ?)"] * len(rows)),
-                [v for row in rows for v in (row[0], row[1], reviewer, moment, moment + lease)],
-            ).fetchall()
+        store.drop_expired_claims(con, moment)
+        rows = store.claimable(con, reviewer, size, where or QueueFilter())
+        keys = [(row.decision.item_id, row.decision.guideline_hash) for row in rows]
+        store.put_claims(con, keys, reviewer, moment, lease)
         key = audit_key(con)
-        items = [_queue_item(row, key) for row in rows]
-        _attach_rationales(con, items)
+        items = [queue_item(row.decision, key, row.priority, row.blind_share) for row in rows]
+        attach_rationales(con, items)
     return items
 
 
-def _claimable(con: Any, reviewer: str, size: int, where: QueueFilter) -> list[tuple]:
-    """The next `size` items for `reviewer`, as rows for `_queue_item`. The order is decided on
-    the decisions' small columns first; only the chosen rows are joined with the items' text
-    (each claim opens the file afresh, so every column read is read from disk)."""
-    filters, params = where.sql()
-    return con.execute(
-        f"""
-        WITH state AS ({CLAIM_STATE}),
-        chosen AS (
-            SELECT d.item_id, d.guideline_hash, {PRIORITY} AS priority,
-                   coalesce(s.overlap, 1) AS overlap, coalesce(s.blind_share, 0.2) AS blind_share,
-                   c.reviewer = ? AS mine
-            FROM decisions d
-            JOIN guidelines g USING (guideline_hash)
-            LEFT JOIN review_settings s USING (guideline_hash)
-            LEFT JOIN state r USING (item_id, guideline_hash)
-            LEFT JOIN claims c USING (item_id, guideline_hash)
-            WHERE d.route = 'escalated'
-              AND coalesce(r.n_labels, 0) < coalesce(s.overlap, 1)
-              AND NOT coalesce(r.closed, false) AND NOT coalesce(r.reviewed_by_me, false)
-              AND (c.reviewer IS NULL OR c.reviewer = ?)
-              {filters}
-            ORDER BY mine DESC NULLS LAST, priority DESC, d.item_id
-            LIMIT ?
-        )
-        SELECT d.item_id, d.guideline_hash, g.name, g.task, i.fields, d.label, d.agreement,
-               d.confidence, d.votes, d.reasons, d.disagreeing_models, k.priority, k.overlap,
-               k.blind_share, k.mine
-        FROM chosen k
-        JOIN decisions d USING (item_id, guideline_hash)
-        JOIN guidelines g USING (guideline_hash)
-        JOIN items i USING (item_id)
-        ORDER BY k.mine DESC NULLS LAST, k.priority DESC, d.item_id
-        """,
-        [reviewer, reviewer, reviewer, *params, size],
-    ).fetchall()
-
-
-def _queue_item(row: tuple, key: str) -> QueueItem:
-    reasons = json.loads(row[9])
+def queue_item(decision: Escalated, key: str, priority: float, blind_share: float) -> QueueItem:
+    """An escalated decision as a reviewer gets it; `key` is the log's audit key."""
     return QueueItem(
-        item_id=row[0],
-        guideline_hash=row[1],
-        guideline_name=row[2],
-        task=row[3],
-        fields=json.loads(row[4]),
-        llm_label=None if row[5] is None else json.loads(row[5]),
-        agreement=row[6],
-        confidence=row[7],
-        votes=json.loads(row[8]),
-        reasons=reasons,
-        disagreeing_models=json.loads(row[10]),
-        priority=row[11],
-        blind=is_blind(row[0], row[1], reasons, row[13], key),
+        item_id=decision.item_id,
+        guideline_hash=decision.guideline_hash,
+        guideline_name=decision.guideline_name,
+        task=decision.task,
+        fields=decision.fields,
+        llm_label=decision.label,
+        agreement=decision.agreement,
+        confidence=decision.confidence,
+        votes=decision.votes,
+        reasons=decision.reasons,
+        disagreeing_models=decision.disagreeing_models,
+        priority=priority,
+        blind=is_blind(
+            decision.item_id, decision.guideline_hash, decision.reasons, blind_share, key
+        ),
     )
 
 
-def _attach_rationales(con: Any, items: list[QueueItem], most: int = 5) -> None:
+def attach_rationales(con: Any, items: list[QueueItem], most: int = 5) -> None:
     """Up to `most` distinct rationales per item (none for a blind item), in one query."""
     shown = {(i.item_id, i.guideline_hash): i for i in items if not i.blind}
-    if not shown:
-        return
-    marks = ", ".join(["?"] * len(shown))
-    rows = con.execute(
-        "SELECT item_id, guideline_hash, model, rationale, min(sample_index) AS first"
-        f" FROM drafts WHERE item_id IN ({marks}) AND rationale IS NOT NULL AND rationale <> ''"
-        " GROUP BY ALL ORDER BY item_id, guideline_hash, first, model",
-        [item_id for item_id, _ in shown],
-    ).fetchall()
-    for item_id, guideline_hash, model, rationale, _ in rows:
-        item = shown.get((item_id, guideline_hash))
+    for found in store.rationales(con, [item_id for item_id, _ in shown]):
+        item = shown.get((found.item_id, found.guideline_hash))
         if item is not None and len(item.rationales) < most:
-            item.rationales.append(f"{model}: {rationale}")
+            item.rationales.append(f"{found.model}: {found.rationale}")
 
 
 def release(db: str | Path, reviewer: str) -> None:
     """Give back every item the reviewer holds (sign-out)."""
     with transaction(db) as con:
-        con.execute("DELETE FROM claims WHERE reviewer = ?", [reviewer]).fetchall()
+        store.release_claims(con, reviewer)
 
 
 def submit(
@@ -300,63 +164,46 @@ def submit(
     with transaction(db) as con:
         if action in LABEL_ACTIONS:
             label = _checked_label(con, item, label)
-        if action != "adjudicate" and _already_reviewed(con, reviewer, item):
+        if action != "adjudicate" and store.has_reviewed(
+            con, reviewer, item.item_id, item.guideline_hash
+        ):
             raise ClaimLost(f"you already reviewed {item.item_id}; the second review was not saved")
         if action != "adjudicate":
             _check_claim(con, reviewer, item)
-        con.execute(
-            "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, note, blind,"
-            " seconds_on_screen, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'review_ui')",
-            [
-                item.item_id,
-                item.guideline_hash,
-                reviewer,
-                None if label is None or action not in LABEL_ACTIONS else json.dumps(label),
-                action,
-                note or None,
-                item.blind,
-                seconds_on_screen,
-            ],
-        ).fetchall()
-        con.execute(
-            "DELETE FROM claims WHERE item_id = ? AND guideline_hash = ?",
-            [item.item_id, item.guideline_hash],
-        ).fetchall()
+        store.add_review(
+            con,
+            item.item_id,
+            item.guideline_hash,
+            reviewer,
+            label if action in LABEL_ACTIONS else None,
+            action,
+            note or None,
+            item.blind,
+            seconds_on_screen,
+        )
+        store.release_item(con, item.item_id, item.guideline_hash)
 
 
 def _check_claim(con: Any, reviewer: str, item: QueueItem) -> None:
     """A review needs the reviewer's claim on the item: once a lease has expired, another reviewer
     may have taken the item and reviewed it already."""
-    holder = con.execute(
-        "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?",
-        [item.item_id, item.guideline_hash],
-    ).fetchall()
-    if not holder:
+    holder = store.claim_holder(con, item.item_id, item.guideline_hash)
+    if holder is None:
         raise ClaimLost(
             f"your claim on {item.item_id} expired and the item went back to the queue; "
             "the review was not saved"
         )
-    if holder[0][0] != reviewer:
+    if holder != reviewer:
         raise ClaimLost(
-            f"your claim on {item.item_id} expired and {holder[0][0]} has it now; "
+            f"your claim on {item.item_id} expired and {holder} has it now; "
             "the review was not saved"
         )
 
 
-def _already_reviewed(con: Any, reviewer: str, item: QueueItem) -> bool:
-    return bool(
-        con.execute(
-            "SELECT 1 FROM reviews WHERE item_id = ? AND guideline_hash = ? AND reviewer = ?"
-            " AND action <> 'adjudicate' LIMIT 1",
-            [item.item_id, item.guideline_hash, reviewer],
-        ).fetchall()
-    )
-
-
 def _checked_label(con: Any, item: QueueItem, label: Any) -> Any:
-    content = con.execute(
-        "SELECT content FROM guidelines WHERE guideline_hash = ?", [item.guideline_hash]
-    ).fetchall()[0][0]
+    content = store.guideline_content(con, item.guideline_hash)
+    if content is None:
+        raise ConfigError(f"guideline {item.guideline_hash} is not in the database")
     guideline = parse_guideline(content, item.guideline_name)
     try:
         return task_for(guideline).normalize(

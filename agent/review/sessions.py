@@ -17,6 +17,7 @@ from typing import Any
 from agent.review.accounts import Reviewer, account, verified
 from agent.store.db import transaction
 from agent.store.log import now
+from agent.store.review import accounts as store
 
 SESSION_LIFETIME = timedelta(hours=12)
 FREE_FAILURES = 5
@@ -54,12 +55,13 @@ def _wait(con: Any, name: str, client: str, moment: datetime) -> float:
     """Seconds until `name` from `client` may try again (0: now)."""
     longest = 0.0
     for kind, key in _subjects(name, client):
-        rows = con.execute(
-            "SELECT failures, last_failed_at FROM sign_in_failures WHERE kind = ? AND key = ?",
-            [kind, key],
-        ).fetchall()
-        if rows and wait_after(rows[0][0]) and moment - rows[0][1] < FORGET_FAILURES_AFTER:
-            free_at = rows[0][1] + wait_after(rows[0][0])
+        found = store.failures(con, kind, key)
+        if (
+            found
+            and wait_after(found.failures)
+            and moment - found.last_failed_at < FORGET_FAILURES_AFTER
+        ):
+            free_at = found.last_failed_at + wait_after(found.failures)
             longest = max(longest, (free_at - moment).total_seconds())
     return longest
 
@@ -67,29 +69,17 @@ def _wait(con: Any, name: str, client: str, moment: datetime) -> float:
 def _count_attempt(con: Any, name: str, client: str, moment: datetime) -> None:
     """Count the attempt as failed before the password is checked, so attempts made at the
     same moment cannot all slip past the count; a success takes it back."""
-    con.execute(
-        "DELETE FROM sign_in_failures WHERE last_failed_at <= ?", [moment - FORGET_FAILURES_AFTER]
-    ).fetchall()
+    store.forget_failures_before(con, moment - FORGET_FAILURES_AFTER)
     for kind, key in _subjects(name, client):
-        con.execute(
-            "INSERT INTO sign_in_failures (kind, key, failures, last_failed_at) VALUES (?, ?, 1, ?)"
-            " ON CONFLICT (kind, key) DO UPDATE"
-            " SET failures = failures + 1, last_failed_at = excluded.last_failed_at",
-            [kind, key, moment],
-        ).fetchall()
+        store.count_failure(con, kind, key, moment)
 
 
 def _forgive(con: Any, name: str, client: str) -> None:
     """A success: the name's failures are forgotten, and this attempt no longer counts against
     the client."""
     (name_key, client_key) = (key for _, key in _subjects(name, client))
-    con.execute(
-        "DELETE FROM sign_in_failures WHERE kind = 'name' AND key = ?", [name_key]
-    ).fetchall()
-    con.execute(
-        "UPDATE sign_in_failures SET failures = failures - 1 WHERE kind = 'client' AND key = ?",
-        [client_key],
-    ).fetchall()
+    store.forget_failures(con, "name", name_key)
+    store.take_back_failure(con, "client", client_key)
 
 
 def sign_in(
@@ -111,11 +101,9 @@ def sign_in(
     token = secrets.token_urlsafe(32)
     with transaction(db) as con:
         _forgive(con, name, client)
-        con.execute(
-            "INSERT INTO reviewer_sessions (token_sha256, reviewer, client, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?)",
-            [token_hash(token), reviewer.name, client, moment, moment + SESSION_LIFETIME],
-        ).fetchall()
+        store.add_session(
+            con, token_hash(token), reviewer.name, client, moment, moment + SESSION_LIFETIME
+        )
     return SignIn(reviewer=reviewer, token=token)
 
 
@@ -125,19 +113,11 @@ def session_reviewer(db: str | Path, token: str, moment: datetime | None = None)
     if not token:
         return None
     with transaction(db) as con:
-        rows = con.execute(
-            "SELECT r.name, r.role FROM reviewer_sessions s JOIN reviewers r ON r.name = s.reviewer"
-            " WHERE s.token_sha256 = ? AND s.revoked_at IS NULL AND s.expires_at > ?",
-            [token_hash(token), moment or now()],
-        ).fetchall()
-    return Reviewer(name=rows[0][0], role=rows[0][1]) if rows else None
+        found = store.session_account(con, token_hash(token), moment or now())
+    return Reviewer(name=found.name, role=found.role) if found else None
 
 
 def end_session(db: str | Path, token: str) -> None:
     """Sign-out: the token is refused from now on, wherever it is kept."""
     with transaction(db) as con:
-        con.execute(
-            "UPDATE reviewer_sessions SET revoked_at = ? WHERE token_sha256 = ?"
-            " AND revoked_at IS NULL",
-            [now(), token_hash(token)],
-        ).fetchall()
+        store.revoke_session(con, token_hash(token), now())

@@ -8,73 +8,19 @@ item, so nothing can have been built on the deleted row yet. The item is claimed
 reviewer and comes back to their screen with what they had entered.
 """
 
-from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from agent.errors import ConfigError
-from agent.guidelines import Guideline
-from agent.review import hold, progress, ui_logic
 from agent.review.queue import QueueItem
 from agent.store.db import transaction
 from agent.store.log import now
-
-LAST = "last_decision"
-ENTERED = ("pick", "labels", "other", "spans", "spans-picked", "note")  # kept for an undo
+from agent.store.review import queue as queue_store
+from agent.store.review import undo as store
 
 
 class UndoRefused(ConfigError):
     """The decision cannot be taken back any more (too old, or the item moved on)."""
-
-
-@dataclass
-class Decision:
-    item: QueueItem
-    action: str
-    entered: dict[str, Any] = field(default_factory=dict)  # the item's answer widgets' state
-
-
-def act(
-    state: MutableMapping[str, Any],
-    db: str | Path,
-    reviewer: str,
-    guideline: Guideline,
-    action: str,
-) -> bool:
-    """`ui_logic.act`, remembering the decision (and what was entered) so it can be undone."""
-    item = ui_logic.current_item(state)
-    if item is None:
-        return False
-    entered = _entered(state, guideline, item)
-    if not ui_logic.act(state, db, reviewer, guideline, action):
-        return False
-    state[LAST] = Decision(item, action, entered)
-    progress.count_done(state, action)
-    return True
-
-
-def undo(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> bool:
-    """Ctrl+Z or U: delete the last review and put its item back on screen."""
-    if not ui_logic.still_signed_in(state, db):
-        return False
-    state[ui_logic.FLASH] = state[ui_logic.NOTICE] = None
-    last: Decision | None = state.pop(LAST, None)
-    if last is None:
-        state[ui_logic.FLASH] = "Nothing to undo: you have not decided anything since signing in."
-        return False
-    try:
-        take_back(db, reviewer, last.item, hold.current(state).lease)
-    except UndoRefused as e:
-        state[ui_logic.FLASH] = str(e)
-        return False
-    batch = [i for i in state.get(ui_logic.BATCH) or [] if not _same(i, last.item)]
-    state[ui_logic.BATCH] = [last.item, *batch]
-    state.update(last.entered)
-    progress.count_done(state, last.action, undone=True)
-    state[ui_logic.NOTICE] = f"Undone: your {last.action} of {last.item.item_id}."
-    return True
 
 
 def take_back(
@@ -87,53 +33,24 @@ def take_back(
     transaction; refused when it is older than the lease or someone else has the item. The age
     is taken by the database's clock, which also stamped the review."""
     moment = now()
-    key = [item.item_id, item.guideline_hash]
+    key = (item.item_id, item.guideline_hash)
     with transaction(db) as con:
-        found = con.execute(
-            "SELECT review_id, created_at < CAST(current_timestamp AS TIMESTAMP) - ? FROM reviews"
-            " WHERE item_id = ? AND guideline_hash = ? AND reviewer = ? AND source = 'review_ui'"
-            " AND action <> 'adjudicate' ORDER BY review_id DESC LIMIT 1",
-            [lease, *key, reviewer],
-        ).fetchall()
-        if not found:
+        found = store.last_own_review(con, reviewer, *key, lease)
+        if found is None:
             raise UndoRefused(f"your review of {item.item_id} is not in the log any more")
-        review_id, too_old = found[0]
-        if too_old:
+        if found.older_than_lease:
             minutes = f"{lease.total_seconds() / 60:g}"
             raise UndoRefused(
                 f"your review of {item.item_id} is more than {minutes} minutes old; "
                 "it can no longer be undone"
             )
-        later = con.execute(
-            "SELECT reviewer FROM reviews WHERE item_id = ? AND guideline_hash = ?"
-            " AND review_id > ? AND reviewer <> ? ORDER BY review_id LIMIT 1",
-            [*key, review_id, reviewer],
-        ).fetchall()
-        holder = con.execute(
-            "SELECT reviewer FROM claims WHERE item_id = ? AND guideline_hash = ?"
-            " AND reviewer <> ? AND expires_at >= ?",
-            [*key, reviewer, moment],
-        ).fetchall()
-        other = (later or holder or [(None,)])[0][0]
+        other = store.later_reviewer(con, *key, found.review_id, reviewer) or store.other_holder(
+            con, *key, reviewer, moment
+        )
         if other is not None:
             raise UndoRefused(
                 f"{other} has {item.item_id} now (reviewed or holding it); "
                 "your review stays as it is"
             )
-        con.execute("DELETE FROM reviews WHERE review_id = ?", [review_id]).fetchall()
-        con.execute(
-            "INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
-            [*key, reviewer, moment, moment + lease],
-        ).fetchall()
-
-
-def _entered(state: Mapping[str, Any], guideline: Guideline, item: QueueItem) -> dict[str, Any]:
-    """What the reviewer had entered for the item: its answer and note (not its buttons, whose
-    state Streamlit does not let a script set)."""
-    names = [*ENTERED, *(f"score-{dim}" for dim in guideline.dimensions)]
-    keys = [ui_logic.widget_key(name, item) for name in names]
-    return {key: state[key] for key in keys if key in state}
-
-
-def _same(a: QueueItem, b: QueueItem) -> bool:
-    return ui_logic.item_key(a) == ui_logic.item_key(b)
+        store.delete_review(con, found.review_id)
+        queue_store.put_claims(con, [key], reviewer, moment, lease)

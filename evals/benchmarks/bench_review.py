@@ -39,11 +39,11 @@ from typing import Any
 
 from agent.guidelines import load_guideline
 from agent.review.accounts import add_reviewer
-from agent.review.hold import Hold
 from agent.review.queue import claim, release, set_settings, submit
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.tasks import prompt_hash
+from review_ui.hold import Hold
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "sentiment.md"

@@ -3,11 +3,11 @@
     python evals/benchmarks/bench_signin.py              # 20 of each, ~10 s
     python evals/benchmarks/bench_signin.py --rounds 50
 
-Times the review app's sign-in (`ui_logic.sign_in`: the back-off check and count in the log, the
+Times the review app's sign-in (`page_state.sign_in`: the back-off check and count in the log, the
 scrypt check, the answer) on a fresh log with `--rounds` accounts, alternating a name that has no
 account with a wrong password for an account. Each attempt uses its own name and client, so the
 back-off never applies. Also times what every script run now costs: the session check against
-the log (`ui_logic.check_session`). Prints medians; nothing is asserted.
+the log (`page_state.check_session`). Prints medians; nothing is asserted.
 """
 
 import argparse
@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.review import ui_logic
 from agent.review.accounts import add_reviewer
 from agent.store.db import migrate
+from review_ui import page_state
 
 
 def timed(action: Callable[..., object], *args: object) -> float:
@@ -47,12 +47,12 @@ def main() -> None:
         wrong_name, wrong_password, checks = [], [], []
         for i in range(args.rounds):
             guess = "a-guess-123"
-            wrong_name.append(timed(ui_logic.sign_in, {}, db, f"ghost{i}", guess, f"n{i}"))
-            wrong_password.append(timed(ui_logic.sign_in, {}, db, f"user{i}", guess, f"p{i}"))
+            wrong_name.append(timed(page_state.sign_in, {}, db, f"ghost{i}", guess, f"n{i}"))
+            wrong_password.append(timed(page_state.sign_in, {}, db, f"user{i}", guess, f"p{i}"))
         state: dict = {}
-        ui_logic.sign_in(state, db, "user0", "password-of-user0", "ok")
+        page_state.sign_in(state, db, "user0", "password-of-user0", "ok")
         for _ in range(args.rounds):
-            checks.append(timed(ui_logic.check_session, state, db))
+            checks.append(timed(page_state.check_session, state, db))
     summary("wrong name (no such account)", wrong_name)
     summary("wrong password (existing account)", wrong_password)
     diff = statistics.median(wrong_name) - statistics.median(wrong_password)

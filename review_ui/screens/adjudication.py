@@ -4,12 +4,11 @@ filters; the adjudicator's label is the final one."""
 import streamlit as st
 
 from agent.guidelines import Guideline
-from agent.review import render, ui_logic
 from agent.review.accounts import Reviewer
-from agent.review.adjudication import FILTER, SKIPPED, Case, cases, next_case, skip
+from agent.review.adjudication import Case, cases
 from agent.review.queue import QueueFilter
 from agent.tasks import task_for
-from review_ui import filters, keys, views
+from review_ui import filters, keys, page_state, render, views
 
 PREFIX = "adj-"
 FORWARD = {"Enter": "adj-save", "s": "adj-skip", "?": "show-keys"}
@@ -22,12 +21,12 @@ def final_label(guideline: Guideline, case: Case) -> None:
     if review.keys_pick_labels:
         views.label_buttons(guideline, item, PREFIX)
     if review.editor == "buttons":
-        mine = ui_logic.picked(state, item, PREFIX)
+        mine = page_state.picked(state, item, PREFIX)
         if mine:
-            st.markdown(f"Final label: **{ui_logic.md_escape(mine)}** (Enter saves it)")
+            st.markdown(f"Final label: **{page_state.md_escape(mine)}** (Enter saves it)")
     elif review.editor == "multiselect":
         st.multiselect(
-            "Final labels", guideline.label_names, key=ui_logic.widget_key("labels", item, PREFIX)
+            "Final labels", guideline.label_names, key=page_state.widget_key("labels", item, PREFIX)
         )
     elif review.editor == "scores":
         views.score_inputs(guideline, item, PREFIX)
@@ -38,7 +37,7 @@ def final_label(guideline: Guideline, case: Case) -> None:
 def case_view(db: str, adjudicator: Reviewer, case: Case, waiting: int) -> None:
     item = case.item
     guideline = views.guideline_for(db, item)
-    ui_logic.initial_answer_state(state, guideline, item, PREFIX)
+    page_state.initial_answer_state(state, guideline, item, PREFIX)
     views.item_heading(item.item_id)
     st.caption(
         f"{waiting} case(s) waiting · guideline {guideline.name} · {guideline.task} · {case.why}"
@@ -47,19 +46,25 @@ def case_view(db: str, adjudicator: Reviewer, case: Case, waiting: int) -> None:
     with left:
         views.item_fields(guideline, item, PREFIX, FORWARD)
         st.markdown("**Reviews**")
-        st.html(render.table_html(ui_logic.review_columns(case.reviews), ui_logic.REVIEW_ROWS))
+        st.html(render.table_html(page_state.review_columns(case.reviews), page_state.REVIEW_ROWS))
         final_label(guideline, case)
-        st.text_input("Note", key=ui_logic.widget_key("note", item, PREFIX))
+        st.text_input("Note", key=page_state.widget_key("note", item, PREFIX))
         with st.container(horizontal=True):
             st.button(
                 "Save final label (Enter)",
                 key="adj-save",
                 type="primary",
                 shortcut="Enter",
-                on_click=ui_logic.adjudicate,
+                on_click=page_state.adjudicate,
                 args=(state, db, adjudicator.name, guideline, item, PREFIX),
             )
-            st.button("Skip (S)", key="adj-skip", shortcut="S", on_click=skip, args=(state, item))
+            st.button(
+                "Skip (S)",
+                key="adj-skip",
+                shortcut="S",
+                on_click=page_state.skip_case,
+                args=(state, item),
+            )
     with right:
         views.evidence(item, queued=False)
 
@@ -69,17 +74,24 @@ def show(db: str, adjudicator: Reviewer | None) -> None:
     if adjudicator is None or not adjudicator.can_adjudicate:
         st.error("Only adjudicators can open this page.")
         return
-    state[FILTER] = filters.sidebar(db, state.get(FILTER) or QueueFilter(), "adj-filter")
+    state[page_state.CASE_FILTER] = filters.sidebar(
+        db, state.get(page_state.CASE_FILTER) or QueueFilter(), "adj-filter"
+    )
     views.messages()
     keys.keys_button()
-    found = cases(db, where=state[FILTER])
-    case = next_case(state, found)
+    found = cases(db, where=state[page_state.CASE_FILTER])
+    case = page_state.next_case(state, found)
     if case is None:
         st.success("No disagreements or flags are waiting (with these filters).")
-        if state.get(SKIPPED):
-            st.button("Show skipped cases", key="adj-unskip", on_click=state.pop, args=(SKIPPED,))
+        if state.get(page_state.SKIPPED_CASES):
+            st.button(
+                "Show skipped cases",
+                key="adj-unskip",
+                on_click=state.pop,
+                args=(page_state.SKIPPED_CASES,),
+            )
         return
     case_view(db, adjudicator, case, len(found))
 
 
-show(views.db_path(), ui_logic.signed_in(state))
+show(views.db_path(), page_state.signed_in(state))

@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from agent.review import render, ui_logic
 from agent.review.stats import progress
-from review_ui import views
+from review_ui import page_state, render, views
 
 
 def show(db: str) -> None:
@@ -38,7 +37,7 @@ def show(db: str) -> None:
     with right:
         st.subheader("Overturn rate by the model's label", anchor=False)
         overturns = [
-            (render.visible_controls(ui_logic.json_label_text(label)), rate, n)
+            (render.visible_controls(page_state.json_label_text(label)), rate, n)
             for label, n, rate in figures.overturn_by_label
         ]
         views.chart(overturns, ["model label", "overturn rate"], horizontal=True)

@@ -2,18 +2,17 @@
 
 import streamlit as st
 
-from agent.review import progress, ui_logic
 from agent.review.accounts import Reviewer
 from agent.review.queue import QueueFilter
 from review_ui import filters as review_filters
-from review_ui import keys, views
+from review_ui import keys, page_state, progress, views
 
 state = st.session_state
 
 
 def filters(db: str, reviewer: Reviewer) -> None:
-    where = review_filters.sidebar(db, state.get(ui_logic.FILTER) or QueueFilter())
-    ui_logic.set_filter(state, db, reviewer.name, where)
+    where = review_filters.sidebar(db, state.get(page_state.FILTER) or QueueFilter())
+    page_state.set_filter(state, db, reviewer.name, where)
 
 
 def show(db: str, reviewer: Reviewer | None) -> None:
@@ -30,10 +29,10 @@ def show(db: str, reviewer: Reviewer | None) -> None:
             keys.undo_button(db, reviewer)
         return
     guideline = views.guideline_for(db, item)
-    ui_logic.mark_shown(state, item)
-    ui_logic.initial_answer_state(state, guideline, item)
+    page_state.mark_shown(state, item)
+    page_state.initial_answer_state(state, guideline, item)
     views.item_heading(item.item_id)
-    held = len(state.get(ui_logic.BATCH) or [])
+    held = len(state.get(page_state.BATCH) or [])
     st.caption(
         f"{progress.line(state)} · guideline {guideline.name} · {guideline.task} · "
         f"{held} in your batch"
@@ -44,13 +43,13 @@ def show(db: str, reviewer: Reviewer | None) -> None:
         views.answer_widgets(guideline, item)
         st.text_input(
             "Note",
-            key=ui_logic.widget_key("note", item),
+            key=page_state.widget_key("note", item),
             placeholder="optional; saved with any action",
         )
         views.action_buttons(db, reviewer, guideline, item)
     with right:
         views.evidence(item)
-        views.guideline_panel(guideline, ui_logic.section_labels(state, guideline, item))
+        views.guideline_panel(guideline, page_state.section_labels(state, guideline, item))
 
 
-show(views.db_path(), ui_logic.signed_in(state))
+show(views.db_path(), page_state.signed_in(state))

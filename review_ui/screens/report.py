@@ -8,9 +8,8 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-from agent.review import render
 from evals import report
-from review_ui import views
+from review_ui import render, views
 
 RESULT_KEY = "report_result"  # test hook: a result put here is shown instead of evaluating the db
 EMPTY = (

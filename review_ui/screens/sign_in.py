@@ -2,9 +2,8 @@
 
 import streamlit as st
 
-from agent.review import ui_logic
 from agent.review.accounts import count_reviewers
-from review_ui import browser_session, views
+from review_ui import browser_session, page_state, views
 
 db = views.db_path()
 state = st.session_state
@@ -18,7 +17,7 @@ if count_reviewers(db) == 0:
 
 
 def _submit() -> None:
-    ui_logic.sign_in(
+    page_state.sign_in(
         state,
         db,
         state.get("sign-in-name", ""),
@@ -32,5 +31,5 @@ with st.form("sign-in"):
     st.text_input("Reviewer", key="sign-in-name", autocomplete="username", max_chars=100)
     st.text_input("Password", type="password", key="sign-in-password")
     st.form_submit_button("Sign in", type="primary", on_click=_submit)
-if state.get(ui_logic.FLASH):
-    st.error(state.pop(ui_logic.FLASH))
+if state.get(page_state.FLASH):
+    st.error(state.pop(page_state.FLASH))

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.review import ui_logic
-from agent.review.queue import CLAIM_STATE, QueueFilter, QueueItem
+from agent.review.queue import QueueFilter, QueueItem
 from agent.store.db import transaction
 from agent.store.log import now
+from agent.store.review import queue as store
+from review_ui import page_state
 
 PROGRESS = "progress"
 
@@ -32,38 +33,18 @@ class Progress:
 def measure(db: str | Path, reviewer: str, where: QueueFilter | None = None) -> Progress:
     """Count, in one transaction, what `claim` could still give `reviewer` (with and without
     the filters) and what they decided today."""
-    filters, params = (where or QueueFilter()).sql()
     with transaction(db) as con:
-        waiting, matching = con.execute(
-            f"""
-            WITH state AS ({CLAIM_STATE})
-            SELECT count(*), count(*) FILTER (WHERE true {filters})
-            FROM decisions d
-            JOIN guidelines g USING (guideline_hash)
-            LEFT JOIN review_settings s USING (guideline_hash)
-            LEFT JOIN state r USING (item_id, guideline_hash)
-            LEFT JOIN claims c USING (item_id, guideline_hash)
-            WHERE d.route = 'escalated'
-              AND coalesce(r.n_labels, 0) < coalesce(s.overlap, 1)
-              AND NOT coalesce(r.closed, false) AND NOT coalesce(r.reviewed_by_me, false)
-              AND (c.reviewer IS NULL OR c.reviewer = ? OR c.expires_at < ?)
-            """,
-            [reviewer, *params, reviewer, now()],
-        ).fetchall()[0]
-        done = con.execute(
-            "SELECT count(*) FROM reviews WHERE reviewer = ? AND source = 'review_ui'"
-            " AND action <> 'skip' AND created_at >= CAST(current_date AS TIMESTAMP)",
-            [reviewer],
-        ).fetchall()[0][0]
-    return Progress(matching=matching, waiting=waiting, done_today=done)
+        counts = store.waiting(con, reviewer, where or QueueFilter(), now())
+        done = store.decided_today(con, reviewer)
+    return Progress(matching=counts.matching, waiting=counts.waiting, done_today=done)
 
 
 def refill(state: MutableMapping[str, Any], db: str | Path, reviewer: str) -> QueueItem | None:
-    """`ui_logic.refill`, counting progress afresh whenever a new batch is claimed."""
-    claiming = not state.get(ui_logic.BATCH)
-    item = ui_logic.refill(state, db, reviewer)
+    """`page_state.refill`, counting progress afresh whenever a new batch is claimed."""
+    claiming = not state.get(page_state.BATCH)
+    item = page_state.refill(state, db, reviewer)
     if claiming or PROGRESS not in state:
-        state[PROGRESS] = measure(db, reviewer, state.get(ui_logic.FILTER))
+        state[PROGRESS] = measure(db, reviewer, state.get(page_state.FILTER))
     return item
 
 

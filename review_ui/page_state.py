@@ -11,25 +11,30 @@ import math
 import re
 import time
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from agent.errors import ConfigError, LabelagentError
 from agent.guidelines import Guideline
 from agent.records import Item
-from agent.review import hold, sessions
+from agent.review import sessions
 from agent.review.accounts import Reviewer
+from agent.review.adjudication import Case
 from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
 from agent.review.sessions import SignIn
 from agent.store.db import transaction
+from agent.store.review import queue as store
+from agent.store.review.cases import ReviewRow
+from agent.store.review.queue import FilterOptions
 from agent.tasks import item_text, task_for
+from review_ui import hold
 
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"
 BATCH, FLASH, NOTICE, FILTER, REVIEWER = "batch", "flash", "notice", "queue_filter", "reviewer"
 PICKED = "spans-picked"  # spans picked by selecting text, with their offsets
 TOKEN, CHECKED = "session_token", "session_checked"
+SKIPPED_CASES, CASE_FILTER = "adjudication_skipped", "adjudication_filter"
 SIGN_IN_PAGE, HOME_PAGE, ADJUDICATION_PAGE = "sign-in", "queue", "adjudication"
 PAGES = (HOME_PAGE, ADJUDICATION_PAGE, "dashboard", "report")
 SPAN_COLORS = ("#cfe2ff", "#ffe5b4", "#d1f2d9", "#f8d7da", "#e2d9f3", "#fff3b0", "#d0f0f0")
@@ -337,20 +342,20 @@ def adjudicate(
     return True
 
 
-def review_columns(reviews: list[dict[str, Any]]) -> dict[str, list[str]]:
+def review_columns(reviews: list[ReviewRow]) -> dict[str, list[str]]:
     """The reviews of a case side by side: one column per review."""
     columns: dict[str, list[str]] = {}
     for review in reviews:
-        name = review["reviewer"]
+        name = review.reviewer
         number = 2
         while name in columns:
-            name = f"{review['reviewer']} ({number})"
+            name = f"{review.reviewer} ({number})"
             number += 1
         columns[name] = [
-            review["action"],
-            label_text(review["label"]) if review["label"] is not None else "—",
-            review.get("note") or "",
-            "yes" if review.get("blind") else "no",
+            review.action,
+            label_text(review.label) if review.label is not None else "—",
+            review.note or "",
+            "yes" if review.blind else "no",
         ]
     return columns
 
@@ -358,42 +363,29 @@ def review_columns(reviews: list[dict[str, Any]]) -> dict[str, list[str]]:
 REVIEW_ROWS = ["action", "label", "note", "blind"]
 
 
-@dataclass
-class FilterOptions:
-    guidelines: list[str]
-    labels: list[str]  # the model's labels as JSON text
-    reasons: list[str]
-    runs: list[str]
+def next_case(state: Mapping[str, Any], found: list[Case]) -> Case | None:
+    """The first case the adjudicator has not skipped in this session."""
+    skipped = state.get(SKIPPED_CASES) or set()
+    return next((c for c in found if item_key(c.item) not in skipped), None)
+
+
+def skip_case(state: MutableMapping[str, Any], item: QueueItem) -> None:
+    """S: leave the case for later (it comes back in the next session, or after Show skipped)."""
+    state[SKIPPED_CASES] = {*(state.get(SKIPPED_CASES) or set()), item_key(item)}
 
 
 def filter_options(db: str | Path) -> FilterOptions:
     """The values the queue's filters offer, from the escalated decisions."""
     with transaction(db) as con:
-
-        def column(sql: str) -> list[str]:
-            return [r[0] for r in con.execute(sql).fetchall() if r[0] is not None]
-
-        escalated = "FROM decisions d JOIN guidelines g USING (guideline_hash)"
-        escalated += " WHERE d.route = 'escalated'"
-        return FilterOptions(
-            guidelines=column(f"SELECT DISTINCT g.name {escalated} ORDER BY 1"),
-            labels=column(f"SELECT DISTINCT CAST(d.label AS VARCHAR) {escalated} ORDER BY 1"),
-            reasons=column(
-                "SELECT DISTINCT unnest(CAST(d.reasons AS VARCHAR[])) FROM decisions d"
-                " WHERE d.route = 'escalated' ORDER BY 1"
-            ),
-            runs=column(f"SELECT DISTINCT d.run_id {escalated} ORDER BY 1"),
-        )
+        return store.filter_options(con)
 
 
 def guideline_content(db: str | Path, guideline_hash: str) -> str:
     with transaction(db) as con:
-        rows = con.execute(
-            "SELECT content FROM guidelines WHERE guideline_hash = ?", [guideline_hash]
-        ).fetchall()
-    if not rows:
+        content = store.guideline_content(con, guideline_hash)
+    if content is None:
         raise ConfigError(f"guideline {guideline_hash} is not in the database")
-    return rows[0][0]
+    return content
 
 
 def sign_in(

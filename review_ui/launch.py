@@ -7,11 +7,11 @@ from rich.console import Console
 
 from agent.errors import ConfigError, DatabaseError
 from agent.review.accounts import count_reviewers
-from agent.review.hold import Hold
 from agent.review.queue import known_guideline, set_settings
 from agent.store.db import migrate
+from review_ui.hold import Hold
 
-APP = Path(__file__).resolve().parent.parent.parent / "review_ui" / "app.py"
+APP = Path(__file__).resolve().parent / "app.py"
 
 
 def prepare(

@@ -12,8 +12,8 @@ from typing import Any
 from agent.guidelines import Guideline
 from agent.records import Item
 from agent.review.queue import QueueItem
-from agent.review.ui_logic import PICKED, parse_span_lines, spans_to_lines, widget_key
 from agent.tasks import task_for
+from review_ui.page_state import PICKED, parse_span_lines, spans_to_lines, widget_key
 
 APPLIED = "spans-applied"
 
