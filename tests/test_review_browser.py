@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
-PASSWORDS = {name: f"{name}-secret-1" for name in ("ann", "bob", "cy", "dee", "eve")}
+PASSWORDS = {name: f"{name}-secret-1" for name in ("ann", "bob", "cy", "dee", "eve", "fay")}
 ITEM_HEADING = re.compile(r"^Item \S+$")
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 NEW_ITEM = """(before) => [...document.querySelectorAll("h1, h2, h3")].some(
@@ -460,6 +460,27 @@ def test_keys_work_after_filtering(queue_app, page):
     assert guideline_filter.input_value() == "sentiment", "S is not typed into the filter"
     assert [(item, action) for item, action, *_ in reviews_by(queue_app.db, "eve")] == [
         (before, "skip")
+    ]
+
+
+def test_enter_saves_wherever_the_focus_is_and_never_clicks_the_focused_button(queue_app, page):
+    """The benchmark's path: after the mouse (a click on the heading, a label picked), Enter
+    saves the item; with a button focused, Enter saves and does not also press that button."""
+    sign_in(page, queue_app.url, "fay", PASSWORDS["fay"])
+    first = shown_item(page)
+    page.get_by_role("heading", name=ITEM_HEADING).click()
+    second = press_for_next(page, "Enter")
+    page.get_by_role("button", name="Flag (F)").focus()
+    third = press_for_next(page, "Enter")
+    page.get_by_role("button", name=re.compile(r"^1 · negative")).click()
+    page.get_by_text("Your label: negative").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Skip (S)").focus()
+    press_for_next(page, "Enter")
+    assert [(i, a, json.loads(lab)) for i, a, lab, _, _ in reviews_by(queue_app.db, "fay")] == [
+        (first, "accept", "positive"),
+        (second, "accept", "positive"),
+        (third, "correct", "negative"),
     ]
 
 
