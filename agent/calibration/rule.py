@@ -151,8 +151,6 @@ def latest_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, An
     return {"calibration_id": rows[0][0], **json.loads(rows[0][1]), "created_at": rows[0][2]}
 
 
-
-
 def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresholds) -> dict:
     """Returns how many decisions moved each way."""
     moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
