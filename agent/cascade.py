@@ -94,10 +94,12 @@ def stage_thresholds(
             rule = latest_rule(db, guideline_hash, cascade_key(stages))
     if rule is None or len(rule.get("stages", [])) != len(stages):
         return [Thresholds().merged(**flags) for _ in stages]
-    return [_from_stage_rule(rule, stage["threshold"]).merged(**flags) for stage in rule["stages"]]
+    return [
+        stage_rule_thresholds(rule, stage["threshold"]).merged(**flags) for stage in rule["stages"]
+    ]
 
 
-def _from_stage_rule(rule: dict, threshold: float | None) -> Thresholds:
+def stage_rule_thresholds(rule: dict, threshold: float | None) -> Thresholds:
     """A stage of a calibrated cascade: its score alone gates; None accepts nothing."""
     source = f"calibration {rule['calibration_id']}"
     gates = {"min_agreement": 0.0, "min_confidence": 0.0, "min_support": 0.0}

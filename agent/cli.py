@@ -642,6 +642,7 @@ def _print_calibration(result: dict[str, Any]) -> None:
         out.print(
             f"re-routed: {moved['to_auto']} to auto, {moved['to_escalated']} to review,"
             f" {moved['reasons_changed']} with other reasons, {moved['unchanged']} unchanged"
+            + (f", {moved['needs_calls']} need new model calls" if moved.get("needs_calls") else "")
         )
 
 

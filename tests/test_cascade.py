@@ -9,8 +9,9 @@ from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
+from agent.calibration.cascade import CascadeExample, calibrate_cascade, select_stages, summary
 from agent.calibration.rule import Thresholds
-from agent.cascade import Stage, cascade_key, check_stages, stage_models
+from agent.cascade import Stage, cascade_key, check_stages, stage_models, stage_thresholds
 from agent.cli import app
 from agent.errors import ConfigError, ProviderUnreachable
 from agent.guidelines import load_guideline
@@ -120,21 +121,19 @@ def test_a_cascade_is_named_by_its_stages():
     assert stage_models("a+j>b") == [["a", "j"], ["b"]]
 
 
-def gold_table(n: int) -> dict[str, dict]:
-    """Cheap is sure of the first half; middle of items 50-79; strong of everything but 90-99."""
-    sure, unsure = {"positive": 1.0}, {
-        "positive": 0.4, "negative": 0.35, "neutral": 0.25}  # fmt: skip
-    table = {}
-    for i in range(n):
-        table[f"t{i}"] = {
+def gold_table(n: int, cheap: int, middle: int, strong: int) -> dict[str, dict]:
+    """Every item is positive; each model is sure (and right) of the items below its bound, and
+    unsure, leaning to a wrong label, of the rest."""
+    sure = {"positive": 1.0}
+    unsure = {"negative": 0.45, "positive": 0.3, "neutral": 0.25}
+    bounds = {"cheap": cheap, "middle": middle, "strong": strong}
+    return {
+        f"t{i}": {
             "label": "positive",
-            "probs": {
-                "cheap": sure if i < 50 else unsure,
-                "middle": sure if i < 80 else unsure,
-                "strong": sure if i < 90 else unsure,
-            },
+            "probs": {m: sure if i < bound else unsure for m, bound in bounds.items()},
         }
-    return table
+        for i in range(n)
+    }
 
 
 def cli_label(db: Path, path: Path, url: str, *extra: str) -> object:
@@ -146,7 +145,7 @@ def cli_label(db: Path, path: Path, url: str, *extra: str) -> object:
 
 @pytest.fixture
 def server():
-    with SimServer(SimConfig(gold=gold_table(100), seed=1)) as running:
+    with SimServer(SimConfig(gold=gold_table(100, 50, 80, 90), seed=1)) as running:
         yield running
 
 
@@ -200,3 +199,78 @@ def test_an_unknown_or_repeated_stage_model_is_refused_before_any_call(tmp_path,
     twice = CliRunner().invoke(app, [*args, "--escalate-to", "openai/cheap"])
     assert twice.exit_code == 1 and "named twice" in twice.output
     assert server.history == [] and not db.exists()
+
+
+def example(i: int, *stages: tuple[float | None, bool]) -> CascadeExample:
+    return CascadeExample(f"i{i}", tuple(s for s, _ in stages), tuple(c for _, c in stages))
+
+
+def test_each_stage_is_tested_at_the_confidence_left_after_splitting_the_risk():
+    sure = [example(i, (1.0, True)) for i in range(22)]
+    assert select_stages(sure, 0.1, 0.9) == [1.0], "0 errors of 22: bound 0.099 at C = 0.9"
+    three = [example(i, (1.0, True), (None, False), (None, False)) for i in range(22)]
+    assert select_stages(three, 0.1, 0.9)[0] is None, "bound 0.143 at 1 - 0.1/3"
+
+
+def test_a_later_stage_is_tested_on_what_the_earlier_ones_passed_on():
+    """The cheap stage is sure and right on half; on the other half it is unsure and wrong, and
+    the strong stage is sure and right."""
+    examples = [example(i, (1.0, True), (1.0, True)) for i in range(200)]
+    examples += [example(i, (0.4, False), (0.95, True)) for i in range(200, 400)]
+    thresholds = select_stages(examples, 0.1, 0.9)
+    assert thresholds == [1.0, 0.95]
+    s = summary(examples, thresholds, 0.9)
+    assert (s["accepted"], s["errors"], s["by_stage"]) == (400, 0, [200, 200])
+
+
+def test_no_stage_passing_says_how_many_more_reviews_would_do():
+    few = [example(i, (1.0, True), (1.0, True)) for i in range(10)]
+    result = calibrate_cascade(few, 0.1, 0.9, holdout=0)
+    assert result["status"] == "too_few" and result["more_reviews_needed"] > 0
+    assert "more reviews" in result["message"]
+
+
+def test_calibrate_apply_on_a_cascade_through_the_cli(tmp_path, db):
+    """Every item runs through every stage and has a gold label; the last stage's sure items
+    are too few to pass, so that stage accepts nothing under the rule."""
+    path = items(tmp_path, 200)
+    guideline = GUIDELINES / "sentiment.md"
+    gold = write_jsonl(
+        tmp_path / "gold.jsonl", [{"id": f"t{i}", "label": "positive"} for i in range(200)]
+    )
+    with SimServer(SimConfig(gold=gold_table(200, 100, 180, 190), seed=1)) as server:
+        extra = ("--audit-share", "0", "--calibration-share", "1")
+        assert cli_label(db, path, server.url, *extra).exit_code == 0
+        imported = CliRunner().invoke(
+            app,
+            ["import-labels", str(gold), "--annotator", "gold", "-g", str(guideline), "--db",
+             str(db)],
+        )  # fmt: skip
+        assert imported.exit_code == 0, imported.output
+        asked = len(server.history)
+        result = CliRunner().invoke(
+            app,
+            ["calibrate", "--db", str(db), "--json", "--target-error", "0.2", "--holdout", "0",
+             "--apply"],
+        )  # fmt: skip
+        assert len(server.history) == asked, "--apply calls no model"
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["model"] == "openai/cheap>openai/middle>openai/strong"
+    first, second, last = out["thresholds"]
+    assert out["status"] == "rule" and first == 1.0 and second is not None and last is None
+    by_stage = out["calibration"]["by_stage"]
+    assert by_stage[0] == 100 and by_stage[1] >= 80 and by_stage[2] == 0
+    assert out["rerouted"]["needs_calls"] == 0 and out["rerouted"]["to_escalated"] >= 10
+    accepted = "route = 'auto' OR CAST(reasons AS VARCHAR) = '[\"audit\"]'"  # audit: 5%
+    decided = rows(
+        db, f"SELECT stage, {accepted}, count(*) FROM decisions GROUP BY ALL ORDER BY ALL"
+    )
+    assert decided == [
+        (0, True, 100), (1, True, by_stage[1]), (2, False, 100 - by_stage[1])
+    ], "the decisions are the cascade simulated on the calibration items"  # fmt: skip
+    names = [["openai/cheap"], ["openai/middle"], ["openai/strong"]]
+    later = stage_thresholds(db, load_guideline(guideline).content_hash, names)
+    assert [(t.min_support, t.auto_accept) for t in later] == [
+        (1.0, True), (second, True), (0.0, False)
+    ], "later runs route by the rule"  # fmt: skip
