@@ -330,12 +330,17 @@ def plan(
     jury: Annotated[
         list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
     ] = None,
+    escalate_to: Annotated[
+        list[str] | None,
+        typer.Option(help="A later stage of a cascade (repeatable, in order), as for label."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     id_field: IdFieldOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
-    """Dry run: check the input and show items, samples and the most it could cost."""
+    """Dry run: check the input and show items, samples and the most it could cost (per stage
+    of a cascade, with the expected cost where the log has earlier decisions of it)."""
     from agent.planning import plan as make_plan
 
     with _reported():
@@ -349,6 +354,7 @@ def plan(
             _id_field(id_field),
             limit,
             max_item_bytes,
+            escalate_to,
         )
     _show(result, as_json, _print_plan)
 
@@ -364,7 +370,8 @@ def _print_plan(plan: "Plan") -> None:
             if m.max_cost_usd is None
             else f"at most ${m.max_cost_usd:.4f}"
         )
-        out.print(f"  {m.model}: at most {m.max_samples} samples, {cost}")
+        expected = "" if m.expected_cost_usd is None else f", expected ${m.expected_cost_usd:.4f}"
+        out.print(f"  stage {m.stage} {m.model}: at most {m.max_samples} samples, {cost}{expected}")
     out.print(f"[dim]{plan.note}[/]")
 
 

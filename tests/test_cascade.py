@@ -274,3 +274,20 @@ def test_calibrate_apply_on_a_cascade_through_the_cli(tmp_path, db):
     assert [(t.min_support, t.auto_accept) for t in later] == [
         (1.0, True), (second, True), (0.0, False)
     ], "later runs route by the rule"  # fmt: skip
+
+
+def test_plan_shows_each_stage_and_what_the_cascade_decided_already(tmp_path, db, server):
+    path = items(tmp_path, 100)
+    assert cli_label(db, path, server.url, "--audit-share", "0").exit_code == 0
+    args = ["plan", str(path), "-g", str(GUIDELINES / "sentiment.md"), "--db", str(db), "--json"]
+    args += ["--model", "openai/cheap", "--escalate-to", "openai/middle"]
+    args += ["--escalate-to", "openai/strong"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["already_decided"] == 100 and plan["to_label"] == 0
+    assert [(m["model"], m["stage"]) for m in plan["models"]] == [
+        ("openai/cheap", 0), ("openai/middle", 1), ("openai/strong", 2)
+    ]  # fmt: skip
+    twice = CliRunner().invoke(app, [*args, "--escalate-to", "openai/cheap"])
+    assert twice.exit_code == 1 and "named twice" in twice.output
