@@ -247,7 +247,10 @@ DECISION_COLUMNS = (
 
 
 def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
-    _register(con, "new_decisions", rows)
+    """A row without a column of a later schema (a journal an older labelagent wrote) gets
+    NULL there."""
+    columns = DECISION_COLUMNS.split(", ")
+    _register(con, "new_decisions", [{c: row.get(c) for c in columns} for row in rows])
     con.execute(
         f"INSERT INTO decisions_history ({DECISION_COLUMNS}, decided_at)"
         f" SELECT {', '.join('d.' + c for c in DECISION_COLUMNS.split(', '))}, d.decided_at"
