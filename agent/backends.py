@@ -38,7 +38,7 @@ def make_backend(
         return LocalBackend(model_path=path)
     from agent.llm import LiteLLMBackend
 
-    return LiteLLMBackend(
+    backend = LiteLLMBackend(
         model,
         api_base=api_base,
         api_key=api_key,
@@ -46,3 +46,19 @@ def make_backend(
         concurrency=concurrency,
         timeout=timeout,
     )
+    _check_provider(model, api_base)
+    return backend
+
+
+def _check_provider(model: str, api_base: str | None) -> None:
+    """A model litellm cannot route is refused before any call (LiteLLMBackend has set litellm
+    up by now)."""
+    import litellm
+
+    try:
+        litellm.get_llm_provider(model, api_base=api_base)
+    except Exception as e:
+        raise ConfigError(
+            f"model {model!r} is unknown: litellm cannot tell its provider",
+            hint=f"Name the provider, e.g. openai/{model} (with --api-base for your own server).",
+        ) from e

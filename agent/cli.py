@@ -145,6 +145,22 @@ def label(
     jury: Annotated[
         list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
     ] = None,
+    escalate_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A stronger model for the items the stages before it are unsure of "
+            "(repeatable, in order): a cascade. Unsure after the last stage: people.",
+        ),
+    ] = None,
+    calibration_share: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="With --escalate-to: share of items run through every stage whatever their "
+            "scores (audit items always are), so `labelagent calibrate` can learn the cascade.",
+        ),
+    ] = 0.05,
     concurrency: Annotated[
         int, typer.Option(min=1, help="Requests in flight at once, per model.")
     ] = 8,
@@ -224,21 +240,35 @@ def label(
     stopped answering (the run stops after 5 items in a row get no answer): items without an
     answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
-    from agent.calibration.rule import thresholds_for
+    from agent.cascade import Stage, check_stages, stage_thresholds
     from agent.pipeline import Labeler, RunSettings
 
     with _reported():
         g = load_guideline(guideline)
-        backends = [
-            make_backend(
-                m, api_base, mode=mode, concurrency=concurrency, timeout=timeout, db=db, guideline=g
-            )
-            for m in [model, *(jury or [])]
+        asked = [[model or "local", *(jury or [])], *([m] for m in escalate_to or [])]
+        check_stages(asked)
+        stages = [
+            [
+                make_backend(
+                    m,
+                    api_base,
+                    mode=mode,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    db=db,
+                    guideline=g,
+                )
+                for m in models
+            ]
+            for models in asked
         ]
-        thresholds = thresholds_for(
-            db, g.content_hash, backends[0].name, min_agreement, min_confidence, audit_share
+        names = [[b.name for b in backends] for backends in stages]
+        thresholds = stage_thresholds(
+            db, g.content_hash, names, min_agreement, min_confidence, audit_share
         )
+        backends = stages[0]
         settings = RunSettings(
+            calibration_share=calibration_share,
             samples=samples,
             temperature=temperature,
             stop_confidence=stop_confidence,
@@ -259,9 +289,10 @@ def label(
                 g,
                 backends,
                 settings,
-                thresholds,
+                thresholds[0],
                 concurrency=concurrency * len(backends),
                 on_progress=show,
+                escalate_to=[Stage(b, t) for b, t in zip(stages[1:], thresholds[1:], strict=True)],
             )
             progress = labeler.run(input, _id_field(id_field))
     _print_run(progress, db)
@@ -299,12 +330,17 @@ def plan(
     jury: Annotated[
         list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
     ] = None,
+    escalate_to: Annotated[
+        list[str] | None,
+        typer.Option(help="A later stage of a cascade (repeatable, in order), as for label."),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1)] = None,
     id_field: IdFieldOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
 ) -> None:
-    """Dry run: check the input and show items, samples and the most it could cost."""
+    """Dry run: check the input and show items, samples and the most it could cost (per stage
+    of a cascade, with the expected cost where the log has earlier decisions of it)."""
     from agent.planning import plan as make_plan
 
     with _reported():
@@ -318,6 +354,7 @@ def plan(
             _id_field(id_field),
             limit,
             max_item_bytes,
+            escalate_to,
         )
     _show(result, as_json, _print_plan)
 
@@ -333,7 +370,8 @@ def _print_plan(plan: "Plan") -> None:
             if m.max_cost_usd is None
             else f"at most ${m.max_cost_usd:.4f}"
         )
-        out.print(f"  {m.model}: at most {m.max_samples} samples, {cost}")
+        expected = "" if m.expected_cost_usd is None else f", expected ${m.expected_cost_usd:.4f}"
+        out.print(f"  stage {m.stage} {m.model}: at most {m.max_samples} samples, {cost}{expected}")
     out.print(f"[dim]{plan.note}[/]")
 
 
@@ -611,6 +649,7 @@ def _print_calibration(result: dict[str, Any]) -> None:
         out.print(
             f"re-routed: {moved['to_auto']} to auto, {moved['to_escalated']} to review,"
             f" {moved['reasons_changed']} with other reasons, {moved['unchanged']} unchanged"
+            + (f", {moved['needs_calls']} need new model calls" if moved.get("needs_calls") else "")
         )
 
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 
 from agent import inputs
 from agent.budget import Budget
-from agent.calibration.rule import Thresholds, route
+from agent.calibration.rule import Thresholds, audit_draw, route
+from agent.cascade import Stage, cascade_key
 from agent.consistency import build_verdict, next_batch, should_stop
 from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
 from agent.guidelines import Guideline
@@ -44,6 +45,7 @@ class RunSettings(BaseModel):
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES
     breaker_items: int = 5  # items in a row the provider failed before the run stops
     audit_seed: int = 0
+    calibration_share: float = 0.0  # a cascade's items run through every stage (and audit items)
     chunk_size: int = 500
     flush_seconds: float = 1.0
     flush_items: int = 200
@@ -77,13 +79,18 @@ class Labeler:
         thresholds: Thresholds,
         concurrency: int = 8,
         on_progress: Callable[[Progress], None] | None = None,
+        escalate_to: list[Stage] | None = None,
     ) -> None:
+        """`backends` (the main model and its jury) with `thresholds` is the first stage; the
+        stages of `escalate_to` follow it (agent/cascade.py)."""
         self.db, self.guideline = db, guideline
-        self.backends, self.settings, self.thresholds = backends, settings, thresholds
+        self.stages = [Stage(backends, thresholds), *(escalate_to or [])]
+        self.backends = [b for stage in self.stages for b in stage.backends]
+        self.settings, self.thresholds = settings, thresholds
         self.workers = max(1, concurrency)
         self.on_progress = on_progress or (lambda progress: None)
         self.prompt_hash = prompt_hash(guideline)
-        self.model = backends[0].name
+        self.model = cascade_key([stage.models for stage in self.stages])
         self.progress = Progress()
         self.budget: Budget | None = None
         self._failed_in_row = 0
@@ -280,34 +287,59 @@ class Labeler:
         self, item: Item, stored: dict[str, list[Sample]], run_id: str
     ) -> tuple[dict, bool]:
         """The item's log entry (its new drafts, and its decision or why it has none), and
-        whether any model answered."""
+        whether any model answered. The stages are tried in order until one accepts the item
+        (all of them for audit and calibration items); stored drafts are reused, so a resumed
+        item goes on where it stopped."""
         messages = build_messages(self.guideline, item)
-        by_model = await asyncio.gather(
-            *(self._sample_model(b, item, messages, stored.get(b.name, [])) for b in self.backends)
-        )
-        samples = {b.name: s for b, (s, _) in zip(self.backends, by_model, strict=True)}
-        unanswered = [u for _, u in by_model if u is not None]
-        reused = {(s.model, s.sample_index) for ss in stored.values() for s in ss}
-        new = [s for ss in samples.values() for s in ss if (s.model, s.sample_index) not in reused]
-        self.progress.stored_samples_reused += len(reused)
         keys = (item.item_id, self.guideline.content_hash, self.prompt_hash)
-        entry = {
-            "drafts": [log.draft_row(*keys, run_id, s) for s in new],
-            "decision": None,
-            "retry": None,
-        }
-        if unanswered:
-            entry["retry"] = log.retry_row(*keys, self.model, run_id, unanswered[0])
-            return entry, bool(new) or len(unanswered) < len(self.backends)
-        verdict = build_verdict(self.guideline, samples)
-        routed, reasons = route(
-            verdict,
-            self.thresholds,
-            item.item_id,
-            self.guideline.content_hash,
-            self.audit_key,
-            self.settings.audit_seed,
-        )
+        reused = {(s.model, s.sample_index) for ss in stored.values() for s in ss}
+        self.progress.stored_samples_reused += len(reused)
+        entry: dict = {"drafts": [], "decision": None, "retry": None}
+        every_stage = self._runs_every_stage(item.item_id)
+        answered, tried, chosen = False, [], None
+        for index, stage in enumerate(self.stages):
+            by_model = await asyncio.gather(
+                *(
+                    self._sample_model(b, item, messages, stored.get(b.name, []))
+                    for b in stage.backends
+                )
+            )
+            samples = {b.name: s for b, (s, _) in zip(stage.backends, by_model, strict=True)}
+            unanswered = [u for _, u in by_model if u is not None]
+            new = [
+                s for ss in samples.values() for s in ss if (s.model, s.sample_index) not in reused
+            ]
+            entry["drafts"] += [log.draft_row(*keys, run_id, s) for s in new]
+            answered |= bool(new) or len(unanswered) < len(stage.backends)
+            if unanswered:
+                entry["retry"] = log.retry_row(*keys, self.model, run_id, unanswered[0])
+                return entry, answered
+            verdict = build_verdict(self.guideline, samples)
+            routed, reasons = route(
+                verdict,
+                stage.thresholds,
+                item.item_id,
+                self.guideline.content_hash,
+                self.audit_key,
+                self.settings.audit_seed,
+            )
+            accepted = routed == "auto" or reasons == ["audit"]
+            tried.append(
+                {
+                    "models": stage.models,
+                    "route": "auto" if accepted else "next",
+                    "reasons": reasons,
+                }
+            )
+            if accepted and chosen is None:
+                chosen = (index, verdict, routed, reasons)
+            if chosen is not None and not every_stage:
+                break
+        if chosen is None:
+            tried[-1]["route"] = "escalated"
+            every_reason = list(dict.fromkeys(r for stage in tried for r in stage["reasons"]))
+            chosen = (len(tried) - 1, verdict, "escalated", every_reason)
+        index, verdict, routed, reasons = chosen
         decision = Decision(
             item_id=item.item_id,
             guideline_hash=self.guideline.content_hash,
@@ -317,10 +349,22 @@ class Labeler:
             verdict=verdict,
             route=routed,
             reasons=reasons,
-            rule=self.thresholds.model_dump(),
+            rule=self.stages[index].thresholds.model_dump(),
+            stage=index,
+            stages_tried=tried,
         )
         entry["decision"] = log.decision_row(decision)
         return entry, True
+
+    def _runs_every_stage(self, item_id: str) -> bool:
+        """Audit items and a calibration share of the others, by the item's audit draw."""
+        if len(self.stages) == 1:
+            return False
+        share = self.thresholds.audit_share + self.settings.calibration_share
+        draw = audit_draw(
+            item_id, self.guideline.content_hash, self.audit_key, self.settings.audit_seed
+        )
+        return draw < share
 
     async def _sample_model(
         self, backend: Backend, item: Item, messages: list[dict[str, str]], stored: list[Sample]
@@ -382,6 +426,7 @@ class Labeler:
             "prompt_hash": self.prompt_hash,
             "model": self.model,
             "jury": [b.name for b in self.backends[1:]],
+            "stages": [stage.models for stage in self.stages],
             "settings": {
                 **self.settings.model_dump(),
                 "thresholds": self.thresholds.model_dump(),

@@ -5,10 +5,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent import inputs
+from agent.cascade import cascade_key, check_stages
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.store import log
-from agent.store.db import read_only
+from agent.store.db import read_only, transaction
 from agent.tasks import build_messages, prompt_hash
 
 COMPLETION_TOKENS_PER_SAMPLE = 60
@@ -24,6 +25,10 @@ class ModelPlan:
     model: str
     max_samples: int
     max_cost_usd: float | None  # None: litellm has no price for the model
+    stage: int = 0  # its cascade stage (0: --model and --jury)
+    # From the earlier decisions of this cascade in the log: the share of items that reached the
+    # stage times the model's mean samples per item there. None without such decisions.
+    expected_cost_usd: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,9 +71,14 @@ def plan(
     id_field: inputs.IdField = inputs.DEFAULT_ID_FIELD,
     limit: int | None = None,
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
+    escalate_to: list[str] | None = None,
 ) -> Plan:
+    """The worst case: every item reaches every stage and gets all `samples` from each model."""
     summary = inputs.scan(input_path, guideline.fields, id_field, max_item_bytes)
-    models = [_resolved(db, guideline, m) for m in models]
+    stages = [[_resolved(db, guideline, m) for m in models], *([m] for m in escalate_to or [])]
+    check_stages(stages)
+    models = [m for stage in stages for m in stage]
+    key = cascade_key(stages)
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
     exists = Path(db).exists()
@@ -84,7 +94,7 @@ def plan(
                     [i.item_id for i in chunk],
                     guideline.content_hash,
                     prompt_hash(guideline),
-                    models[0],
+                    key,
                     models,
                 )
                 decided += len(done)
@@ -92,12 +102,16 @@ def plan(
                 break
     to_label = total - decided
     prompt_tokens = sum(prompt_chars) / max(1, len(prompt_chars)) / 4
+    seen_per_item = _samples_seen(db, guideline, key, stages) if exists else {}
     per_model = []
-    for model in models:
-        price = price_per_sample(model, prompt_tokens)
-        k = _samples(model, samples)
-        cost = None if price is None else round(price * to_label * k, 4)
-        per_model.append(ModelPlan(model, to_label * k, cost))
+    for index, stage in enumerate(stages):
+        for model in stage:
+            price = price_per_sample(model, prompt_tokens)
+            k = _samples(model, samples)
+            cost = None if price is None else round(price * to_label * k, 4)
+            seen = seen_per_item.get(model)
+            expected = None if price is None or seen is None else round(price * to_label * seen, 4)
+            per_model.append(ModelPlan(model, to_label * k, cost, index, expected))
     costs = [m.max_cost_usd for m in per_model]
     return Plan(
         input=str(summary.path),
@@ -108,6 +122,29 @@ def plan(
         models=per_model,
         max_cost_usd=None if None in costs else round(sum(costs), 4),
     )
+
+
+def _samples_seen(
+    db: str | Path, guideline: Guideline, key: str, stages: list[list[str]]
+) -> dict[str, float]:
+    """Model -> its samples per decided item of the cascade `key` so far (0 where the items did
+    not reach its stage)."""
+    with read_only(db), transaction(db) as con:
+        decided = con.execute(
+            "SELECT count(*) FROM decisions WHERE guideline_hash = ? AND model = ?",
+            [guideline.content_hash, key],
+        ).fetchone()[0]
+        drawn = dict(
+            con.execute(
+                "SELECT x.model, count(*) FROM decisions d"
+                " JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
+                " WHERE d.guideline_hash = ? AND d.model = ? GROUP BY x.model",
+                [guideline.content_hash, key],
+            ).fetchall()
+        )
+    if not decided:
+        return {}
+    return {m: drawn.get(m, 0) / decided for stage in stages for m in stage}
 
 
 def _resolved(db: str | Path, guideline: Guideline, model: str) -> str:

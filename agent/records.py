@@ -103,3 +103,5 @@ class Decision(BaseModel):
     route: str
     reasons: list[str]
     rule: dict[str, Any]
+    stage: int | None = None  # the cascade stage whose verdict this is
+    stages_tried: list[dict[str, Any]] | None = None  # per stage tried: models, route, reasons

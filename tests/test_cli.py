@@ -391,5 +391,13 @@ def test_status_and_plan_print_the_same_json_keys_in_the_same_order(tmp_path, la
         "max_cost_usd",
         "note",
     ]
-    assert plan["models"] == [{"model": "local", "max_samples": 10, "max_cost_usd": 0.0}]
+    assert plan["models"] == [
+        {
+            "model": "local",
+            "max_samples": 10,
+            "max_cost_usd": 0.0,
+            "stage": 0,
+            "expected_cost_usd": None,
+        }
+    ]
     assert (plan["items"], plan["already_decided"], plan["to_label"]) == (2, 0, 2)

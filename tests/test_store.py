@@ -108,3 +108,20 @@ def test_a_writer_gives_up_with_a_clear_message_when_the_file_stays_locked(db):
             pass
     finally:
         holder.join()
+
+
+@pytest.mark.parametrize("previous", range(1, 8))
+def test_a_decision_from_before_cascades_keeps_its_row_with_no_stage(previous, db):
+    migrate(db, target=previous)
+    with transaction(db) as con:
+        con.execute(
+            "INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label,"
+            " route, reasons, agreement, confidence, n_samples, n_failed, votes,"
+            " disagreeing_models, rule) VALUES ('a', 'g', 'r', 'm', 'p', '\"x\"', 'auto', '[]',"
+            " 1.0, 0.9, 2, 0, '{}', '[]', '{}')"
+        )
+    migrate(db)
+    with transaction(db) as con:
+        assert con.execute(
+            "SELECT item_id, model, stage, stages_tried FROM decisions"
+        ).fetchall() == [("a", "m", None, None)]

@@ -5,8 +5,10 @@ items again under it (`rule`)."""
 from pathlib import Path
 from typing import Any
 
+from agent.calibration.cascade import run_cascade_calibration
 from agent.calibration.learn import calibrate, examples, unreviewed_scores
 from agent.calibration.rule import from_rule, reroute, store_rule
+from agent.cascade import is_cascade
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
 from agent.store import students
@@ -65,6 +67,12 @@ def run_calibration(
         name = students.load(db, ghash).student_id
     if name not in data.annotators("model"):
         raise ConfigError(f"{name!r} is not a model in the log for this guideline")
+    if is_cascade(name):
+        if guarantee != "population":
+            raise ConfigError("a cascade is calibrated with --guarantee population only")
+        return run_cascade_calibration(
+            db, data.guideline, name, target_error, confidence, reference, holdout, apply
+        )
     if reference != HUMANS and reference not in data.annotators():
         known = ", ".join(data.annotators())
         raise ConfigError(f"no annotator {reference!r} for this guideline; known: {known}")

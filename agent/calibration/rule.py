@@ -18,7 +18,7 @@ from agent.guidelines import Guideline
 from agent.records import Verdict
 from agent.store.db import read_only, transaction
 from agent.store.keys import audit_key
-from agent.store.log import draft_votes, now, replace_decisions
+from agent.store.log import DECISION_COLUMNS, draft_votes, now, replace_decisions
 from agent.store.students import PREFIX as STUDENT_PREFIX
 
 # Calibration rules name their model from this schema version on; `migrate` leaves older rules
@@ -151,26 +151,20 @@ def latest_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, An
     return {"calibration_id": rows[0][0], **json.loads(rows[0][1]), "created_at": rows[0][2]}
 
 
-COLUMNS = (
-    "item_id, guideline_hash, run_id, model, prompt_hash, label, route, reasons, agreement,"
-    " confidence, n_samples, n_failed, votes, disagreeing_models, rule"
-)
-
-
 def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresholds) -> dict:
     """Returns how many decisions moved each way."""
     moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
     guideline_hash = guideline.content_hash
     with transaction(db) as con:
         rows = con.execute(
-            f"SELECT {COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
+            f"SELECT {DECISION_COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
             [guideline_hash, model],
         ).fetchall()
         supports = item_supports(guideline, draft_votes(con, guideline_hash))
         key = audit_key(con)
         changed = []
         for values in rows:
-            row = dict(zip(COLUMNS.replace(" ", "").split(","), values, strict=True))
+            row = dict(zip(DECISION_COLUMNS.replace(" ", "").split(","), values, strict=True))
             verdict = Verdict(
                 label=None if row["label"] is None else json.loads(row["label"]),
                 agreement=row["agreement"],

@@ -240,22 +240,28 @@ def write_entries(db: str | Path, entries: list[dict[str, Any]], replayed: bool 
             )
 
 
+DECISION_COLUMNS = (
+    "item_id, guideline_hash, run_id, model, prompt_hash, label, route, reasons, agreement,"
+    " confidence, n_samples, n_failed, votes, disagreeing_models, rule, stage, stages_tried"
+)
+
+
 def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
-    _register(con, "new_decisions", rows)
+    """A row without a column of a later schema (a journal an older labelagent wrote) gets
+    NULL there."""
+    columns = DECISION_COLUMNS.split(", ")
+    _register(con, "new_decisions", [{c: row.get(c) for c in columns} for row in rows])
     con.execute(
-        "INSERT INTO decisions_history SELECT d.*, current_timestamp FROM decisions d"
-        " JOIN new_decisions n USING (item_id, guideline_hash)"
+        f"INSERT INTO decisions_history ({DECISION_COLUMNS}, decided_at)"
+        f" SELECT {', '.join('d.' + c for c in DECISION_COLUMNS.split(', '))}, d.decided_at"
+        " FROM decisions d JOIN new_decisions n USING (item_id, guideline_hash)"
     )
     con.execute(
         "DELETE FROM decisions WHERE (item_id, guideline_hash) IN"
         " (SELECT (item_id, guideline_hash) FROM new_decisions)"
     )
     con.execute(
-        "INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label, route,"
-        " reasons, agreement, confidence, n_samples, n_failed, votes, disagreeing_models, rule)"
-        " SELECT item_id, guideline_hash, run_id, model, prompt_hash, label, route, reasons,"
-        " agreement, confidence, n_samples, n_failed, votes, disagreeing_models, rule"
-        " FROM new_decisions"
+        f"INSERT INTO decisions ({DECISION_COLUMNS}) SELECT {DECISION_COLUMNS} FROM new_decisions"
     )
     _unregister(con, "new_decisions")
 
@@ -297,6 +303,8 @@ def decision_row(d: Decision) -> dict:
         "votes": _json(v.votes),
         "disagreeing_models": _json(v.disagreeing_models),
         "rule": _json(d.rule),
+        "stage": d.stage,
+        "stages_tried": _json(d.stages_tried),
     }
 
 
@@ -333,12 +341,15 @@ def run_cost(db: str | Path, run_id: str) -> float:
 
 def draft_votes(con: duckdb.DuckDBPyConnection, guideline_hash: str) -> dict[str, list[Vote]]:
     """For every decided item, the valid drafts its verdict was built from, as (whether the draft
-    chose the decision's label, its stated confidence). Labels are stored as canonical JSON, so
-    equal labels are equal strings."""
+    chose the decision's label, its stated confidence): a cascade's decision, only the drafts of
+    the models of its stage. Labels are stored as canonical JSON, so equal labels are equal
+    strings."""
     rows = con.execute(
         "SELECT d.item_id, CAST(x.label AS VARCHAR) = CAST(d.label AS VARCHAR), x.confidence"
         " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-        " WHERE d.guideline_hash = ? AND d.label IS NOT NULL AND x.error IS NULL",
+        " WHERE d.guideline_hash = ? AND d.label IS NOT NULL AND x.error IS NULL AND"
+        " (d.stage IS NULL OR list_contains(CAST(json_extract(d.stages_tried,"
+        " '$[' || d.stage || '].models') AS VARCHAR[]), x.model))",
         [guideline_hash],
     ).fetchall()
     votes: dict[str, list[Vote]] = {}

@@ -1,0 +1,365 @@
+"""Calibrating a cascade: every stage's threshold at once, with one guarantee for all the items
+any stage accepts (`labelagent calibrate` on a cascade's decisions), and routing the decided
+items again under the rule without new model calls (`--apply`).
+
+The examples are the reviewed items that went through every stage (audit and calibration-share
+items, `agent.cascade`), so each stage's verdict and score exist for each of them. Stage i's
+threshold is chosen by the single-model fixed-sequence test (`learn.select_threshold`) on the
+examples that stages 0..i-1, under their chosen thresholds, did not accept, at confidence
+1 - (1 - C) / S for S stages (Bonferroni over the stages, as in "Trust or Escalate", Jung et al.
+2025). Then with probability at least C every stage's accepted error is at most E, and so is
+the error among all the items accepted by any stage (a mixture of them).
+"""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from agent.calibration.learn import Example, check_holdout, reviews_needed, select_threshold, split
+from agent.calibration.rule import Thresholds, route, store_rule
+from agent.cascade import stage_models, stage_rule_thresholds
+from agent.consistency import build_verdict
+from agent.guidelines import Guideline
+from agent.records import Decision, Sample, Verdict
+from agent.store.annotations import HUMANS, canonical, load
+from agent.store.db import read_only, transaction
+from agent.store.keys import audit_key
+from agent.store.log import DECISION_COLUMNS, decision_row, replace_decisions
+from agent.tasks import task_for
+from evals.metrics import binomial_upper
+
+
+@dataclass(frozen=True)
+class CascadeExample:
+    """One reviewed item that went through every stage: per stage, its score (None when the
+    stage cannot accept it: a failed sample) and whether the stage's label is right."""
+
+    item_id: str
+    scores: tuple[float | None, ...]
+    correct: tuple[bool, ...]
+
+
+def stage_score(verdict: Verdict) -> float | None:
+    """What a stage's threshold gates: support where it applies, else agreement."""
+    if verdict.label is None or verdict.n_failed:
+        return None
+    return verdict.support if verdict.support is not None else verdict.agreement
+
+
+def select_stages(
+    examples: Sequence[CascadeExample], target_error: float, confidence: float
+) -> list[float | None]:
+    """Each stage's threshold (None: the stage accepts nothing), chosen in stage order."""
+    n_stages = len(examples[0].scores) if examples else 0
+    level = 1 - (1 - confidence) / max(n_stages, 1)
+    remaining, chosen = list(examples), []
+    for i in range(n_stages):
+        found = [
+            Example(e.item_id, e.scores[i], e.correct[i])
+            for e in remaining
+            if e.scores[i] is not None
+        ]
+        threshold = select_threshold(found, target_error, level).threshold if found else None
+        chosen.append(threshold)
+        if threshold is not None:
+            remaining = [e for e in remaining if not _accepts(e, i, threshold)]
+    return chosen
+
+
+def _accepts(e: CascadeExample, stage: int, threshold: float | None) -> bool:
+    return threshold is not None and e.scores[stage] is not None and e.scores[stage] >= threshold
+
+
+def outcome(examples: Sequence[CascadeExample], thresholds: Sequence[float | None]) -> list:
+    """The simulated cascade: per example, the stage that accepts it and whether it is right
+    (stage None: escalated to people)."""
+    found = []
+    for e in examples:
+        stage = next((i for i, t in enumerate(thresholds) if _accepts(e, i, t)), None)
+        found.append((stage, None if stage is None else e.correct[stage]))
+    return found
+
+
+def summary(
+    examples: Sequence[CascadeExample], thresholds: Sequence[float | None], confidence: float
+) -> dict[str, Any]:
+    result = outcome(examples, thresholds)
+    accepted = [right for stage, right in result if stage is not None]
+    errors = sum(not right for right in accepted)
+    return {
+        "items": len(examples),
+        "accepted": len(accepted),
+        "errors": errors,
+        "coverage": len(accepted) / len(examples) if examples else 0.0,
+        "error": errors / len(accepted) if accepted else None,
+        "error_bound": binomial_upper(errors, len(accepted), confidence) if accepted else None,
+        "by_stage": [sum(stage == i for stage, _ in result) for i in range(len(thresholds))],
+    }
+
+
+def calibrate_cascade(
+    examples: Sequence[CascadeExample],
+    target_error: float,
+    confidence: float,
+    holdout: float = 0.2,
+) -> dict[str, Any]:
+    cal, held = split(examples, holdout)
+    thresholds = select_stages(cal, target_error, confidence)
+    out: dict[str, Any] = {
+        "status": "rule",
+        "target_error": target_error,
+        "confidence": confidence,
+        "n_calibration": len(cal),
+        "n_holdout": len(held),
+        "thresholds": thresholds,
+        "calibration": summary(cal, thresholds, confidence),
+        "holdout": None,
+        "more_reviews_needed": None,
+    }
+    if all(t is None for t in thresholds):
+        n_stages = len(thresholds)
+        level = 1 - (1 - confidence) / max(n_stages, 1)
+        needs = [
+            reviews_needed(
+                [Example(e.item_id, e.scores[i], e.correct[i]) for e in cal if e.scores[i]],
+                target_error,
+                level,
+            )
+            for i in range(n_stages)
+        ]
+        known = [n for n in needs if n is not None]
+        out["more_reviews_needed"] = min(known) if known else None
+        out["status"] = "too_few" if known else "no_rule"
+        out["message"] = _no_rule(len(cal), target_error, confidence, out["more_reviews_needed"])
+        return out
+    s = out["calibration"]
+    out["message"] = (
+        f"cascade thresholds {_shown(thresholds)}: {s['accepted']} of {len(cal)} reviewed items"
+        f" accepted ({s['coverage']:.0%}; by stage {s['by_stage']}), {s['errors']} wrong; with"
+        f" probability {confidence:g} the error of everything accepted is at most"
+        f" {target_error:g} (each of {len(thresholds)} stages tested at confidence"
+        f" {1 - (1 - confidence) / len(thresholds):.4g})"
+    )
+    if held:
+        h = summary(held, thresholds, confidence)
+        accepted = [
+            Example(e.item_id, 1.0, right)
+            for e, (stage, right) in zip(held, outcome(held, thresholds), strict=True)
+            if stage is not None
+        ]
+        out["holdout"] = check_holdout(accepted, 1.0, confidence) | h
+        if out["holdout"]["accepted"] and out["holdout"]["low"] > target_error:
+            out["status"] = "refused_by_holdout"
+            out["message"] += (
+                f"; REFUSED: on {len(held)} held-out items the error is"
+                f" {out['holdout']['error']:.3f}, above the target even at its lower bound"
+            )
+    return out
+
+
+def _shown(thresholds: Sequence[float | None]) -> str:
+    return " > ".join("none" if t is None else f"{t:.4g}" for t in thresholds)
+
+
+def _no_rule(n: int, target_error: float, confidence: float, needed: int | None) -> str:
+    if needed is None:
+        return (
+            f"no stage's threshold keeps the error under {target_error:g}: on {n} reviewed items"
+            " that went through every stage even the surest labels are wrong too often"
+        )
+    return (
+        f"{n} reviewed items that went through every stage are too few to guarantee an error"
+        f" under {target_error:g} with probability {confidence:g}; about {needed} more reviews of"
+        " such items (audit, --calibration-share, or imported labels) would let the best stage"
+        " pass if its current error rate holds"
+    )
+
+
+def stage_verdicts(
+    con: duckdb.DuckDBPyConnection, guideline: Guideline, key: str
+) -> dict[str, list[Verdict | None]]:
+    """Item -> each stage's verdict from the stored drafts of the cascade `key`'s decided items
+    (None for a stage whose models have no drafts for the item)."""
+    stages = stage_models(key)
+    rows = con.execute(
+        "SELECT x.item_id, x.model, x.sample_index, x.label, x.confidence, x.error"
+        " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
+        " WHERE d.guideline_hash = ? AND d.model = ? ORDER BY 1, 2, 3",
+        [guideline.content_hash, key],
+    ).fetchall()
+    samples: dict[str, dict[str, list[Sample]]] = {}
+    for item_id, model, index, label, conf, error in rows:
+        sample = Sample(
+            model=model,
+            sample_index=index,
+            label=None if label is None else json.loads(label),
+            confidence=conf,
+            error=error,
+        )
+        samples.setdefault(item_id, {}).setdefault(model, []).append(sample)
+    verdicts = {}
+    for item_id, by_model in samples.items():
+        verdicts[item_id] = [
+            build_verdict(guideline, {m: by_model[m] for m in models})
+            if all(m in by_model for m in models)
+            else None
+            for models in stages
+        ]
+    return verdicts
+
+
+def cascade_examples(
+    db: str | Path, guideline: Guideline, key: str, reference: str = HUMANS
+) -> list[CascadeExample]:
+    """The reviewed items of the cascade `key` that have every stage's verdict."""
+    with read_only(db):
+        with transaction(db) as con:
+            verdicts = stage_verdicts(con, guideline, key)
+        ref = load(db, guideline.content_hash).reference(reference)
+    found = []
+    for item_id, stages in sorted(verdicts.items()):
+        if item_id not in ref or any(v is None for v in stages):
+            continue
+        scores = tuple(stage_score(v) for v in stages)
+        correct = tuple(
+            v.label is not None and canonical(json.dumps(v.label)) == ref[item_id] for v in stages
+        )
+        found.append(CascadeExample(item_id, scores, correct))
+    return found
+
+
+def run_cascade_calibration(
+    db: str | Path,
+    guideline: Guideline,
+    key: str,
+    target_error: float,
+    confidence: float,
+    reference: str = HUMANS,
+    holdout: float = 0.2,
+    apply: bool = False,
+) -> dict[str, Any]:
+    examples = cascade_examples(db, guideline, key, reference)
+    out = {"guideline": guideline.name, "guideline_hash": guideline.content_hash, "model": key}
+    if not examples:
+        out |= {
+            "status": "no_examples",
+            "message": f"no item labeled by the cascade {key} went through every stage and has"
+            f" an independent human label (reference {reference!r}): review its audit items, or"
+            " label a sample with --calibration-share and import its labels",
+            "n_calibration": 0,
+            "n_holdout": 0,
+        }
+        return out
+    out |= calibrate_cascade(examples, target_error, confidence, holdout)
+    if out["status"] != "rule":
+        return out
+    signal = "support" if task_for(guideline).has_support else "agreement"
+    rule = {
+        "signal": signal,
+        "stages": [
+            {"models": models, "threshold": t}
+            for models, t in zip(stage_models(key), out["thresholds"], strict=True)
+        ],
+        "target_error": target_error,
+        "confidence": confidence,
+        "method": "fixed-sequence Clopper-Pearson per stage, Bonferroni over stages",
+        "coverage": out["calibration"]["coverage"],
+        "error_bound": out["calibration"]["error_bound"],
+    }
+    details = {
+        "reference": reference,
+        "holdout_share": holdout,
+        "holdout": out["holdout"],
+        "examples": [[e.item_id, list(e.scores), list(e.correct)] for e in examples],
+    }
+    out["calibration_id"] = store_rule(db, guideline.content_hash, key, rule, details)
+    out["rule"] = rule
+    if apply:
+        stored = {**rule, "calibration_id": out["calibration_id"]}
+        stages = [stage_rule_thresholds(stored, s["threshold"]) for s in rule["stages"]]
+        out["rerouted"] = reroute_cascade(db, guideline, key, stages)
+    return out
+
+
+def reroute_cascade(
+    db: str | Path, guideline: Guideline, key: str, stages: Sequence[Thresholds]
+) -> dict[str, int]:
+    """Route the cascade's decided items again under `stages`' thresholds, from their stored
+    drafts. An item that would need a stage it has no drafts for keeps its decision
+    (`needs_calls`: label it again to go on). A decision of another stage with the same route
+    counts as `reasons_changed`."""
+    moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
+    moved["needs_calls"] = 0
+    names = DECISION_COLUMNS.replace(" ", "").split(",")
+    with transaction(db) as con:
+        rows = [
+            dict(zip(names, values, strict=True))
+            for values in con.execute(
+                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
+                [guideline.content_hash, key],
+            ).fetchall()
+        ]
+        verdicts = stage_verdicts(con, guideline, key)
+        secret = audit_key(con)
+        changed = []
+        for row in rows:
+            new = _walk(guideline, row, verdicts.get(row["item_id"], []), stages, secret)
+            if new is None:
+                moved["needs_calls"] += 1
+            elif all(new[k] == row[k] for k in ("route", "reasons", "stage")):
+                moved["unchanged"] += 1
+            else:
+                same = new["route"] == row["route"]
+                kind = "to_auto" if new["route"] == "auto" else "to_escalated"
+                moved["reasons_changed" if same else kind] += 1
+                changed.append(new)
+        if changed:
+            replace_decisions(con, changed)
+    return moved
+
+
+def _walk(
+    guideline: Guideline,
+    row: dict[str, Any],
+    verdicts: list[Verdict | None],
+    stages: Sequence[Thresholds],
+    secret: str,
+) -> dict[str, Any] | None:
+    """The item's decision row under the new thresholds; None when a stage it must reach has no
+    drafts."""
+    tried: list[dict[str, Any]] = []
+    chosen = None
+    for index, thresholds in enumerate(stages):
+        verdict = verdicts[index] if index < len(verdicts) else None
+        if verdict is None:
+            return None
+        routed, reasons = route(verdict, thresholds, row["item_id"], guideline.content_hash, secret)
+        accepted = routed == "auto" or reasons == ["audit"]
+        step = {"models": stage_models(row["model"])[index], "reasons": reasons}
+        tried.append(step | {"route": "auto" if accepted else "next"})
+        if accepted:
+            chosen = (index, verdict, routed, reasons)
+            break
+    if chosen is None:
+        tried[-1]["route"] = "escalated"
+        every = list(dict.fromkeys(r for stage in tried for r in stage["reasons"]))
+        chosen = (len(tried) - 1, verdict, "escalated", every)
+    index, verdict, routed, reasons = chosen
+    decision = Decision(
+        item_id=row["item_id"],
+        guideline_hash=row["guideline_hash"],
+        run_id=row["run_id"],
+        model=row["model"],
+        prompt_hash=row["prompt_hash"],
+        verdict=verdict,
+        route=routed,
+        reasons=reasons,
+        rule=stages[index].model_dump(),
+        stage=index,
+        stages_tried=tried,
+    )
+    return decision_row(decision)

@@ -1,0 +1,295 @@
+"""A cascade of real LLM judges against today's jury: coverage, guarantee and API cost.
+
+    python evals/benchmarks/bench_cascade.py                  # 1,000 splits, ~3 min
+    python evals/benchmarks/bench_cascade.py --splits 100     # quicker
+
+On `../shared/data/arena_judges/items.jsonl` (500 pairwise preferences with a human label and
+the probabilities three real LLM judges gave to A and B), replayed through the simulated server
+as `bench_selective.py` does (its data and server machinery are reused):
+
+1. Cascade: labelagent's real path (`Labeler` with `escalate_to`) labels every item with the
+   stages mistral-7b-instruct > gpt-3.5-turbo > gpt-4-turbo, adaptive sampling (K <= 5,
+   stop-confidence 0.85), `calibration_share` 1, so every item has every stage's drafts and the
+   cascade can be simulated on any split without new calls.
+2. Jury: the same items with gpt-4-turbo and the jury gpt-3.5-turbo, mistral-7b-instruct, all
+   sampled adaptively, one stage (today's `label --jury`).
+3. For each of `--splits` random halves: the human labels of one half calibrate (the cascade:
+   `agent.calibration.cascade.select_stages`, each stage at 1 - (1 - C)/3; the jury and
+   gpt-4-turbo alone: `agent.calibration.learn.calibrate` on support), C = 0.9; the other half
+   measures coverage, realized error and API cost. The cost of an item is what its drafts would
+   cost at list prices: for the cascade, the stages it reached (stage 0 up to the stage that
+   accepted it, or all three when escalated); for gpt-4-turbo alone, its own drafts from the
+   cascade replay; for the jury, all its drafts. Prompt tokens are the simulated server's count
+   of the real prompt (characters / 4), paid once per request; completion tokens are its count
+   of the answers.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import duckdb
+
+from agent.calibration.cascade import CascadeExample, outcome, select_stages, stage_verdicts
+from agent.calibration.learn import Example, calibrate
+from evals.benchmarks.bench_selective import (
+    DEFAULT_DATA,
+    GUIDELINE,
+    halves,
+    load_rows,
+    write_inputs,
+)
+from evals.benchmarks.bench_throughput import sim_server
+
+STAGES = ("mistral-7b-instruct", "gpt-3.5-turbo", "gpt-4-turbo")
+PRICES = {  # US dollars per million tokens: prompt, completion (list prices)
+    "mistral-7b-instruct": (0.25, 0.25),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "gpt-4-turbo": (10.0, 30.0),
+}
+TARGET_ERRORS = (0.15, 0.20)
+CONFIDENCE = 0.9
+JURY_COVERAGE = {0.15: 0.415, 0.20: 0.788}  # today's jury, from the issue
+TARGET_OVER_SHARE = 0.10
+TARGET_COST_SHARE, MOONSHOT_COST_SHARE = 0.40, 0.25
+
+
+@dataclass
+class Scored:
+    """Per item: each stage's (label, score) (a one-stage method has one) and cost."""
+
+    stages: dict[str, list[tuple[Any, float | None]]]
+    costs: dict[str, list[float]]  # item -> cost of each stage's drafts
+
+
+def model_name(judge: str) -> str:
+    return f"openai/{judge}"
+
+
+def run_labeler(url: str, items: Path, db: Path, stages: Sequence[Sequence[str]]) -> None:
+    from agent.backends import make_backend
+    from agent.calibration.rule import Thresholds
+    from agent.cascade import Stage
+    from agent.guidelines import load_guideline
+    from agent.pipeline import Labeler, RunSettings
+
+    def backends(judges: Sequence[str]) -> list:
+        return [
+            make_backend(model_name(j), url, api_key="sk-sim", concurrency=16, timeout=60.0)
+            for j in judges
+        ]
+
+    thresholds = Thresholds(audit_share=0.0)
+    Labeler(
+        db,
+        load_guideline(GUIDELINE),
+        backends(stages[0]),
+        RunSettings(samples=5, calibration_share=1.0),
+        thresholds,
+        concurrency=48,
+        escalate_to=[Stage(backends(s), thresholds) for s in stages[1:]],
+    ).run(items)
+
+
+def draft_costs(db: Path, stages: Sequence[Sequence[str]]) -> dict[str, list[float]]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT item_id, model, sum(prompt_tokens), sum(completion_tokens) FROM drafts"
+            " GROUP BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    index = {model_name(j): i for i, judges in enumerate(stages) for j in judges}
+    costs: dict[str, list[float]] = {}
+    for item_id, model, prompt, completion in rows:
+        p_in, p_out = PRICES[model.removeprefix("openai/")]
+        cost = (prompt * p_in + completion * p_out) / 1e6
+        costs.setdefault(item_id, [0.0] * len(stages))[index[model]] += cost
+    return costs
+
+
+def read_log(db: Path, stages: Sequence[Sequence[str]]) -> Scored:
+    """Each stage's label and score from the stored drafts, as `labelagent calibrate` reads a
+    cascade; a single stage (the jury) as it reads a decision: support over all its models."""
+    from agent.calibration.cascade import stage_score
+    from agent.cascade import cascade_key
+    from agent.guidelines import load_guideline
+    from agent.store.annotations import load
+
+    guideline = load_guideline(GUIDELINE)
+    key = cascade_key([[model_name(j) for j in judges] for judges in stages])
+    costs = draft_costs(db, stages)
+    if len(stages) == 1:
+        decisions = load(db, guideline.content_hash).by_item(key)
+        scored = {i: [(json.loads(a.label), a.signals["support"])] for i, a in decisions.items()}
+        return Scored(scored, costs)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        verdicts = stage_verdicts(con, guideline, key)
+    finally:
+        con.close()
+    scored = {
+        item: [(v.label, stage_score(v)) for v in found if v is not None]
+        for item, found in verdicts.items()
+    }
+    return Scored(scored, costs)
+
+
+@dataclass
+class Outcome:
+    coverage: float
+    error: float
+    cost: float  # per evaluated item
+    cost_per_accepted: float | None
+
+
+def measured(accepted: list[bool], costs: list[float]) -> Outcome:
+    wrong = sum(not right for right in accepted)
+    total = sum(costs)
+    return Outcome(
+        len(accepted) / len(costs),
+        wrong / len(accepted) if accepted else 0.0,
+        total / len(costs),
+        total / len(accepted) if accepted else None,
+    )
+
+
+def cascade_split(
+    s: Scored, human: dict[str, str], reviewed: list[str], held: list[str], target: float
+) -> Outcome:
+    def examples(ids: list[str]) -> list[CascadeExample]:
+        return [
+            CascadeExample(
+                i, tuple(score for _, score in s.stages[i]),
+                tuple(label == human[i] for label, _ in s.stages[i]),
+            )
+            for i in ids
+        ]  # fmt: skip
+
+    thresholds = select_stages(examples(reviewed), target, CONFIDENCE)
+    results = outcome(examples(held), thresholds)
+    accepted = [right for stage, right in results if stage is not None]
+    last = len(thresholds) - 1
+    costs = [
+        sum(s.costs[i][: (last if stage is None else stage) + 1])
+        for i, (stage, _) in zip(held, results, strict=True)
+    ]
+    return measured(accepted, costs)
+
+
+def single_split(
+    s: Scored,
+    stage: int,
+    human: dict[str, str],
+    reviewed: list[str],
+    held: list[str],
+    target: float,
+) -> Outcome:
+    def example(i: str) -> Example:
+        label, score = s.stages[i][stage]
+        return Example(i, score if score is not None else -1.0, label == human[i])
+
+    rule = calibrate([example(i) for i in reviewed], target, CONFIDENCE, "support", 0, 0).rule
+    threshold = None if rule is None else rule["threshold"]
+    accepted = [
+        e.correct for e in map(example, held) if threshold is not None and e.score >= threshold
+    ]
+    return measured(accepted, [s.costs[i][stage] for i in held])
+
+
+def report(name: str, outcomes: list[Outcome], target: float, jury_cost: float | None) -> None:
+    coverage = statistics.mean(o.coverage for o in outcomes)
+    over = sum(o.error > target for o in outcomes) / len(outcomes)
+    cost = statistics.mean(o.cost for o in outcomes)
+    per_accepted = [o.cost_per_accepted for o in outcomes if o.cost_per_accepted is not None]
+    shown = f"${statistics.mean(per_accepted):.5f}" if per_accepted else "-"
+    line = (
+        f"   {name:<18} E={target:.2f}: coverage {coverage:6.1%}, error > E in {over:5.1%} of"
+        f" splits; API cost per item ${cost:.5f}, per accepted item {shown}"
+    )
+    if jury_cost:
+        share = cost / jury_cost
+        line += f", {share:.1%} of the jury's cost"
+        verdict = (
+            coverage >= JURY_COVERAGE[target]
+            and over <= TARGET_OVER_SHARE
+            and share <= TARGET_COST_SHARE
+        )
+        line += f" -> {'PASS' if verdict else 'FAIL'}"
+        line += " (moonshot met)" if verdict and share <= MOONSHOT_COST_SHARE else ""
+    print(line)
+
+
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--splits", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", action="store_true", help="Keep the logs.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
+    started = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
+    try:
+        run(args, folder)
+    finally:
+        if args.keep:
+            print(f"   logs kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"   total wall {time.perf_counter() - started:.0f} s")
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
+    rows = load_rows(args.data)
+    human = {row["id"]: row["label"] for row in rows}
+    items, gold = write_inputs(rows, folder)
+    print(f"== cascade: {len(rows)} items from {args.data}; C={CONFIDENCE}, {args.splits} splits")
+    for judge, (p_in, p_out) in PRICES.items():
+        print(
+            f"   {judge}: ${p_in:.2f} per million prompt tokens, ${p_out:.2f} per million"
+            " completion tokens"
+        )
+    cascade_stages = [[j] for j in STAGES]
+    jury_stages = [["gpt-4-turbo", "gpt-3.5-turbo", "mistral-7b-instruct"]]
+    logs = {}
+    for name, stages in (("cascade", cascade_stages), ("jury", jury_stages)):
+        db = folder / f"{name}.duckdb"
+        begun = time.perf_counter()
+        with sim_server(gold, 0.0, 1.0, args.seed) as server:
+            run_labeler(server.url, items, db, stages)
+        logs[name] = read_log(db, stages)
+        print(f"   {name} labeled in {time.perf_counter() - begun:.0f} s")
+    cascade, jury = logs["cascade"], logs["jury"]
+    ids = sorted(set(human) & set(cascade.stages) & set(jury.stages))
+    for target in TARGET_ERRORS:
+        results: dict[str, list[Outcome]] = {"jury": [], "gpt-4-turbo alone": [], "cascade": []}
+        for split in range(args.splits):
+            reviewed, held = halves(ids, f"{args.seed}|{split}")
+            results["jury"].append(single_split(jury, 0, human, reviewed, held, target))
+            results["gpt-4-turbo alone"].append(
+                single_split(cascade, 2, human, reviewed, held, target)
+            )
+            results["cascade"].append(cascade_split(cascade, human, reviewed, held, target))
+        jury_cost = statistics.mean(o.cost for o in results["jury"])
+        print()
+        for name, outcomes in results.items():
+            report(name, outcomes, target, jury_cost if name == "cascade" else None)
+
+
+if __name__ == "__main__":
+    main()

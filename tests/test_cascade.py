@@ -1,0 +1,293 @@
+"""A cascade of models: each stage decides what it is sure of and passes the rest on."""
+
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import GUIDELINES, rows, write_jsonl
+from fakes import FakeBackend
+from typer.testing import CliRunner
+
+from agent.calibration.cascade import CascadeExample, calibrate_cascade, select_stages, summary
+from agent.calibration.rule import Thresholds
+from agent.cascade import Stage, cascade_key, check_stages, stage_models, stage_thresholds
+from agent.cli import app
+from agent.errors import ConfigError, ProviderUnreachable
+from agent.guidelines import load_guideline
+from agent.pipeline import Labeler, RunSettings
+from agent.records import Sample, SampleRequest
+from agent.simserver import SimConfig, SimServer
+
+SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
+SPLIT = ("positive", "negative")
+
+
+def items(tmp_path: Path, n: int) -> Path:
+    return write_jsonl(
+        tmp_path / "items.jsonl", [{"id": f"t{i}", "text": f"tweet {i}"} for i in range(n)]
+    )
+
+
+def run(db: Path, path: Path, *stages: FakeBackend, calibration_share: float = 0.0) -> object:
+    no_audit = Thresholds(audit_share=0.0)
+    labeler = Labeler(
+        db,
+        SENTIMENT,
+        [stages[0]],
+        RunSettings(calibration_share=calibration_share),
+        no_audit,
+        escalate_to=[Stage([b], no_audit) for b in stages[1:]],
+    )
+    return labeler.run(path)
+
+
+def three_stages() -> tuple[FakeBackend, FakeBackend, FakeBackend]:
+    """The cheap model is sure of t0 only, the middle one of t1, nobody of t2."""
+    cheap = FakeBackend("cheap", default="positive", by_item={"t1": SPLIT, "t2": SPLIT})
+    middle = FakeBackend("middle", default="negative", by_item={"t2": SPLIT})
+    strong = FakeBackend("strong", default=SPLIT)
+    return cheap, middle, strong
+
+
+def test_each_item_is_decided_by_the_first_stage_sure_of_it(tmp_path, db):
+    cheap, middle, strong = three_stages()
+    progress = run(db, items(tmp_path, 3), cheap, middle, strong)
+    assert progress.auto == 2 and progress.escalated == 1
+    decided = rows(db, "SELECT item_id, model, stage, route, label FROM decisions ORDER BY 1")
+    assert decided == [
+        ("t0", "cheap>middle>strong", 0, "auto", '"positive"'),
+        ("t1", "cheap>middle>strong", 1, "auto", '"negative"'),
+        ("t2", "cheap>middle>strong", 2, "escalated", '"positive"'),
+    ]
+    tried = json.loads(rows(db, "SELECT stages_tried FROM decisions WHERE item_id = 't2'")[0][0])
+    assert [(s["models"], s["route"], s["reasons"]) for s in tried] == [
+        (["cheap"], "next", ["low_agreement"]),
+        (["middle"], "next", ["low_agreement"]),
+        (["strong"], "escalated", ["low_agreement"]),
+    ]
+    asked = {b.name: sorted({r.item.item_id for r in b.history}) for b in (cheap, middle, strong)}
+    assert asked == {"cheap": ["t0", "t1", "t2"], "middle": ["t1", "t2"], "strong": ["t2"]}
+    assert rows(db, "SELECT DISTINCT model FROM drafts ORDER BY 1") == [
+        ("cheap",), ("middle",), ("strong",)
+    ], "every stage's drafts stay in the log"  # fmt: skip
+
+
+def test_calibration_items_go_through_every_stage_and_keep_the_first_stage_sure(tmp_path, db):
+    cheap, middle, strong = three_stages()
+    run(db, items(tmp_path, 3), cheap, middle, strong, calibration_share=1.0)
+    assert len(strong.history) >= 3, "every item reached the last stage"
+    assert rows(db, "SELECT item_id, stage, route FROM decisions ORDER BY 1") == [
+        ("t0", 0, "auto"),
+        ("t1", 1, "auto"),
+        ("t2", 2, "escalated"),
+    ]
+    assert rows(db, "SELECT min(json_array_length(stages_tried)) FROM decisions") == [(3,)]
+
+
+class Down(FakeBackend):
+    """A model whose provider does not answer."""
+
+    async def sample(self, request: SampleRequest) -> list[Sample]:
+        self.history.append(request)
+        return [Sample(model=self.name, unanswered="provider", error="down")] * request.n
+
+
+def test_a_resumed_run_goes_on_at_the_stage_it_stopped_and_pays_no_draft_twice(tmp_path, db):
+    path = items(tmp_path, 3)
+    cheap, middle, _ = three_stages()
+    with pytest.raises(ProviderUnreachable):
+        run(db, path, cheap, middle, Down("strong"))
+    assert rows(db, "SELECT count(*) FROM decisions") == [(2,)]
+    assert rows(db, "SELECT item_id, model FROM retries") == [("t2", "cheap>middle>strong")]
+    again = three_stages()
+    progress = run(db, path, *again)
+    assert progress.done == 1 and progress.skipped == 2
+    assert again[0].history == [] and again[1].history == [], "t2's stored drafts were reused"
+    assert {r.item.item_id for r in again[2].history} == {"t2"}
+    assert rows(db, "SELECT count(*) FROM retries") == [(0,)]
+
+
+def test_a_model_named_twice_is_refused():
+    with pytest.raises(ConfigError, match="'b' is named twice"):
+        check_stages([["a", "b"], ["b"]])
+    with pytest.raises(ConfigError, match="cannot contain"):
+        check_stages([["a"], ["x>y"]])
+
+
+def test_a_cascade_is_named_by_its_stages():
+    assert cascade_key([["a"]]) == "a"
+    assert cascade_key([["a", "j"], ["b"]]) == "a+j>b"
+    assert stage_models("a+j>b") == [["a", "j"], ["b"]]
+
+
+def gold_table(n: int, cheap: int, middle: int, strong: int) -> dict[str, dict]:
+    """Every item is positive; each model is sure (and right) of the items below its bound, and
+    unsure, leaning to a wrong label, of the rest."""
+    sure = {"positive": 1.0}
+    unsure = {"negative": 0.45, "positive": 0.3, "neutral": 0.25}
+    bounds = {"cheap": cheap, "middle": middle, "strong": strong}
+    return {
+        f"t{i}": {
+            "label": "positive",
+            "probs": {m: sure if i < bound else unsure for m, bound in bounds.items()},
+        }
+        for i in range(n)
+    }
+
+
+def cli_label(db: Path, path: Path, url: str, *extra: str) -> object:
+    args = ["label", str(path), "-g", str(GUIDELINES / "sentiment.md"), "--db", str(db)]
+    args += ["--model", "openai/cheap", "--escalate-to", "openai/middle"]
+    args += ["--escalate-to", "openai/strong", "--api-base", url, "--mode", "json", *extra]
+    return CliRunner().invoke(app, args)
+
+
+@pytest.fixture
+def server():
+    with SimServer(SimConfig(gold=gold_table(100, 50, 80, 90), seed=1)) as running:
+        yield running
+
+
+def requests_by_model(server: SimServer) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for body in server.history:
+        counts[body["model"]] = counts.get(body["model"], 0) + 1
+    return counts
+
+
+def test_a_three_stage_run_through_the_cli(tmp_path, db, server):
+    path = items(tmp_path, 100)
+    result = cli_label(db, path, server.url, "--audit-share", "0", "--calibration-share", "0")
+    assert result.exit_code == 0, result.output
+    by_stage = rows(db, "SELECT stage, route, count(*) FROM decisions GROUP BY ALL ORDER BY ALL")
+    assert by_stage == [(0, "auto", 50), (1, "auto", 30), (2, "auto", 10), (2, "escalated", 10)]
+    reached = rows(db, "SELECT model, count(DISTINCT item_id) FROM drafts GROUP BY 1 ORDER BY 1")
+    assert dict(reached) == {"openai/cheap": 100, "openai/middle": 50, "openai/strong": 20}
+
+
+def test_a_run_resumed_mid_cascade_through_the_cli_requests_only_what_is_missing(
+    tmp_path, db, server
+):
+    path = items(tmp_path, 100)
+    assert cli_label(db, path, server.url, "--audit-share", "0").exit_code == 0
+    before = requests_by_model(server)
+    # as if killed after the first two stages' drafts were written, before the last stage
+    assert rows(db, "SELECT count(*) FROM drafts WHERE model = 'openai/strong'")[0][0] > 0
+    con = duckdb.connect(str(db))
+    con.execute(
+        "DELETE FROM decisions WHERE item_id IN"
+        " (SELECT item_id FROM drafts WHERE model = 'openai/strong')"
+    )
+    con.execute("DELETE FROM drafts WHERE model = 'openai/strong'")
+    con.close()
+    result = cli_label(db, path, server.url, "--audit-share", "0")
+    assert result.exit_code == 0, result.output
+    after = requests_by_model(server)
+    new = {m: after.get(m, 0) - before.get(m, 0) for m in after}
+    assert new.get("cheap", 0) == 0 and new.get("middle", 0) == 0
+    assert new.get("strong", 0) > 0
+    assert rows(db, "SELECT count(*) FROM decisions") == [(100,)]
+
+
+def test_an_unknown_or_repeated_stage_model_is_refused_before_any_call(tmp_path, db, server):
+    path = items(tmp_path, 3)
+    args = ["label", str(path), "-g", str(GUIDELINES / "sentiment.md"), "--db", str(db)]
+    args += ["--api-base", server.url, "--model", "openai/cheap"]
+    unknown = CliRunner().invoke(app, [*args, "--escalate-to", "nonsense-model"])
+    assert unknown.exit_code == 1 and "'nonsense-model' is unknown" in unknown.output
+    twice = CliRunner().invoke(app, [*args, "--escalate-to", "openai/cheap"])
+    assert twice.exit_code == 1 and "named twice" in twice.output
+    assert server.history == [] and not db.exists()
+
+
+def example(i: int, *stages: tuple[float | None, bool]) -> CascadeExample:
+    return CascadeExample(f"i{i}", tuple(s for s, _ in stages), tuple(c for _, c in stages))
+
+
+def test_each_stage_is_tested_at_the_confidence_left_after_splitting_the_risk():
+    sure = [example(i, (1.0, True)) for i in range(22)]
+    assert select_stages(sure, 0.1, 0.9) == [1.0], "0 errors of 22: bound 0.099 at C = 0.9"
+    three = [example(i, (1.0, True), (None, False), (None, False)) for i in range(22)]
+    assert select_stages(three, 0.1, 0.9)[0] is None, "bound 0.143 at 1 - 0.1/3"
+
+
+def test_a_later_stage_is_tested_on_what_the_earlier_ones_passed_on():
+    """The cheap stage is sure and right on half; on the other half it is unsure and wrong, and
+    the strong stage is sure and right."""
+    examples = [example(i, (1.0, True), (1.0, True)) for i in range(200)]
+    examples += [example(i, (0.4, False), (0.95, True)) for i in range(200, 400)]
+    thresholds = select_stages(examples, 0.1, 0.9)
+    assert thresholds == [1.0, 0.95]
+    s = summary(examples, thresholds, 0.9)
+    assert (s["accepted"], s["errors"], s["by_stage"]) == (400, 0, [200, 200])
+
+
+def test_no_stage_passing_says_how_many_more_reviews_would_do():
+    few = [example(i, (1.0, True), (1.0, True)) for i in range(10)]
+    result = calibrate_cascade(few, 0.1, 0.9, holdout=0)
+    assert result["status"] == "too_few" and result["more_reviews_needed"] > 0
+    assert "more reviews" in result["message"]
+
+
+def test_calibrate_apply_on_a_cascade_through_the_cli(tmp_path, db):
+    """Every item runs through every stage and has a gold label; the last stage's sure items
+    are too few to pass, so that stage accepts nothing under the rule."""
+    path = items(tmp_path, 200)
+    guideline = GUIDELINES / "sentiment.md"
+    gold = write_jsonl(
+        tmp_path / "gold.jsonl", [{"id": f"t{i}", "label": "positive"} for i in range(200)]
+    )
+    with SimServer(SimConfig(gold=gold_table(200, 100, 180, 190), seed=1)) as server:
+        extra = ("--audit-share", "0", "--calibration-share", "1")
+        assert cli_label(db, path, server.url, *extra).exit_code == 0
+        imported = CliRunner().invoke(
+            app,
+            ["import-labels", str(gold), "--annotator", "gold", "-g", str(guideline), "--db",
+             str(db)],
+        )  # fmt: skip
+        assert imported.exit_code == 0, imported.output
+        asked = len(server.history)
+        result = CliRunner().invoke(
+            app,
+            ["calibrate", "--db", str(db), "--json", "--target-error", "0.2", "--holdout", "0",
+             "--apply"],
+        )  # fmt: skip
+        assert len(server.history) == asked, "--apply calls no model"
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["model"] == "openai/cheap>openai/middle>openai/strong"
+    first, second, last = out["thresholds"]
+    assert out["status"] == "rule" and first == 1.0 and second is not None and last is None
+    by_stage = out["calibration"]["by_stage"]
+    assert by_stage[0] == 100 and by_stage[1] >= 80 and by_stage[2] == 0
+    assert out["rerouted"]["needs_calls"] == 0 and out["rerouted"]["to_escalated"] >= 10
+    accepted = "route = 'auto' OR CAST(reasons AS VARCHAR) = '[\"audit\"]'"  # audit: 5%
+    decided = rows(
+        db, f"SELECT stage, {accepted}, count(*) FROM decisions GROUP BY ALL ORDER BY ALL"
+    )
+    assert decided == [
+        (0, True, 100), (1, True, by_stage[1]), (2, False, 100 - by_stage[1])
+    ], "the decisions are the cascade simulated on the calibration items"  # fmt: skip
+    names = [["openai/cheap"], ["openai/middle"], ["openai/strong"]]
+    later = stage_thresholds(db, load_guideline(guideline).content_hash, names)
+    assert [(t.min_support, t.auto_accept) for t in later] == [
+        (1.0, True), (second, True), (0.0, False)
+    ], "later runs route by the rule"  # fmt: skip
+
+
+def test_plan_shows_each_stage_and_what_the_cascade_decided_already(tmp_path, db, server):
+    path = items(tmp_path, 100)
+    assert cli_label(db, path, server.url, "--audit-share", "0").exit_code == 0
+    args = ["plan", str(path), "-g", str(GUIDELINES / "sentiment.md"), "--db", str(db), "--json"]
+    args += ["--model", "openai/cheap", "--escalate-to", "openai/middle"]
+    args += ["--escalate-to", "openai/strong"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["already_decided"] == 100 and plan["to_label"] == 0
+    assert [(m["model"], m["stage"]) for m in plan["models"]] == [
+        ("openai/cheap", 0), ("openai/middle", 1), ("openai/strong", 2)
+    ]  # fmt: skip
+    twice = CliRunner().invoke(app, [*args, "--escalate-to", "openai/cheap"])
+    assert twice.exit_code == 1 and "named twice" in twice.output
