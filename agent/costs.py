@@ -124,14 +124,19 @@ def settings(db: str | Path) -> dict[str, float | None]:
         return read_settings(con)
 
 
-def costs(db: str | Path) -> Costs:
+def costs(db: str | Path, guideline_hash: str | None = None) -> Costs:
+    """Every guideline's costs, or one guideline's."""
     with read_only(db), transaction(db) as con:
-        return log_costs(con)
+        return log_costs(con, guideline_hash)
 
 
-def log_costs(con: duckdb.DuckDBPyConnection) -> Costs:
+def log_costs(con: duckdb.DuckDBPyConnection, guideline_hash: str | None = None) -> Costs:
     rate = read_settings(con)["reviewer_cost_per_hour"]
-    guidelines = con.execute("SELECT guideline_hash, name FROM guidelines ORDER BY name").fetchall()
+    guidelines = con.execute(
+        "SELECT guideline_hash, name FROM guidelines WHERE $g IS NULL OR guideline_hash = $g"
+        " ORDER BY name",
+        {"g": guideline_hash},
+    ).fetchall()
     return Costs(rate, [guideline_costs(con, ghash, name, rate) for ghash, name in guidelines])
 
 

@@ -4,12 +4,14 @@ cost per final label. The result is a plain dict: `--json` prints it, the HTML r
 review app's Report page draw it."""
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.calibration.learn import examples, levels
 from agent.calibration.rule import latest_rule
+from agent.costs import costs
 from agent.errors import ConfigError
 from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only
@@ -79,6 +81,18 @@ def evaluate_guideline(
         "calibration": calibration_view(data, db, reference),
         "prevalence": prevalence(data, ref_all),
         "cost": cost(data),
+        "trusted_cost": trusted_cost(db, g.content_hash),
+    }
+
+
+def trusted_cost(db: str | Path, guideline_hash: str) -> dict[str, Any] | None:
+    """agent/costs.py's figures for the guideline, with the reviewer rate they used."""
+    found = costs(db, guideline_hash)
+    if not found.guidelines:
+        return None
+    return {
+        "reviewer_cost_per_hour": found.reviewer_cost_per_hour,
+        **asdict(found.guidelines[0]),
     }
 
 

@@ -9,6 +9,7 @@ import litellm
 import pytest
 from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
+from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from agent.calibration.rule import Thresholds
@@ -21,6 +22,9 @@ from agent.pipeline import Labeler, RunSettings
 from agent.records import Sample
 from agent.review import queue
 from agent.store.db import migrate, transaction
+from evals import plots
+from evals.evaluate import evaluate
+from evals.report import render_html, trusted_cost_rows
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 
@@ -155,3 +159,29 @@ def test_drafts_from_before_migration_10_have_no_cached_tokens(db):
     finally:
         con.close()
     assert row == (12, 0)
+
+
+def test_the_html_report_shows_cost_per_trusted_label_and_the_coverage_curve(reviewed_db):
+    set_setting(reviewed_db, "reviewer_cost_per_hour", "30")
+    result = evaluate(reviewed_db, n_resamples=20)
+    [g] = result["guidelines"]
+    assert trusted_cost_rows(g) == [
+        ("reviewer cost per hour", "$30.00"),
+        ("model spend", "$0.1400"),
+        ("reviewer time", "2 reviews, 120 s (median 60.0 s per review)"),
+        ("reviewer cost", "$1.00"),
+        ("per final label (4)", "$0.2850"),
+        ("per human label (2)", "$0.5500"),
+        ("per LLM label (2)", "$0.0200"),
+        ("people alone (4 items)", "$2.00"),
+    ]
+    html = render_html(result)
+    assert "Cost per trusted label" in html and 'alt="Coverage vs cost"' in html
+    assert ">fake/model<" in html
+
+
+def test_the_coverage_curve_needs_priced_points():
+    curve = [{"min_agreement": 1.0, "coverage": 0.5, "total_cost_usd": 1.14}]
+    assert isinstance(plots.coverage_cost(curve, 2.0), Figure)
+    assert plots.coverage_cost([{**curve[0], "total_cost_usd": None}], None) is None
+    assert plots.coverage_cost(None, None) is None
