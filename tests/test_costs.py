@@ -2,14 +2,18 @@
 per final label by source, people alone at the measured pace, and the coverage-vs-cost curve."""
 
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 import duckdb
 import litellm
 import pytest
-from conftest import GUIDELINES, write_jsonl
+from conftest import GUIDELINES, REPO, write_jsonl
 from fakes import FakeBackend
+from hostile import MARKERS, hostile_text
 from matplotlib.figure import Figure
+from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
 from agent.calibration.rule import Thresholds
@@ -25,6 +29,7 @@ from agent.store.db import migrate, transaction
 from evals import plots
 from evals.evaluate import evaluate
 from evals.report import render_html, trusted_cost_rows
+from review_ui.views import DB_KEY
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 
@@ -185,3 +190,22 @@ def test_the_coverage_curve_needs_priced_points():
     assert isinstance(plots.coverage_cost(curve, 2.0), Figure)
     assert plots.coverage_cost([{**curve[0], "total_cost_usd": None}], None) is None
     assert plots.coverage_cost(None, None) is None
+
+
+def test_the_report_page_shows_cost_per_trusted_label_with_names_verbatim(reviewed_db):
+    set_setting(reviewed_db, "reviewer_cost_per_hour", "30")
+    result = evaluate(reviewed_db, n_resamples=20)
+    result["guidelines"][0]["trusted_cost"]["spend"][0]["model"] = hostile_text(9, "model")
+    at = AppTest.from_file(str(REPO / "review_ui" / "screens" / "report.py"), default_timeout=30)
+    at.session_state[DB_KEY] = str(reviewed_db)
+    at.session_state["report_result"] = result
+    at.run()
+    assert not at.exception, at.exception
+    assert "Cost per trusted label" in [s.value for s in at.subheader]
+    shown = unescape(re.sub(r"<[^>]+>", "", "".join(h.value for h in at.html)))
+    assert "per final label (4): $0.2850" in shown
+    assert "people alone (4 items): $2.00" in shown
+    [spend] = [d.value for d in at.dataframe if "cached" in d.value.columns]
+    assert list(spend["model"]) == [hostile_text(9, "model")]
+    texts = [e.value for kind in ("markdown", "caption", "subheader") for e in at.get(kind)]
+    assert not [t for t in texts if any(m in t for m in MARKERS)]
