@@ -66,6 +66,8 @@ def evaluate_guideline(
     comparisons = [c for c in comparisons if c["n"]]
     humans = [c for c in comparisons if c["kind"] == "human"]
     agreement = human_agreement(data, reference, humans, **opts)
+    priced = trusted_cost(db, g.content_hash)
+    rate = priced["reviewer_cost_per_hour"] if priced else None
     return {
         "guideline": g.name,
         "guideline_hash": g.content_hash,
@@ -80,8 +82,8 @@ def evaluate_guideline(
         "inside_human_range": _inside(comparisons, agreement),
         "calibration": calibration_view(data, db, reference),
         "prevalence": prevalence(data, ref_all),
-        "cost": cost(data),
-        "trusted_cost": trusted_cost(db, g.content_hash),
+        "cost": cost(data, rate),
+        "trusted_cost": priced,
     }
 
 
@@ -330,7 +332,9 @@ def prevalence(data: GuidelineData, ref: dict[str, str]) -> list[dict[str, Any]]
     return rows
 
 
-def cost(data: GuidelineData) -> dict[str, Any]:
+def cost(data: GuidelineData, rate: float | None = None) -> dict[str, Any]:
+    """With a reviewer rate (dollars an hour, the log's reviewer_cost_per_hour), review time is
+    priced too."""
     n = data.final_labels
     return {
         "llm_cost_usd": round(data.llm_cost_usd, 6),
@@ -338,5 +342,5 @@ def cost(data: GuidelineData) -> dict[str, Any]:
         "final_labels": n,
         "cost_usd_per_final_label": round(data.llm_cost_usd / n, 6) if n else None,
         "review_seconds_per_final_label": round(data.review_seconds / n, 2) if n else None,
-        "review_cost_usd": None,
+        "review_cost_usd": None if rate is None else round(data.review_seconds / 3600 * rate, 6),
     }

@@ -170,6 +170,7 @@ def test_the_html_report_shows_cost_per_trusted_label_and_the_coverage_curve(rev
     set_setting(reviewed_db, "reviewer_cost_per_hour", "30")
     result = evaluate(reviewed_db, n_resamples=20)
     [g] = result["guidelines"]
+    assert g["cost"]["review_cost_usd"] == 1.0, "the Cost figure prices review time too"
     assert trusted_cost_rows(g) == [
         ("reviewer cost per hour", "$30.00"),
         ("model spend", "$0.1400"),
