@@ -28,6 +28,7 @@ from agent.inputs import IdField
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
+    from agent.costs import Costs
     from agent.planning import Plan
     from agent.status import LogStatus
 
@@ -421,6 +422,46 @@ def _print_status(result: "LogStatus") -> None:
             reasons,
         )
     out.print(table)
+    _print_costs(result.costs)
+
+
+def _print_costs(costs: "Costs") -> None:
+    rate = costs.reviewer_cost_per_hour
+    title = (
+        "cost per trusted label (reviewer time unpriced: labelagent settings set "
+        "reviewer_cost_per_hour N)"
+        if rate is None
+        else f"cost per trusted label (reviewers at ${rate:g}/hour)"
+    )
+    table = Table(title=title)
+    for column in (
+        "guideline",
+        "models $",
+        "reviews",
+        "reviewers $",
+        "per label $",
+        "per human label $",
+        "per llm label $",
+        "people alone $",
+    ):
+        table.add_column(column)
+    for g in costs.guidelines:
+        human, llm = g.by_source
+        table.add_row(
+            f"{g.name} ({g.guideline_hash[:8]})",
+            _money(g.model_cost_usd),
+            f"{g.timed_reviews} ({g.review_seconds:.0f} s)",
+            _money(g.reviewer_cost_usd),
+            _money(g.per_final_label_usd),
+            _money(human.per_label_usd),
+            _money(llm.per_label_usd),
+            _money(g.people_alone_usd),
+        )
+    out.print(table)
+
+
+def _money(dollars: float | None) -> str:
+    return "-" if dollars is None else f"{dollars:.4f}"
 
 
 @app.command()
@@ -849,6 +890,39 @@ def student_list(db: Db = DEFAULT_DB) -> None:
             "-" if accuracy is None else f"{accuracy:.3f}",
         )
     out.print(table)
+
+
+settings_app = typer.Typer(
+    help="The log's settings: reviewer_cost_per_hour prices reviewer time.",
+    no_args_is_help=True,
+)
+app.add_typer(settings_app, name="settings")
+
+
+@settings_app.command("set")
+def settings_set(
+    name: Annotated[str, typer.Argument(help="reviewer_cost_per_hour")],
+    value: Annotated[str, typer.Argument(help="A number >= 0.")],
+    db: Db = DEFAULT_DB,
+) -> None:
+    """Store a setting in the log, e.g. reviewer_cost_per_hour 30 (dollars an hour)."""
+    from agent.costs import set_setting
+
+    with _reported():
+        number = set_setting(db, name, value)
+    out.print(f"{name} = {number:g} saved in {db}.", highlight=False)
+
+
+@settings_app.command("show")
+def settings_show(db: Db = DEFAULT_DB) -> None:
+    """The log's settings and their values (- when not set)."""
+    from agent.costs import SETTINGS, settings
+
+    with _reported():
+        values = settings(db)
+    for name, value in values.items():
+        shown = "-" if value is None else f"{value:g}"
+        out.print(f"{name}\t{shown}\t{SETTINGS[name]}", highlight=False)
 
 
 @app.command()

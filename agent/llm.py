@@ -287,6 +287,7 @@ class LiteLLMBackend:
                 return failed
             again = self._samples(request, completion, 1, started)[0]
             again.prompt_tokens += failed.prompt_tokens
+            again.cached_prompt_tokens += failed.cached_prompt_tokens
             again.cost_usd += failed.cost_usd
             if again.ok:
                 return again
@@ -298,6 +299,7 @@ class LiteLLMBackend:
     ) -> list[Sample]:
         usage = getattr(completion, "usage", None)
         prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
+        cached_tokens = cached_prompt_tokens(usage)
         completion_tokens = getattr(usage, "completion_tokens", 0) or 0
         choices = list(getattr(completion, "choices", []) or [])[:n]
         share = 1 / max(1, len(choices))
@@ -313,6 +315,7 @@ class LiteLLMBackend:
                     confidence=answer.confidence if answer else None,
                     rationale=answer.rationale if answer else None,
                     prompt_tokens=prompt_tokens if index == 0 else 0,
+                    cached_prompt_tokens=cached_tokens if index == 0 else 0,
                     completion_tokens=round(completion_tokens * share),
                     cost_usd=cost * share,
                     latency_ms=latency,
@@ -347,6 +350,16 @@ def _price(model: str, prompt_tokens: int, completion_tokens: int) -> float | No
     except Exception:
         return None
     return prompt_cost + completion_cost
+
+
+def cached_prompt_tokens(usage: Any) -> int:
+    """The prompt tokens the provider read from its prompt cache
+    (`usage.prompt_tokens_details.cached_tokens`), 0 where it does not say. litellm's
+    `completion_cost` already prices them at the table's `cache_read_input_token_cost`."""
+    details = getattr(usage, "prompt_tokens_details", None)
+    if isinstance(details, dict):
+        return int(details.get("cached_tokens") or 0)
+    return int(getattr(details, "cached_tokens", 0) or 0)
 
 
 def _raw_answer(choice: Any) -> str | None:

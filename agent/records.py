@@ -31,6 +31,7 @@ class Sample(BaseModel):
     confidence: float | None = None
     rationale: str | None = None
     prompt_tokens: int = 0
+    cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
     completion_tokens: int = 0
     cost_usd: float = 0.0
     latency_ms: float = 0.0

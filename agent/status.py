@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.costs import Costs, log_costs
 from agent.store.db import read_only, transaction
 
 
@@ -33,6 +34,7 @@ class LogStatus:
     reviews: int
     waiting: int
     guidelines: list[GuidelineStatus]
+    costs: Costs
 
 
 def status(db: str | Path) -> LogStatus:
@@ -63,6 +65,7 @@ def status(db: str | Path) -> LogStatus:
             " (SELECT count(*) FROM reviews),"
             " (SELECT count(DISTINCT (item_id, guideline_hash)) FROM retries)"
         ).fetchone()
+        costs = log_costs(con)
     by_reason: dict[str, dict[str, int]] = {}
     for ghash, reason, count in reasons:
         by_reason.setdefault(ghash, {})[reason] = count
@@ -90,4 +93,5 @@ def status(db: str | Path) -> LogStatus:
             )
             for g in guidelines
         ],
+        costs=costs,
     )

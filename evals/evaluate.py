@@ -4,12 +4,14 @@ cost per final label. The result is a plain dict: `--json` prints it, the HTML r
 review app's Report page draw it."""
 
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from agent.calibration.learn import examples, levels
 from agent.calibration.rule import latest_rule
+from agent.costs import costs
 from agent.errors import ConfigError
 from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only
@@ -64,6 +66,8 @@ def evaluate_guideline(
     comparisons = [c for c in comparisons if c["n"]]
     humans = [c for c in comparisons if c["kind"] == "human"]
     agreement = human_agreement(data, reference, humans, **opts)
+    priced = trusted_cost(db, g.content_hash)
+    rate = priced["reviewer_cost_per_hour"] if priced else None
     return {
         "guideline": g.name,
         "guideline_hash": g.content_hash,
@@ -78,7 +82,19 @@ def evaluate_guideline(
         "inside_human_range": _inside(comparisons, agreement),
         "calibration": calibration_view(data, db, reference),
         "prevalence": prevalence(data, ref_all),
-        "cost": cost(data),
+        "cost": cost(data, rate),
+        "trusted_cost": priced,
+    }
+
+
+def trusted_cost(db: str | Path, guideline_hash: str) -> dict[str, Any] | None:
+    """agent/costs.py's figures for the guideline, with the reviewer rate they used."""
+    found = costs(db, guideline_hash)
+    if not found.guidelines:
+        return None
+    return {
+        "reviewer_cost_per_hour": found.reviewer_cost_per_hour,
+        **asdict(found.guidelines[0]),
     }
 
 
@@ -316,7 +332,9 @@ def prevalence(data: GuidelineData, ref: dict[str, str]) -> list[dict[str, Any]]
     return rows
 
 
-def cost(data: GuidelineData) -> dict[str, Any]:
+def cost(data: GuidelineData, rate: float | None = None) -> dict[str, Any]:
+    """With a reviewer rate (dollars an hour, the log's reviewer_cost_per_hour), review time is
+    priced too."""
     n = data.final_labels
     return {
         "llm_cost_usd": round(data.llm_cost_usd, 6),
@@ -324,5 +342,5 @@ def cost(data: GuidelineData) -> dict[str, Any]:
         "final_labels": n,
         "cost_usd_per_final_label": round(data.llm_cost_usd / n, 6) if n else None,
         "review_seconds_per_final_label": round(data.review_seconds / n, 2) if n else None,
-        "review_cost_usd": None,
+        "review_cost_usd": None if rate is None else round(data.review_seconds / 3600 * rate, 6),
     }

@@ -374,6 +374,45 @@ def cost(cost: Mapping[str, Any] | None) -> Figure | None:
     return fig
 
 
+def coverage_cost(
+    curve: Sequence[Mapping[str, Any]] | None, people_alone_usd: float | None
+) -> Figure | None:
+    """What each agreement threshold buys: the share of items auto-accepted against the total
+    cost (model spend plus reviewer time for the rest), with people alone as a line."""
+    points = [p for p in curve or [] if p.get("total_cost_usd") is not None]
+    if not points:
+        return None
+    fig = _figure((5.0, 3.2))
+    ax = fig.subplots()
+    coverage = [p["coverage"] for p in points]
+    dollars = [p["total_cost_usd"] for p in points]
+    ax.plot(coverage, dollars, marker="o", color="#1f5fa8")
+    for p in points:
+        ax.annotate(
+            f"≥{p['min_agreement']:.2g}",
+            (p["coverage"], p["total_cost_usd"]),
+            textcoords="offset points",
+            xytext=(4, 4),
+            fontsize=7,
+        )
+    if people_alone_usd is not None:
+        ax.axhline(people_alone_usd, color=MUTED, linestyle="--", linewidth=1)
+        ax.annotate(
+            f"people alone {_usd(people_alone_usd)}",
+            (0.0, people_alone_usd),
+            textcoords="offset points",
+            xytext=(2, 3),
+            fontsize=7,
+            color=MUTED,
+        )
+    _share_axis(ax)
+    ax.set_ylim(0, max([*dollars, people_alone_usd or 0.0]) * 1.2 or 1.0)
+    ax.set_xlabel("Coverage (share auto-accepted)")
+    ax.set_ylabel("Total cost (USD)")
+    ax.set_title("Coverage vs cost by agreement threshold", fontsize=9)
+    return fig
+
+
 def figure_to_data_uri(fig: Figure, fmt: str = "png") -> str:
     """The figure as a `data:` URI, so a page can embed it without a separate file."""
     buffer = io.BytesIO()

@@ -178,6 +178,57 @@ def cost_rows(guideline: Result) -> list[tuple[str, str]]:
     ]
 
 
+def trusted_cost_rows(guideline: Result) -> list[tuple[str, str]]:
+    """Cost per trusted label (agent/costs.py): what labels cost with reviewer time priced."""
+    cost = guideline.get("trusted_cost")
+    if not cost:
+        return []
+    rate = cost.get("reviewer_cost_per_hour")
+    median = cost.get("median_seconds_per_review")
+    human, llm = cost["by_source"]
+    return [
+        (
+            "reviewer cost per hour",
+            "not set (labelagent settings set reviewer_cost_per_hour N)"
+            if rate is None
+            else _usd(rate),
+        ),
+        ("model spend", _usd(cost.get("model_cost_usd"), 4)),
+        (
+            "reviewer time",
+            f"{cost['timed_reviews']} reviews, {cost['review_seconds']:,.0f} s"
+            + ("" if median is None else f" (median {median:.1f} s per review)"),
+        ),
+        ("reviewer cost", _usd(cost.get("reviewer_cost_usd"))),
+        (f"per final label ({cost['final_labels']})", _usd(cost.get("per_final_label_usd"), 4)),
+        (f"per human label ({human['labels']})", _usd(human["per_label_usd"], 4)),
+        (f"per LLM label ({llm['labels']})", _usd(llm["per_label_usd"], 4)),
+        (f"people alone ({cost['items']} items)", _usd(cost.get("people_alone_usd"))),
+    ]
+
+
+def spend_rows(guideline: Result) -> list[dict[str, Any]]:
+    """Model spend per model (and per stage, once the log records stages)."""
+    cost = guideline.get("trusted_cost") or {}
+    return [
+        {
+            "model": s["model"],
+            "stage": s["stage"] or NO_VALUE,
+            "drafts": s["drafts"],
+            "prompt tokens": f"{s['prompt_tokens']:,}",
+            "cached": f"{s['cached_prompt_tokens']:,}",
+            "completion tokens": f"{s['completion_tokens']:,}",
+            "USD": _usd(s["cost_usd"], 4),
+        }
+        for s in cost.get("spend") or []
+    ]
+
+
+def trusted_cost_figure(guideline: Result) -> Figure | None:
+    cost = guideline.get("trusted_cost") or {}
+    return plots.coverage_cost(cost.get("curve"), cost.get("people_alone_usd"))
+
+
 def rule_rows(rule: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     if not rule:
         return []
@@ -272,6 +323,19 @@ def _guideline_context(guideline: Result) -> dict[str, Any]:
         },
         "prevalence": prevalence_rows(guideline),
         "cost": cost_rows(guideline),
+        "trusted_cost": _trusted_cost_context(guideline),
+    }
+
+
+def _trusted_cost_context(guideline: Result) -> dict[str, Any] | None:
+    rows = trusted_cost_rows(guideline)
+    if not rows:
+        return None
+    figure = trusted_cost_figure(guideline)
+    return {
+        "rows": rows,
+        "spend": spend_rows(guideline),
+        "curve": None if figure is None else plots.figure_to_data_uri(figure),
     }
 
 

@@ -376,6 +376,8 @@ def test_status_and_plan_print_the_same_json_keys_in_the_same_order(tmp_path, la
             }
         ],
     }
+    costs = status.pop("costs")
+    assert list(costs) == ["reviewer_cost_per_hour", "guidelines"], "costs come last, added"
     assert json.dumps(status) == json.dumps(expected), "the same keys, values and order"
     path = write_jsonl(
         tmp_path / "items.jsonl", [{"id": "g0", "text": "t0"}, {"id": "n", "text": "x"}]

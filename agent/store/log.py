@@ -164,7 +164,8 @@ def pending_work(
         }
         rows = con.execute(
             "SELECT item_id, model, sample_index, label, confidence, rationale, prompt_tokens,"
-            " completion_tokens, cost_usd, latency_ms, error FROM drafts JOIN chunk USING (item_id)"
+            " completion_tokens, cost_usd, latency_ms, error, cached_prompt_tokens"
+            " FROM drafts JOIN chunk USING (item_id)"
             " WHERE guideline_hash = ? AND prompt_hash = ? AND list_contains(?, model)"
             " ORDER BY item_id, model, sample_index",
             [guideline_hash, prompt_hash, models],
@@ -184,6 +185,7 @@ def pending_work(
             cost_usd=row[8] or 0.0,
             latency_ms=row[9] or 0.0,
             error=row[10],
+            cached_prompt_tokens=row[11] or 0,
         )
         stored.setdefault(row[0], {}).setdefault(row[1], []).append(sample)
     return decided, stored
@@ -195,7 +197,8 @@ def write_entries(db: str | Path, entries: list[dict[str, Any]], replayed: bool 
     `retries`. A decision replaces the item's current one for its guideline (the old one moves to
     decisions_history); `replayed` entries (from a journal) skip decisions already stored, so a
     journal can be read back twice. Drafts already stored are kept as they are."""
-    drafts = [row for entry in entries for row in entry["drafts"]]
+    # A journal written before drafts had cached_prompt_tokens has rows without it.
+    drafts = [{"cached_prompt_tokens": 0, **row} for entry in entries for row in entry["drafts"]]
     decisions = [entry["decision"] for entry in entries if entry["decision"]]
     retries = [entry["retry"] for entry in entries if entry["retry"]]
     with transaction(db) as con:
@@ -217,9 +220,10 @@ def write_entries(db: str | Path, entries: list[dict[str, Any]], replayed: bool 
             con.execute(
                 "INSERT INTO drafts (item_id, guideline_hash, prompt_hash, model, sample_index,"
                 " run_id, label, confidence, rationale, prompt_tokens, completion_tokens, cost_usd,"
-                " latency_ms, error) SELECT item_id, guideline_hash, prompt_hash, model,"
-                " sample_index, run_id, label, confidence, rationale, prompt_tokens,"
-                " completion_tokens, cost_usd, latency_ms, error FROM new_drafts"
+                " latency_ms, error, cached_prompt_tokens) SELECT item_id, guideline_hash,"
+                " prompt_hash, model, sample_index, run_id, label, confidence, rationale,"
+                " prompt_tokens, completion_tokens, cost_usd, latency_ms, error,"
+                " cached_prompt_tokens FROM new_drafts"
                 " ON CONFLICT DO NOTHING"
             )
             _unregister(con, "new_drafts")
@@ -278,6 +282,7 @@ def draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str, 
         "confidence": s.confidence,
         "rationale": s.rationale,
         "prompt_tokens": s.prompt_tokens,
+        "cached_prompt_tokens": s.cached_prompt_tokens,
         "completion_tokens": s.completion_tokens,
         "cost_usd": s.cost_usd,
         "latency_ms": s.latency_ms,

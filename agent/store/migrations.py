@@ -312,4 +312,11 @@ ALTER TABLE decisions_history ADD COLUMN stage INTEGER;
 ALTER TABLE decisions_history ADD COLUMN stages_tried JSON;
 """,
     ),
+    Migration(
+        9,
+        "cached prompt tokens of each draft",
+        """
+ALTER TABLE drafts ADD COLUMN cached_prompt_tokens INTEGER DEFAULT 0; -- of prompt_tokens, those the provider read from its prompt cache (usage.prompt_tokens_details.cached_tokens), priced at litellm's cache_read_input_token_cost where its table has one
+""",
+    ),
 ]

@@ -75,6 +75,25 @@ def calibration(guideline: Mapping[str, Any], figures: dict[str, Figure]) -> Non
     draw(pick(figures, "reliability", "risk_coverage"))
 
 
+def trusted_cost(guideline: Mapping[str, Any]) -> None:
+    """Cost per trusted label (agent/costs.py), as in the HTML report."""
+    rows = report.trusted_cost_rows(guideline)
+    if not rows:
+        return
+    st.subheader("Cost per trusted label", anchor=False)
+    st.caption(
+        "Model spend from the drafts; reviewer time from seconds on screen in this app, at the "
+        "log's reviewer_cost_per_hour. People alone: every item at the median seconds per review."
+    )
+    pairs(rows)
+    spend = report.spend_rows(guideline)
+    if spend:
+        table(spend)
+    figure = report.trusted_cost_figure(guideline)
+    if figure is not None:
+        draw([figure])
+
+
 def show(db: str) -> None:
     st.title("Report")
     result = st.session_state.get(RESULT_KEY)
@@ -138,6 +157,8 @@ def show(db: str) -> None:
         st.subheader("Cost", anchor=False)
         pairs(cost)
         draw(pick(figures, "cost"))
+
+    trusted_cost(guideline)
 
 
 show(views.db_path())
