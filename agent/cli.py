@@ -217,6 +217,23 @@ def label(
         ),
     ] = 60.0,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
+    examples: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Show up to N worked examples in each prompt, drawn from the log's trusted "
+            "labels for this guideline (human reviews and imports; never the item's own label, "
+            "never a model's).",
+        ),
+    ] = 0,
+    example_selector: Annotated[
+        str,
+        typer.Option(
+            help="Which examples: similar (the N most alike each item, by TF-IDF), diverse "
+            "(every label in turn, the same for all items) or fixed (N at random, the same for "
+            "all items).",
+        ),
+    ] = "similar",
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all.
 
@@ -225,9 +242,11 @@ def label(
     answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
     from agent.calibration.rule import thresholds_for
+    from agent.examples import ExampleSettings
     from agent.pipeline import Labeler, RunSettings
 
     with _reported():
+        shots = ExampleSettings(examples, example_selector)
         g = load_guideline(guideline)
         backends = [
             make_backend(
@@ -262,6 +281,7 @@ def label(
                 thresholds,
                 concurrency=concurrency * len(backends),
                 on_progress=show,
+                examples=shots,
             )
             progress = labeler.run(input, _id_field(id_field))
     _print_run(progress, db)

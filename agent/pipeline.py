@@ -12,6 +12,7 @@ not cover the next request) gets no decision: its answered drafts are stored, it
 
 import asyncio
 import gc
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -24,9 +25,10 @@ from agent.budget import Budget
 from agent.calibration.rule import Thresholds, route
 from agent.consistency import build_verdict, next_batch, should_stop
 from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
+from agent.examples import ExamplePicker, ExampleSettings, load_picker
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.records import Backend, Decision, Item, Sample, SampleRequest
+from agent.records import Backend, Decision, Example, Item, Sample, SampleRequest
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.store.keys import audit_key
@@ -77,12 +79,15 @@ class Labeler:
         thresholds: Thresholds,
         concurrency: int = 8,
         on_progress: Callable[[Progress], None] | None = None,
+        examples: ExampleSettings | None = None,
     ) -> None:
         self.db, self.guideline = db, guideline
         self.backends, self.settings, self.thresholds = backends, settings, thresholds
         self.workers = max(1, concurrency)
         self.on_progress = on_progress or (lambda progress: None)
         self.prompt_hash = prompt_hash(guideline)
+        self.example_settings = examples
+        self.examples: ExamplePicker | None = None
         self.model = backends[0].name
         self.progress = Progress()
         self.budget: Budget | None = None
@@ -118,6 +123,7 @@ class Labeler:
         migrate(self.db)
         with transaction(self.db) as con:
             self.audit_key = audit_key(con)
+        self._pick_examples()
         run_id = uuid.uuid4().hex[:12]
         self.progress = Progress(total=total, run_id=run_id)
         self.budget = self._budget()
@@ -140,6 +146,16 @@ class Labeler:
             await asyncio.to_thread(_drain, chunks)  # a stopped run still logs every item
         self._raise_if_incomplete(writer)
         return self.progress
+
+    def _pick_examples(self) -> None:
+        """With --examples, the pool of trusted labels, read once. The example setting (N, the
+        selector, the pool's ids and labels) is part of the run's prompt hash: a prompt with
+        other examples is another configuration, whose drafts and decisions are its own."""
+        if self.example_settings is None or self.example_settings.n == 0:
+            return
+        self.examples = load_picker(self.db, self.guideline, self.example_settings)
+        combined = f"{prompt_hash(self.guideline)}:{self.examples.setting_hash}"
+        self.prompt_hash = hashlib.sha256(combined.encode()).hexdigest()[:16]
 
     def _budget(self) -> Budget | None:
         """The run's share of --budget: what is left after earlier runs of this guideline with
@@ -281,9 +297,13 @@ class Labeler:
     ) -> tuple[dict, bool]:
         """The item's log entry (its new drafts, and its decision or why it has none), and
         whether any model answered."""
-        messages = build_messages(self.guideline, item)
+        examples = self.examples.for_item(item) if self.examples else []
+        messages = build_messages(self.guideline, item, examples)
         by_model = await asyncio.gather(
-            *(self._sample_model(b, item, messages, stored.get(b.name, [])) for b in self.backends)
+            *(
+                self._sample_model(b, item, messages, examples, stored.get(b.name, []))
+                for b in self.backends
+            )
         )
         samples = {b.name: s for b, (s, _) in zip(self.backends, by_model, strict=True)}
         unanswered = [u for _, u in by_model if u is not None]
@@ -291,8 +311,9 @@ class Labeler:
         new = [s for ss in samples.values() for s in ss if (s.model, s.sample_index) not in reused]
         self.progress.stored_samples_reused += len(reused)
         keys = (item.item_id, self.guideline.content_hash, self.prompt_hash)
+        shown = [e.item.item_id for e in examples] if self.examples else None
         entry = {
-            "drafts": [log.draft_row(*keys, run_id, s) for s in new],
+            "drafts": [log.draft_row(*keys, run_id, s, shown) for s in new],
             "decision": None,
             "retry": None,
         }
@@ -323,7 +344,12 @@ class Labeler:
         return entry, True
 
     async def _sample_model(
-        self, backend: Backend, item: Item, messages: list[dict[str, str]], stored: list[Sample]
+        self,
+        backend: Backend,
+        item: Item,
+        messages: list[dict[str, str]],
+        examples: list[Example],
+        stored: list[Sample],
     ) -> tuple[list[Sample], Sample | None]:
         """The model's samples for the item, stored ones first, and the sample it did not
         answer, if any (sampling stops there)."""
@@ -337,6 +363,7 @@ class Labeler:
                 guideline=self.guideline,
                 item=item,
                 messages=messages,
+                examples=examples,
                 n=n,
                 seed=self.settings.audit_seed * 1000 + len(samples),
                 temperature=self.settings.temperature,
@@ -385,6 +412,7 @@ class Labeler:
             "settings": {
                 **self.settings.model_dump(),
                 "thresholds": self.thresholds.model_dump(),
+                "examples": self.examples.describe() if self.examples else None,
                 "input": str(summary.path),
             },
         }

@@ -302,4 +302,11 @@ CREATE TABLE retries (
 );
 """,
     ),
+    Migration(
+        9,
+        "few-shot examples: the trusted labels each prompt showed",
+        """
+ALTER TABLE drafts ADD COLUMN example_ids JSON;  -- the items whose trusted labels the prompt showed as examples, in order; NULL: none (label without --examples)
+""",
+    ),
 ]
