@@ -170,3 +170,19 @@ def test_a_new_trusted_label_changes_the_prompt_hash(tmp_path, db):
     second = ExamplePicker(SENTIMENT, trusted_pool(db, SENTIMENT), ExampleSettings(2))
     other_n = ExamplePicker(SENTIMENT, trusted_pool(db, SENTIMENT), ExampleSettings(3))
     assert len({first.setting_hash, second.setting_hash, other_n.setting_hash}) == 3
+
+
+def test_the_evaluation_shows_accuracy_and_coverage_by_example_setting(tmp_path, db):
+    from evals.evaluate import evaluate
+    from evals.report import teaching_rows
+
+    import_gold(tmp_path, db, GOLD)
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": r["id"], "text": r["text"]} for r in GOLD])
+    label(db, path, FakeBackend(default="positive"), None)
+    label(db, path, FakeBackend(by_item={r["id"]: r["label"] for r in GOLD}), ExampleSettings(2))
+    (result,) = evaluate(db, n_resamples=10)["guidelines"]
+    assert [
+        (r["trusted_labels"], r["examples"], r["decided"], r["coverage"], r["accuracy"])
+        for r in result["teaching"]
+    ] == [(0, 0, 5, 1.0, 0.4), (5, 2, 5, 1.0, 1.0)]
+    assert teaching_rows(result)[1]["examples"] == "2 similar"

@@ -47,6 +47,12 @@ def dataset(data: Path, name: str) -> tuple[Guideline, list[dict[str, Any]]]:
     return parse_guideline(f"{head}fields: [text]\n---\n{body}\n"), rows
 
 
+def pool_size(rows: list[dict[str, Any]], test_items: int) -> int:
+    """POOL items, or fewer when the data would leave fewer than `test_items` to label (banking77's
+    10 intents have about 400 items)."""
+    return max(0, min(POOL, len(rows) - test_items))
+
+
 def as_example(row: dict[str, Any]) -> Example:
     return Example(item=Item(item_id=row["id"], fields={"text": row["text"]}), label=row["label"])
 
@@ -64,7 +70,8 @@ def predictions(backend: LocalBackend, g: Guideline, item: Item, shown: list[Exa
 def run(args: argparse.Namespace, name: str, backend: LocalBackend) -> None:
     g, rows = dataset(args.data, name)
     random.Random(args.seed).shuffle(rows)
-    pool, test = rows[:POOL], rows[POOL : POOL + args.test_items]
+    size = pool_size(rows, args.test_items)
+    pool, test = rows[:size], rows[size : size + args.test_items]
     examples = [as_example(r) for r in pool]
     pickers = {k: ExamplePicker(g, examples, s) for k, s in SETTINGS.items()}
     done = {(r["dataset"], r["id"]) for r in _results(args.out)}
@@ -100,8 +107,9 @@ def summary(args: argparse.Namespace) -> list[dict[str, Any]]:
             continue
         _, rows = dataset(args.data, name)
         random.Random(args.seed).shuffle(rows)
-        majority = Counter(r["label"] for r in rows[:POOL]).most_common(1)[0][0]
-        line: dict[str, Any] = {"dataset": name, "items": len(done)}
+        size = pool_size(rows, args.test_items)
+        majority = Counter(r["label"] for r in rows[:size]).most_common(1)[0][0]
+        line: dict[str, Any] = {"dataset": name, "items": len(done), "pool": size}
         line["majority class"] = sum(r["gold"] == majority for r in done) / len(done)
         for setting in SETTINGS:
             for method in SCORING:
@@ -114,7 +122,8 @@ def summary(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 def show(table: list[dict[str, Any]]) -> None:
     for line in table:
-        print(f"\n{line['dataset']}: {line['items']} test items (none in the pool of {POOL})")
+        where = f"{line['items']} test items, none in the pool of {line['pool']}"
+        print(f"\n{line['dataset']}: {where}")
         print(f"  {'majority class':<32} {line['majority class']:>6.1%}")
         for setting in SETTINGS:
             cells = "  ".join(f"{m} {line[f'{setting} ({m})']:>6.1%}" for m in SCORING)

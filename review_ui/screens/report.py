@@ -140,5 +140,11 @@ def show(db: str) -> None:
         pairs(cost)
         draw(pick(figures, "cost"))
 
+    teaching = report.teaching_rows(guideline)
+    if teaching:
+        st.subheader("Examples from reviews", anchor=False)
+        st.caption(report.TEACHING_NOTE)
+        table(teaching)
+
 
 show(views.db_path())
