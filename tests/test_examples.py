@@ -17,6 +17,7 @@ from agent.guidelines import load_guideline, parse_guideline
 from agent.local_model import prompt_segments
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Example, Item
+from agent.simserver import SimConfig, SimServer
 from agent.tasks import build_messages
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
@@ -123,6 +124,27 @@ def test_asking_for_examples_without_trusted_labels_says_what_to_do(tmp_path, db
     assert "needs trusted labels" in result.output
     assert "Review some items" in result.output
     assert "Traceback" not in result.output
+
+
+def test_label_with_examples_through_the_cli_records_each_prompts_examples(tmp_path, db):
+    import_gold(tmp_path, db, GOLD)
+    new = [{"id": "n1", "text": "I hate the terrible wait"}, {"id": "n2", "text": "love it"}]
+    path = write_jsonl(tmp_path / "items.jsonl", new)
+    gold = {"n1": {"label": "negative"}, "n2": {"label": "positive"}}
+    with SimServer(SimConfig(accuracy=1.0, gold=gold)) as server:
+        result = cli(
+            "label", path, "-g", SENTIMENT.path, "--db", db, "--model", "openai/sim",
+            "--api-base", server.url, "--mode", "json", "--examples", "3",
+            "--example-selector", "diverse",
+        )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    shown = rows(db, "SELECT DISTINCT item_id, CAST(example_ids AS VARCHAR) FROM drafts")
+    assert sorted(item for item, _ in shown) == ["n1", "n2"]
+    assert all(len(json.loads(ids)) == 3 for _, ids in shown)
+    (settings,) = rows(
+        db, "SELECT CAST(settings->'examples' AS VARCHAR) FROM runs WHERE command = 'label'"
+    )
+    assert json.loads(settings[0])["selector"] == "diverse"
 
 
 def label(db: Path, path: Path, backend: FakeBackend, examples: ExampleSettings | None) -> Labeler:
