@@ -234,6 +234,23 @@ def label(
         ),
     ] = 60.0,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
+    examples: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            help="Show up to N worked examples in each prompt, drawn from the log's trusted "
+            "labels for this guideline (human reviews and imports; never the item's own label, "
+            "never a model's).",
+        ),
+    ] = 0,
+    example_selector: Annotated[
+        str,
+        typer.Option(
+            help="Which examples: similar (the N most alike each item, by TF-IDF), diverse "
+            "(every label in turn, the same for all items) or fixed (N at random, the same for "
+            "all items).",
+        ),
+    ] = "similar",
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all.
 
@@ -242,9 +259,11 @@ def label(
     answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
     from agent.cascade import Stage, check_stages, stage_thresholds
+    from agent.examples import ExampleSettings
     from agent.pipeline import Labeler, RunSettings
 
     with _reported():
+        shots = ExampleSettings(examples, example_selector)
         g = load_guideline(guideline)
         asked = [[model or "local", *(jury or [])], *([m] for m in escalate_to or [])]
         check_stages(asked)
@@ -294,6 +313,7 @@ def label(
                 concurrency=concurrency * len(backends),
                 on_progress=show,
                 escalate_to=[Stage(b, t) for b, t in zip(stages[1:], thresholds[1:], strict=True)],
+                examples=shots,
             )
             progress = labeler.run(input, _id_field(id_field))
     _print_run(progress, db)

@@ -26,7 +26,7 @@ from typing import Any
 from agent.errors import ConfigError, LabelagentError, ModelError
 from agent.guidelines import Guideline
 from agent.prompts import render
-from agent.records import Item, Sample, SampleRequest
+from agent.records import Example, Item, Sample, SampleRequest
 from agent.tasks import all_tasks, task_for
 
 TEMPLATE = "local_score.j2"
@@ -148,8 +148,8 @@ class LocalBackend:
         self.n_threads = n_threads
         self.scoring = scoring
         self.scored_items = 0  # scoring passes run; cache hits do not count
-        self._scores: OrderedDict[tuple[str, str], ItemScores] = OrderedDict()
-        self._content_free: dict[tuple[str, str], tuple[tuple[float, ...], ...]] = {}
+        self._scores: OrderedDict[tuple, ItemScores] = OrderedDict()
+        self._content_free: dict[tuple, tuple[tuple[float, ...], ...]] = {}
 
     @property
     def supports_n(self) -> bool:
@@ -170,7 +170,9 @@ class LocalBackend:
         check_task(request.guideline)
         started = time.perf_counter()
         try:
-            scores, fresh = await asyncio.to_thread(self.score, request.guideline, request.item)
+            scores, fresh = await asyncio.to_thread(
+                self.score, request.guideline, request.item, request.examples
+            )
         except LabelagentError:
             raise
         except Exception as e:
@@ -181,17 +183,21 @@ class LocalBackend:
         latency_ms = (time.perf_counter() - started) * 1000
         return [self._sample(request, scores, i, fresh, latency_ms) for i in range(request.n)]
 
-    def score(self, guideline: Guideline, item: Item) -> tuple[ItemScores, bool]:
-        """The item's option scores and whether they were computed now (False: from the cache
-        kept per item id and guideline hash). Blocking; safe to call from several threads."""
+    def score(
+        self, guideline: Guideline, item: Item, examples: Sequence[Example] = ()
+    ) -> tuple[ItemScores, bool]:
+        """The item's option scores, with these worked examples before it, and whether they were
+        computed now (False: from the cache kept per item id, guideline hash and example ids).
+        Blocking; safe to call from several threads."""
         check_task(guideline)
-        key = (item.item_id, guideline.content_hash)
+        key = (item.item_id, guideline.content_hash, tuple(e.item.item_id for e in examples))
         with _LOCK:
             cached = self._scores.get(key)
             if cached is not None:
                 self._scores.move_to_end(key)
                 return cached, False
-            scores = self._score_item(self._model(), guideline, item)
+            shown = _shown(guideline, examples)
+            scores = self._score_item(self._model(), guideline, item, shown)
             self._scores[key] = scores
             if len(self._scores) > _CACHE_ITEMS:
                 self._scores.popitem(last=False)
@@ -202,31 +208,40 @@ class LocalBackend:
         path = self.model_path or _bundled_path()
         return _load(path, self.n_ctx, self.n_threads)
 
-    def _score_item(self, model: "_Model", guideline: Guideline, item: Item) -> ItemScores:
+    def _score_item(
+        self, model: "_Model", guideline: Guideline, item: Item, shown: list[dict]
+    ) -> ItemScores:
         started = time.perf_counter()
         fields = {name: _field_text(item.fields.get(name, "")) for name in guideline.fields}
         per_dimension = task_for(guideline).local_scoring == "dimensions"
         if per_dimension:
             questions = {
-                name: self._question(model, guideline, fields, name)
+                name: self._question(model, guideline, fields, name, shown)
                 for name in guideline.dimensions
             }
         else:
-            questions = {"label": self._question(model, guideline, fields, None)}
+            questions = {"label": self._question(model, guideline, fields, None, shown)}
         elapsed_ms = (time.perf_counter() - started) * 1000
         return ItemScores(questions, per_dimension, elapsed_ms)
 
     def _question(
-        self, model: "_Model", guideline: Guideline, fields: dict[str, str], dimension: str | None
+        self,
+        model: "_Model",
+        guideline: Guideline,
+        fields: dict[str, str],
+        dimension: str | None,
+        shown: list[dict],
     ) -> OptionScores:
         options = _options(guideline)
         option_tokens = _option_tokens(model, options)
         reserve = max(map(len, option_tokens))
-        segments, truncated = self._fit(model, guideline, fields, dimension, reserve)
+        segments, truncated = self._fit(model, guideline, fields, dimension, shown, reserve)
         logprobs = model.option_logprobs(segments, option_tokens)
         content_free = ()
         if self.scoring.startswith("calibrated"):
-            content_free = self._content_free_scores(model, guideline, dimension, option_tokens)
+            content_free = self._content_free_scores(
+                model, guideline, dimension, shown, option_tokens
+            )
         return OptionScores(
             options=tuple(options),
             logprobs=tuple(logprobs),
@@ -241,16 +256,18 @@ class LocalBackend:
         model: "_Model",
         guideline: Guideline,
         dimension: str | None,
+        shown: list[dict],
         option_tokens: list[list[int]],
     ) -> tuple[tuple[float, ...], ...]:
-        key = (guideline.content_hash, dimension or "")
+        """The option prior of the prompt itself (its examples too), with no item text."""
+        key = (guideline.content_hash, dimension or "", json.dumps(shown, sort_keys=True))
         if key not in self._content_free:
             inputs = CONTENT_FREE[:1] if self.scoring == "calibrated_na" else CONTENT_FREE
             rows = []
             for text in inputs:
                 fields = dict.fromkeys(guideline.fields, text)
                 reserve = max(map(len, option_tokens))
-                segments, _ = self._fit(model, guideline, fields, dimension, reserve)
+                segments, _ = self._fit(model, guideline, fields, dimension, shown, reserve)
                 rows.append(tuple(model.option_logprobs(segments, option_tokens)))
             self._content_free[key] = tuple(rows)
         return self._content_free[key]
@@ -261,6 +278,7 @@ class LocalBackend:
         guideline: Guideline,
         fields: dict[str, str],
         dimension: str | None,
+        shown: list[dict],
         reserve: int,
     ) -> tuple[list[list[int]], bool]:
         """The prompt's token segments, cutting the item text from its end (never the
@@ -270,7 +288,7 @@ class LocalBackend:
         for _ in range(len(fields) + 4):
             segments = [
                 model.tokenize(text, bos=i == 0)
-                for i, text in enumerate(prompt_segments(guideline, fields, dimension))
+                for i, text in enumerate(prompt_segments(guideline, fields, dimension, shown))
             ]
             excess = sum(map(len, segments)) - budget
             if excess <= 0:
@@ -455,16 +473,23 @@ def _bundled_path() -> Path:
 
 
 def prompt_segments(
-    guideline: Guideline, fields: dict[str, str], dimension: str | None
+    guideline: Guideline,
+    fields: dict[str, str],
+    dimension: str | None,
+    shown: Sequence[dict] = (),
 ) -> list[str]:
-    """The scoring prompt split into [instructions, item, answer cue] (empty parts dropped). The
-    split is found by rendering the template with markers in place of the field values. Each
-    value goes in as a JSON string, so no item text can start a line (a fake `Label:` cue) of its
-    own."""
-    quoted = {name: json.dumps(value, ensure_ascii=False) for name, value in fields.items()}
-    prompt = render(TEMPLATE, guideline=guideline, fields=quoted, dimension=dimension)
+    """The scoring prompt split into [instructions and examples, item, answer cue] (empty parts
+    dropped). The split is found by rendering the template with markers in place of the field
+    values. Each value goes in as a JSON string, so no item text can start a line (a fake
+    `Label:` cue) of its own. `shown`: the worked examples, as `_shown` makes them."""
+    quoted = _quoted(fields)
+    examples = [
+        {"fields": _quoted(e["fields"]), "answer": _answer(e["label"], dimension)} for e in shown
+    ]
+    context = {"guideline": guideline, "dimension": dimension, "examples": examples}
+    prompt = render(TEMPLATE, fields=quoted, **context)
     markers = {name: f"{_MARK}{name}{_MARK}" for name in fields}
-    marked = render(TEMPLATE, guideline=guideline, fields=markers, dimension=dimension)
+    marked = render(TEMPLATE, fields=markers, **context)
     first, last = marked.find(_MARK), marked.rfind(_MARK)
     if first < 0:
         return [prompt]
@@ -477,6 +502,28 @@ def prompt_segments(
         return [prompt]
     parts = [head, prompt[len(head) : len(prompt) - len(tail)], tail]
     return [part for part in parts if part]
+
+
+def _shown(guideline: Guideline, examples: Sequence[Example]) -> list[dict]:
+    """The examples' guideline fields (as text) and labels."""
+    return [
+        {
+            "fields": {n: _field_text(e.item.fields.get(n, "")) for n in guideline.fields},
+            "label": e.label,
+        }
+        for e in examples
+    ]
+
+
+def _quoted(fields: dict[str, str]) -> dict[str, str]:
+    return {name: json.dumps(value, ensure_ascii=False) for name, value in fields.items()}
+
+
+def _answer(label: Any, dimension: str | None) -> str:
+    """An example's answer as the option the model would score: a label, or one dimension's."""
+    if dimension is not None and isinstance(label, dict):
+        return str(label.get(dimension, ""))
+    return str(label)
 
 
 def _options(guideline: Guideline) -> list[str]:

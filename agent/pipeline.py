@@ -12,6 +12,7 @@ not cover the next request) gets no decision: its answered drafts are stored, it
 
 import asyncio
 import gc
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from agent.calibration.rule import Thresholds, audit_draw, route
 from agent.cascade import Stage, cascade_key
 from agent.consistency import build_verdict, next_batch, should_stop
 from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
+from agent.examples import ExamplePicker, ExampleSettings, load_picker
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.records import Backend, Decision, Item, Sample, SampleRequest
+from agent.records import Backend, Decision, Example, Item, Sample, SampleRequest
 from agent.store import log
 from agent.store.db import migrate, transaction
 from agent.store.keys import audit_key
@@ -80,6 +82,7 @@ class Labeler:
         concurrency: int = 8,
         on_progress: Callable[[Progress], None] | None = None,
         escalate_to: list[Stage] | None = None,
+        examples: ExampleSettings | None = None,
     ) -> None:
         """`backends` (the main model and its jury) with `thresholds` is the first stage; the
         stages of `escalate_to` follow it (agent/cascade.py)."""
@@ -90,6 +93,8 @@ class Labeler:
         self.workers = max(1, concurrency)
         self.on_progress = on_progress or (lambda progress: None)
         self.prompt_hash = prompt_hash(guideline)
+        self.example_settings = examples
+        self.examples: ExamplePicker | None = None
         self.model = cascade_key([stage.models for stage in self.stages])
         self.progress = Progress()
         self.budget: Budget | None = None
@@ -125,6 +130,7 @@ class Labeler:
         migrate(self.db)
         with transaction(self.db) as con:
             self.audit_key = audit_key(con)
+        self._pick_examples()
         run_id = uuid.uuid4().hex[:12]
         self.progress = Progress(total=total, run_id=run_id)
         self.budget = self._budget()
@@ -147,6 +153,16 @@ class Labeler:
             await asyncio.to_thread(_drain, chunks)  # a stopped run still logs every item
         self._raise_if_incomplete(writer)
         return self.progress
+
+    def _pick_examples(self) -> None:
+        """With --examples, the pool of trusted labels, read once. The example setting (N, the
+        selector, the pool's ids and labels) is part of the run's prompt hash: a prompt with
+        other examples is another configuration, whose drafts and decisions are its own."""
+        if self.example_settings is None or self.example_settings.n == 0:
+            return
+        self.examples = load_picker(self.db, self.guideline, self.example_settings)
+        combined = f"{prompt_hash(self.guideline)}:{self.examples.setting_hash}"
+        self.prompt_hash = hashlib.sha256(combined.encode()).hexdigest()[:16]
 
     def _budget(self) -> Budget | None:
         """The run's share of --budget: what is left after earlier runs of this guideline with
@@ -290,7 +306,9 @@ class Labeler:
         whether any model answered. The stages are tried in order until one accepts the item
         (all of them for audit and calibration items); stored drafts are reused, so a resumed
         item goes on where it stopped."""
-        messages = build_messages(self.guideline, item)
+        examples = self.examples.for_item(item) if self.examples else []
+        shown = [e.item.item_id for e in examples] if self.examples else None
+        messages = build_messages(self.guideline, item, examples)
         keys = (item.item_id, self.guideline.content_hash, self.prompt_hash)
         reused = {(s.model, s.sample_index) for ss in stored.values() for s in ss}
         self.progress.stored_samples_reused += len(reused)
@@ -300,7 +318,7 @@ class Labeler:
         for index, stage in enumerate(self.stages):
             by_model = await asyncio.gather(
                 *(
-                    self._sample_model(b, item, messages, stored.get(b.name, []))
+                    self._sample_model(b, item, messages, examples, stored.get(b.name, []))
                     for b in stage.backends
                 )
             )
@@ -309,7 +327,7 @@ class Labeler:
             new = [
                 s for ss in samples.values() for s in ss if (s.model, s.sample_index) not in reused
             ]
-            entry["drafts"] += [log.draft_row(*keys, run_id, s) for s in new]
+            entry["drafts"] += [log.draft_row(*keys, run_id, s, shown) for s in new]
             answered |= bool(new) or len(unanswered) < len(stage.backends)
             if unanswered:
                 entry["retry"] = log.retry_row(*keys, self.model, run_id, unanswered[0])
@@ -367,7 +385,12 @@ class Labeler:
         return draw < share
 
     async def _sample_model(
-        self, backend: Backend, item: Item, messages: list[dict[str, str]], stored: list[Sample]
+        self,
+        backend: Backend,
+        item: Item,
+        messages: list[dict[str, str]],
+        examples: list[Example],
+        stored: list[Sample],
     ) -> tuple[list[Sample], Sample | None]:
         """The model's samples for the item, stored ones first, and the sample it did not
         answer, if any (sampling stops there)."""
@@ -381,6 +404,7 @@ class Labeler:
                 guideline=self.guideline,
                 item=item,
                 messages=messages,
+                examples=examples,
                 n=n,
                 seed=self.settings.audit_seed * 1000 + len(samples),
                 temperature=self.settings.temperature,
@@ -430,6 +454,7 @@ class Labeler:
             "settings": {
                 **self.settings.model_dump(),
                 "thresholds": self.thresholds.model_dump(),
+                "examples": self.examples.describe() if self.examples else None,
                 "input": str(summary.path),
             },
         }

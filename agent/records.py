@@ -14,6 +14,13 @@ class Item(BaseModel):
     line: int = 0  # where the item starts in its input file (1-based; row number for Parquet)
 
 
+class Example(BaseModel):
+    """A trusted label (a person's) shown in the prompt as a worked example for another item."""
+
+    item: Item
+    label: Any
+
+
 class Answer(BaseModel):
     """One parsed model answer: the label in the task's canonical form."""
 
@@ -59,6 +66,7 @@ class SampleRequest(BaseModel):
     seed: int = 0
     temperature: float = 0.7
     budget: Budget | None = None
+    examples: list[Example] = Field(default_factory=list)  # already in `messages`
 
 
 class Backend(Protocol):

@@ -15,6 +15,7 @@ from agent.costs import costs
 from agent.errors import ConfigError
 from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only
+from agent.store.teaching import decisions_by_setting
 from agent.tasks import task_for
 from evals import metrics
 
@@ -84,6 +85,7 @@ def evaluate_guideline(
         "prevalence": prevalence(data, ref_all),
         "cost": cost(data, rate),
         "trusted_cost": priced,
+        "teaching": teaching(data, db, ref_all),
     }
 
 
@@ -344,3 +346,43 @@ def cost(data: GuidelineData, rate: float | None = None) -> dict[str, Any]:
         "review_seconds_per_final_label": round(data.review_seconds / n, 2) if n else None,
         "review_cost_usd": None if rate is None else round(data.review_seconds / 3600 * rate, 6),
     }
+
+
+def teaching(data: GuidelineData, db: str | Path, ref: dict[str, str]) -> list[dict[str, Any]]:
+    """Per model and example setting (`label --examples`, with the trusted labels its examples
+    were drawn from): the share of items auto-accepted (coverage, at the rule the run used) and
+    the accuracy of its labels, all and auto-accepted, against the reference. An item is never
+    an example for itself, so its own reference label is independent of its prompt."""
+    task = task_for(data.guideline)
+    groups: dict[tuple, list] = {}
+    for row in decisions_by_setting(db, data.guideline.content_hash):
+        shown = row.examples or {}
+        key = (row.model, shown.get("pool", 0), shown.get("selector", "none"), shown.get("n", 0))
+        groups.setdefault(key, []).append(row)
+
+    def accuracy(rows: list) -> float | None:
+        judged = [r for r in rows if r.item_id in ref]
+        hits = sum(
+            r.label is not None
+            and task.labels_equal(json.loads(r.label), json.loads(ref[r.item_id]))
+            for r in judged
+        )
+        return round(hits / len(judged), 4) if judged else None
+
+    out = []
+    for (model, pool, selector, n), rows in sorted(groups.items()):
+        auto = [r for r in rows if r.route == "auto"]
+        out.append(
+            {
+                "model": model,
+                "trusted_labels": pool,
+                "selector": selector,
+                "examples": n,
+                "decided": len(rows),
+                "with_reference": sum(r.item_id in ref for r in rows),
+                "coverage": round(len(auto) / len(rows), 4),
+                "accuracy": accuracy(rows),
+                "auto_accuracy": accuracy(auto),
+            }
+        )
+    return out

@@ -137,6 +137,34 @@ def prevalence_rows(guideline: Result) -> list[dict[str, Any]]:
     return rows
 
 
+def _share(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value:.1%}"
+
+
+def teaching_rows(guideline: Result) -> list[dict[str, Any]]:
+    """Accuracy and coverage per model and example setting, fewest trusted labels first."""
+    return [
+        {
+            "model": row["model"],
+            "trusted labels": row["trusted_labels"],
+            "examples": "none" if not row["examples"] else f"{row['examples']} {row['selector']}",
+            "decided": row["decided"],
+            "with reference": row["with_reference"],
+            "coverage": _share(row["coverage"]),
+            "accuracy": _share(row["accuracy"]),
+            "accuracy of auto": _share(row["auto_accuracy"]),
+        }
+        for row in guideline.get("teaching") or []
+    ]
+
+
+TEACHING_NOTE = (
+    "What reviews bought: each run of `label --examples N` shows up to N trusted labels (human "
+    "reviews and imports) in the prompt. Coverage is the share auto-accepted by the rule the run "
+    "used; accuracy is against the reference, on the items that have one."
+)
+
+
 def human_agreement_rows(guideline: Result) -> list[tuple[str, str]]:
     """The human annotators among themselves, and the spread of their own figures against the
     reference (the range a model has to land in to be as good as a person)."""
@@ -324,6 +352,8 @@ def _guideline_context(guideline: Result) -> dict[str, Any]:
         "prevalence": prevalence_rows(guideline),
         "cost": cost_rows(guideline),
         "trusted_cost": _trusted_cost_context(guideline),
+        "teaching": teaching_rows(guideline),
+        "teaching_note": TEACHING_NOTE,
     }
 
 

@@ -132,7 +132,7 @@ def stub_llama(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _fixed(backend: LocalBackend, monkeypatch: pytest.MonkeyPatch, scores: ItemScores) -> None:
-    monkeypatch.setattr(backend, "score", lambda guideline, item: (scores, True))
+    monkeypatch.setattr(backend, "score", lambda guideline, item, examples=(): (scores, True))
 
 
 SENTIMENT_SCORES = ItemScores(
@@ -201,7 +201,7 @@ def test_rating_labels_are_one_integer_per_dimension(
 def test_a_failure_on_one_item_comes_back_as_failed_samples(
     stub_llama: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(guideline: Guideline, item: Item) -> None:
+    def broken(guideline: Guideline, item: Item, examples: object = ()) -> None:
         raise RuntimeError("llama_decode returned 1")
 
     backend = LocalBackend()

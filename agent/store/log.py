@@ -216,14 +216,15 @@ def write_entries(db: str | Path, entries: list[dict[str, Any]], replayed: bool 
                 if (d["item_id"], d["guideline_hash"], d["run_id"]) not in stored
             ]
         if drafts:
-            _register(con, "new_drafts", drafts)
+            # A journal written before example_ids has drafts without it.
+            _register(con, "new_drafts", [{"example_ids": None, **row} for row in drafts])
             con.execute(
                 "INSERT INTO drafts (item_id, guideline_hash, prompt_hash, model, sample_index,"
                 " run_id, label, confidence, rationale, prompt_tokens, completion_tokens, cost_usd,"
-                " latency_ms, error, cached_prompt_tokens) SELECT item_id, guideline_hash,"
-                " prompt_hash, model, sample_index, run_id, label, confidence, rationale,"
-                " prompt_tokens, completion_tokens, cost_usd, latency_ms, error,"
-                " cached_prompt_tokens FROM new_drafts"
+                " latency_ms, error, cached_prompt_tokens, example_ids) SELECT item_id,"
+                " guideline_hash, prompt_hash, model, sample_index, run_id, label, confidence,"
+                " rationale, prompt_tokens, completion_tokens, cost_usd, latency_ms, error,"
+                " cached_prompt_tokens, example_ids FROM new_drafts"
                 " ON CONFLICT DO NOTHING"
             )
             _unregister(con, "new_drafts")
@@ -270,7 +271,14 @@ def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
     _unregister(con, "new_decisions")
 
 
-def draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str, s: Sample) -> dict:
+def draft_row(
+    item_id: str,
+    guideline_hash: str,
+    prompt_hash: str,
+    run_id: str,
+    s: Sample,
+    example_ids: list[str] | None = None,
+) -> dict:
     return {
         "item_id": item_id,
         "guideline_hash": guideline_hash,
@@ -287,6 +295,7 @@ def draft_row(item_id: str, guideline_hash: str, prompt_hash: str, run_id: str, 
         "cost_usd": s.cost_usd,
         "latency_ms": s.latency_ms,
         "error": s.error,
+        "example_ids": None if example_ids is None else _json(example_ids),
     }
 
 

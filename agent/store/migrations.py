@@ -319,4 +319,11 @@ ALTER TABLE decisions_history ADD COLUMN stages_tried JSON;
 ALTER TABLE drafts ADD COLUMN cached_prompt_tokens INTEGER DEFAULT 0; -- of prompt_tokens, those the provider read from its prompt cache (usage.prompt_tokens_details.cached_tokens), priced at litellm's cache_read_input_token_cost where its table has one
 """,
     ),
+    Migration(
+        10,
+        "few-shot examples: the trusted labels each prompt showed",
+        """
+ALTER TABLE drafts ADD COLUMN example_ids JSON;  -- the items whose trusted labels the prompt showed as examples, in order; NULL: none (label without --examples)
+""",
+    ),
 ]

@@ -4,6 +4,7 @@ is asked to fill, and its validator turns a messy answer into the task's canonic
 raises, so instructor can re-ask."""
 
 import json
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, create_model, model_validator
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ValidationError, ValidationInfo, create_model, m
 from agent.errors import ParseError
 from agent.guidelines import Guideline
 from agent.prompts import render, templates_hash
-from agent.records import Answer, Item
+from agent.records import Answer, Example, Item
 from agent.tasks.base import Task
 from agent.tasks.classification import ChoiceTask, PreferenceTask
 from agent.tasks.multilabel import MultilabelTask
@@ -40,7 +41,8 @@ def all_tasks() -> tuple[Task, ...]:
 
 def prompt_names(guideline: Guideline) -> tuple[str, ...]:
     """Every template a run of this task can use (the embedded model scores with its own)."""
-    return (task_for(guideline).prompt_template, "_guideline.j2", "item.j2", "local_score.j2")
+    task = task_for(guideline).prompt_template
+    return (task, "_guideline.j2", "_examples.j2", "item.j2", "local_score.j2")
 
 
 def prompt_hash(guideline: Guideline) -> str:
@@ -58,17 +60,23 @@ def item_data(guideline: Guideline, item: Item) -> str:
     JSON strings, so it cannot end the object; `<` and `>` are escaped, so it cannot spell a tag
     or a chat template's role marker either (e.g. `<|im_start|>system`)."""
     fields = {name: item.fields.get(name, "") for name in guideline.fields}
-    data = json.dumps({"item_id": item.item_id, "fields": fields}, ensure_ascii=False, default=str)
+    return _escaped({"item_id": item.item_id, "fields": fields})
+
+
+def _escaped(value: Any) -> str:
+    data = json.dumps(value, ensure_ascii=False, default=str)
     return data.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def build_messages(guideline: Guideline, item: Item) -> list[dict[str, str]]:
-    """The instructions, then the item alone in a user message of its own, as data."""
+def build_messages(
+    guideline: Guideline, item: Item, examples: Sequence[Example] = ()
+) -> list[dict[str, str]]:
+    """The instructions (with any worked examples, as data like the item), then the item alone
+    in a user message of its own, as data."""
+    shown = [{"item": item_data(guideline, e.item), "label": _escaped(e.label)} for e in examples]
+    system = render(task_for(guideline).prompt_template, guideline=guideline, examples=shown)
     return [
-        {
-            "role": "system",
-            "content": render(task_for(guideline).prompt_template, guideline=guideline),
-        },
+        {"role": "system", "content": system},
         {"role": "user", "content": item_data(guideline, item)},
     ]
 

@@ -23,6 +23,18 @@ copied) and each N: a fixed random N items train the student (`agent.student.fit
 
 Preference (`hh_rlhf_harmless`) gets the same figures, to say what the pair features are worth.
 Nothing is asserted; the goal is printed with PASS/FAIL.
+
+Few-shot on the embedded model (`--fewshot`, slow: seconds per item and setting on 2 cores):
+
+    python evals/benchmarks/bench_teach.py --fewshot --test-items 60 --json fewshot.json
+
+For tweeteval_sentiment and a 10-intent subset of banking77 (its 10 most common intents), a
+seeded 1,000 gold-labeled items are the pool of trusted labels; the next `--test-items` are
+labeled, none of them in the pool. Each test item is scored (`LocalBackend.score`, what `label
+--model local --examples N` runs) with 0, 4 and 8 similar examples (`agent.examples`, TF-IDF) and
+with 8 random ones (the `fixed` selector), against the pool's majority class. Items go one at a
+time through every setting, and each result is appended to `--out` as it comes, so a run cut
+short still gives every setting on the same items.
 """
 
 import argparse
@@ -40,6 +52,7 @@ import numpy as np
 from agent.calibration.learn import Example, select_threshold
 from agent.guidelines import Guideline, parse_guideline
 from agent.student import StudentModel, fit
+from evals.benchmarks import fewshot
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CLASSIFICATION = ["banking77", "clinc150_oos", "davidson_hate_offensive", "tweeteval_sentiment"]
@@ -223,11 +236,17 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--seed", type=int, default=0)
     add("--json", type=Path, help="also write every figure here")
     add("--skip-extras", action="store_true", help="no 10,000-label and pipeline timing")
+    add("--fewshot", action="store_true", help="the embedded model with examples instead")
+    add("--test-items", type=int, default=60, help="few-shot: items labeled per dataset")
+    add("--out", type=Path, default=Path("fewshot_items.jsonl"), help="few-shot: per item")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = arguments(argv)
+    if args.fewshot:
+        fewshot.main(args)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     results = []
     for name in args.datasets.split(","):

@@ -159,6 +159,11 @@ def show(db: str) -> None:
         draw(pick(figures, "cost"))
 
     trusted_cost(guideline)
+    teaching = report.teaching_rows(guideline)
+    if teaching:
+        st.subheader("Examples from reviews", anchor=False)
+        st.caption(report.TEACHING_NOTE)
+        table(teaching)
 
 
 show(views.db_path())
