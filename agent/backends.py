@@ -1,5 +1,5 @@
 """Turn a --model string into a backend: the embedded local model by default, a student
-trained in the log, else litellm."""
+trained in the log, else a remote model (agent/llm.py)."""
 
 from pathlib import Path
 
@@ -19,10 +19,13 @@ def make_backend(
     timeout: float = 60.0,
     db: str | Path | None = None,
     guideline: Guideline | None = None,
+    transport: str = "auto",
+    rpm: float | None = None,
+    tpm: float | None = None,
 ) -> Backend:
     """`None` or `local` -> the bundled GGUF; `local:/path/model.gguf` -> that file in-process;
     `student` or `student:<id>` -> a student trained in the log `db` (agent/student.py);
-    anything else is a litellm model string (openai/gpt-4o-mini, ollama/llama3.1, ...)."""
+    anything else is a litellm model string (openai/gpt-4o-mini, anthropic/..., ...)."""
     if model is not None and (model == "student" or model.startswith("student:")):
         from agent.student import student_backend
 
@@ -36,13 +39,16 @@ def make_backend(
 
         path = model.split(":", 1)[1] if model and ":" in model else None
         return LocalBackend(model_path=path)
-    from agent.llm import LiteLLMBackend
+    from agent.llm import RemoteBackend
 
-    return LiteLLMBackend(
+    return RemoteBackend(
         model,
         api_base=api_base,
         api_key=api_key,
         mode=mode,
         concurrency=concurrency,
         timeout=timeout,
+        transport=transport,
+        rpm=rpm,
+        tpm=tpm,
     )

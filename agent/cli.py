@@ -128,8 +128,28 @@ def label(
         list[str] | None, typer.Option(help="Another model that drafts too (repeatable).")
     ] = None,
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Requests in flight at once, per model.")
-    ] = 8,
+        int,
+        typer.Option(
+            min=1,
+            help="Most requests in flight at once, per model. It starts at 16 and grows while "
+            "latency holds; a 429 halves it.",
+        ),
+    ] = 64,
+    rpm: Annotated[
+        float | None,
+        typer.Option(
+            callback=_above_zero,
+            help="Most requests per minute, per model. Default: 95% of the limit the provider "
+            "states in its rate-limit headers, if it sends them.",
+        ),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option(
+            callback=_above_zero,
+            help="Most tokens per minute (prompt plus max_tokens), per model. Default: as --rpm.",
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N items.")] = None,
     budget: Annotated[
         float | None,
@@ -199,6 +219,13 @@ def label(
         ),
     ] = 60.0,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
+    transport: Annotated[
+        str,
+        typer.Option(
+            help="auto: the openai SDK for OpenAI-compatible providers, litellm for the rest; "
+            "openai or litellm to force one (for diagnosis)."
+        ),
+    ] = "auto",
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all.
 
@@ -213,7 +240,16 @@ def label(
         g = load_guideline(guideline)
         backends = [
             make_backend(
-                m, api_base, mode=mode, concurrency=concurrency, timeout=timeout, db=db, guideline=g
+                m,
+                api_base,
+                mode=mode,
+                concurrency=concurrency,
+                timeout=timeout,
+                db=db,
+                guideline=g,
+                transport=transport,
+                rpm=rpm,
+                tpm=tpm,
             )
             for m in [model, *(jury or [])]
         ]

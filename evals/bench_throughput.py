@@ -7,7 +7,7 @@
 Three measurements, each against `python -m agent.simserver` run as a separate process on
 127.0.0.1 (so the server and the client do not share one GIL):
 
-1. overhead: `Labeler` + `LiteLLMBackend` vs a bare `openai.AsyncOpenAI` client replaying the
+1. overhead: `Labeler` + `RemoteBackend` vs a bare `openai.AsyncOpenAI` client replaying the
    very same requests (same bodies, `n` and `seed`; per item in order, items concurrently).
 2. adaptive: samples per item with adaptive consistency vs fixed K; do the majorities agree?
 3. memory: peak RSS of a child process labelling a large streamed JSONL file.
@@ -187,9 +187,9 @@ def measuring(server: Server | None) -> Iterator[Measured]:
 
 
 def make_backend(url: str, mode: str, concurrency: int) -> Any:
-    from agent.llm import LiteLLMBackend
+    from agent.llm import RemoteBackend
 
-    return LiteLLMBackend(
+    return RemoteBackend(
         "openai/sim", api_base=url, api_key="sim", mode=mode, concurrency=concurrency
     )
 
@@ -204,7 +204,7 @@ def run_labeler(
     server: Server | None = None,
     on_progress: Callable[[Any], None] | None = None,
 ) -> Measured:
-    """A real labelagent run (Labeler, LiteLLMBackend, DuckDB log), timed around `run`."""
+    """A real labelagent run (Labeler, RemoteBackend, DuckDB log), timed around `run`."""
     from agent.pipeline import Labeler, RunSettings
     from agent.routing import Thresholds
 
@@ -542,7 +542,7 @@ async def extend_to_k(
     url: str, mode: str, concurrency: int, items: list[Item], k: int, stop_confidence: float
 ) -> dict[str, list[Sample]]:
     """K samples per item drawn with labelagent's own request sequence (the same `n` and seeds as
-    the adaptive loop, just never stopping early), through `LiteLLMBackend.sample`."""
+    the adaptive loop, just never stopping early), through `RemoteBackend.sample`."""
     guideline = load_guideline(GUIDELINE)
     backend = make_backend(url, mode, concurrency)
     limit = asyncio.Semaphore(concurrency)
@@ -807,7 +807,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--mode",
         default="tools",
         choices=("tools", "json_schema", "json"),
-        help="structured output mode of LiteLLMBackend",
+        help="structured output mode of RemoteBackend",
     )
     add("--seed", type=int, default=0, help="server and synthetic-data seed")
     add(
