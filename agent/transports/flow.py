@@ -3,8 +3,9 @@
 In flight: a window that starts at `START` requests and grows like TCP's: by one per answer
 (slow start) until the first sign of congestion, then by one per window of answers, and only
 while latency holds (its moving average stays under twice the best seen: a server that queues
-answers more slowly). A 429 halves the window, at most once per round trip, and the request is
-retried after the server's Retry-After. The window never exceeds `ceiling` (--concurrency).
+answers more slowly). A 429 halves the window, once for all the requests sent before the last
+cut (one round trip), and the request is retried after the server's Retry-After. The window
+never exceeds `ceiling` (--concurrency).
 
 Per minute: requests are spaced evenly so that they stay under `--rpm` and `--tpm`, or, when
 those are not given, under `SHARE` of the limits the provider states in its rate-limit headers
@@ -58,12 +59,13 @@ class Flow:
     async def slot(self, tokens: int = 0) -> AsyncIterator[None]:
         """Hold one of the window's places, wait for the pace, and learn from the outcome."""
         await self._enter()
+        started = time.monotonic()
         try:
             await self._pace(tokens)
             started = time.monotonic()
             yield
         except openai.RateLimitError:
-            self._cut()
+            self._cut(started)
             raise
         else:
             self._grow(time.monotonic() - started)
@@ -141,12 +143,11 @@ class Flow:
             self.window = min(float(self.ceiling), self.window + step)
             self._hand_over()
 
-    def _cut(self) -> None:
-        now = time.monotonic()
+    def _cut(self, sent: float) -> None:
         self._slow_start = False
-        if now - self._last_cut < (self._latency or 0.0):
-            return  # the answers of one round trip count as one signal
-        self._last_cut = now
+        if sent <= self._last_cut:
+            return  # sent before the last cut: one round trip's 429s are one signal
+        self._last_cut = time.monotonic()
         self.window = max(1.0, self.window / 2)
         self.cuts += 1
 
