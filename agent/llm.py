@@ -158,6 +158,10 @@ class RemoteBackend:
     def priced(self) -> bool:
         return prices.price(self.name, 1, 1) is not None
 
+    async def aclose(self) -> None:
+        """Close the transport's connections (at the end of a run's event loop)."""
+        await self.transport.aclose()
+
     async def sample(self, request: SampleRequest) -> list[Sample]:
         if request.n == 1:
             return await self._draw(request, 1)

@@ -135,6 +135,9 @@ class Labeler:
             await writer.flush()
             if writer.failure() is None:
                 log.finish_run(self.db, run_id, status)
+            for backend in self.backends:
+                if hasattr(backend, "aclose"):  # a remote model's connections
+                    await backend.aclose()
         self._raise_if_incomplete(writer)
         return self.progress
 

@@ -44,6 +44,10 @@ class Transport(Protocol):
         """Send one chat completion request; raise openai's exception types on failure."""
         ...
 
+    async def aclose(self) -> None:
+        """Close the connections of the running event loop."""
+        ...
+
 
 def provider_of(model: str) -> str:
     return model.split("/", 1)[0] if "/" in model else "openai"

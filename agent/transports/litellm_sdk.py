@@ -42,6 +42,9 @@ class LiteLLMTransport:
             headers=headers,
         )
 
+    async def aclose(self) -> None:
+        """litellm keeps its clients for the process."""
+
 
 def _message(choice: Any) -> dict[str, Any] | None:
     message = getattr(choice, "message", None)

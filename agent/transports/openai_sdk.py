@@ -1,6 +1,7 @@
 """OpenAI and OpenAI-compatible servers through the openai SDK's async client.
 
-The SDK's own retries are off (one tenacity policy in agent/llm.py). The response is read as
+The SDK's own retries are off (one tenacity policy in agent/llm.py); it sends through aiohttp
+(agent/transports/aiohttp_http.py). The response is read as
 JSON from the raw HTTP response, with its headers, instead of being built into the SDK's pydantic
 objects: only the answers and the token counts are needed.
 """
@@ -8,10 +9,12 @@ objects: only the answers and the token counts are needed.
 import os
 from typing import Any
 
+import httpx
 import openai
 
 from agent.errors import ConfigError
 from agent.transports import OPENAI_COMPATIBLE, Reply, provider_of, raw_answer
+from agent.transports.aiohttp_http import AiohttpTransport
 
 # What `chat.completions.create` takes as keyword arguments; anything else goes in extra_body.
 CREATE_PARAMS = frozenset(
@@ -34,12 +37,14 @@ class OpenAITransport:
                 hint="Or point --api-base at a server of your own that needs none.",
             )
         self.model = model.split("/", 1)[1] if "/" in model else model
-        self._create = openai.AsyncOpenAI(
+        self._client = openai.AsyncOpenAI(
             api_key=key or NO_KEY,
             base_url=api_base or default_base,
             timeout=timeout,
             max_retries=0,
-        ).chat.completions.with_raw_response.create
+            http_client=httpx.AsyncClient(transport=AiohttpTransport(), timeout=timeout),
+        )
+        self._create = self._client.chat.completions.with_raw_response.create
 
     async def send(self, body: dict[str, Any]) -> Reply:
         known = {k: v for k, v in body.items() if k in CREATE_PARAMS}
@@ -56,3 +61,6 @@ class OpenAITransport:
             completion_tokens=usage.get("completion_tokens") or 0,
             headers=response.headers,
         )
+
+    async def aclose(self) -> None:
+        await self._client.close()
