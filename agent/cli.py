@@ -3,6 +3,7 @@ LabelagentError into one message that says what to do next."""
 
 import json
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +81,8 @@ MaxItemBytes = Annotated[
 DEFAULT_DB = Path("labelagent.duckdb")
 FILE_HINT = "Check that the path exists and that you may read it, or write in its folder."
 EXIT_CODES = {BudgetExceeded: 3, ProviderUnreachable: 4}  # any other LabelagentError: 1
+BAR_SECONDS = 0.25  # the progress bar's state is updated at most this often
+BAR_REDRAWS_PER_SECOND = 4  # and drawn this often (rich draws 10 times a second by default)
 
 
 def _above_zero(value: float | None) -> float | None:
@@ -267,8 +270,14 @@ def label(
         )
         with _progress_bar() as bar:
             task = bar.add_task("labeling", total=None, cost="")
+            shown = [0.0]
 
-            def show(p: Any) -> None:
+            def show(p: Any, final: bool = False) -> None:
+                """Every item reports; the bar takes a new state a few times a second."""
+                now = time.monotonic()
+                if now - shown[0] < BAR_SECONDS and not final:
+                    return
+                shown[0] = now
                 routes = f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}"
                 bar.update(task, total=p.total, completed=p.done + p.skipped, cost=routes)
 
@@ -281,7 +290,10 @@ def label(
                 concurrency=concurrency * len(backends),
                 on_progress=show,
             )
-            progress = labeler.run(input, id_field, _id_field_explicit())
+            try:
+                progress = labeler.run(input, id_field, _id_field_explicit())
+            finally:
+                show(labeler.progress, final=True)
     _print_run(progress, db)
 
 
@@ -296,6 +308,7 @@ def _progress_bar() -> Progress:
         TextColumn("{task.fields[cost]}"),
         console=console,
         transient=False,
+        refresh_per_second=BAR_REDRAWS_PER_SECOND,
     )
 
 

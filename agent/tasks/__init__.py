@@ -50,9 +50,20 @@ def item_data(guideline: Guideline, item: Item) -> str:
 def build_messages(guideline: Guideline, item: Item) -> list[dict[str, str]]:
     """The instructions, then the item alone in a user message of its own, as data."""
     return [
-        {"role": "system", "content": render(f"{guideline.task}.j2", guideline=guideline)},
+        {"role": "system", "content": system_prompt(guideline)},
         {"role": "user", "content": item_data(guideline, item)},
     ]
+
+
+_SYSTEM_PROMPTS: dict[str, str] = {}
+
+
+def system_prompt(guideline: Guideline) -> str:
+    """The instructions, rendered once per guideline (they do not depend on the item)."""
+    key = guideline.content_hash
+    if key not in _SYSTEM_PROMPTS:
+        _SYSTEM_PROMPTS[key] = render(f"{guideline.task}.j2", guideline=guideline)
+    return _SYSTEM_PROMPTS[key]
 
 
 class AnswerBase(BaseModel):
