@@ -41,7 +41,8 @@ class Flow:
         self.ceiling = max(1, ceiling)
         self.window = float(min(self.ceiling, START))
         self.rpm, self.tpm = rpm, tpm  # given ones are kept; otherwise learnt from headers
-        self._told = (rpm is not None, tpm is not None)
+        self._unknown = [kind for kind, v in (("requests", rpm), ("tokens", tpm)) if v is None]
+        self._listening = True
         self.in_flight = 0
         self.cuts = 0  # times a 429 halved the window
         self._slow_start = True
@@ -73,17 +74,22 @@ class Flow:
             self._leave()
 
     def learn(self, headers: Mapping[str, str]) -> None:
-        """Take the provider's stated limits (per minute) from an answer's headers."""
-        if not headers:
+        """Take the provider's stated limits (per minute) from an answer's headers. A server
+        whose first answer states none is not asked again."""
+        if not self._listening or not headers:
             return
-        for kind, told in zip(("requests", "tokens"), self._told, strict=True):
-            if told:
-                continue
-            for name in LIMIT_HEADERS[kind]:
-                limit = _number(headers.get(name))
+        if self._unknown:
+            for kind in list(self._unknown):
+                limit = next(
+                    (_number(headers.get(name)) for name in LIMIT_HEADERS[kind] if name in headers),
+                    None,
+                )
                 if limit:
                     setattr(self, "rpm" if kind == "requests" else "tpm", limit * SHARE)
-                    break
+                    self._unknown.remove(kind)
+            if len(self._unknown) == 2 and REMAINING_HEADER not in headers:
+                self._listening = False
+                return
         if _number(headers.get(REMAINING_HEADER)) == 0:
             reset = _duration(headers.get(RESET_HEADER))
             if reset:

@@ -4,9 +4,10 @@ retries are off (`num_retries=0`); its exceptions are openai's types, so one ret
 covers both transports."""
 
 import logging
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agent.transports import Reply, raw_answer
+from agent.transports import Reply
 
 HEADER_PREFIX = "llm_provider-"  # how litellm passes the provider's response headers on
 
@@ -31,27 +32,42 @@ class LiteLLMTransport:
         response = await self._acompletion(**body, **self._fixed)
         usage = getattr(response, "usage", None)
         hidden = getattr(response, "_hidden_params", None) or {}
-        headers = {
-            str(k).lower().removeprefix(HEADER_PREFIX): str(v)
-            for k, v in (hidden.get("additional_headers") or {}).items()
-        }
         return Reply(
-            answers=[raw_answer(_message(c)) for c in getattr(response, "choices", None) or []],
+            answers=[_raw_answer(c) for c in getattr(response, "choices", None) or []],
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
-            headers=headers,
+            headers=ProviderHeaders(hidden.get("additional_headers") or {}),
         )
 
     async def aclose(self) -> None:
         """litellm keeps its clients for the process."""
 
 
-def _message(choice: Any) -> dict[str, Any] | None:
+class ProviderHeaders(Mapping[str, str]):
+    """litellm's `additional_headers`, where the provider's own carry a prefix, read by the
+    provider's names (only the few the rate limiter asks for are looked up)."""
+
+    def __init__(self, headers: Mapping[str, Any]) -> None:
+        self._headers = headers
+
+    def __getitem__(self, name: str) -> str:
+        for key in (HEADER_PREFIX + name, name):
+            if key in self._headers:
+                return str(self._headers[key])
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return (str(key).removeprefix(HEADER_PREFIX) for key in self._headers)
+
+    def __len__(self) -> int:
+        return len(self._headers)
+
+
+def _raw_answer(choice: Any) -> str | None:
+    """The first tool call's arguments, else the message content."""
     message = getattr(choice, "message", None)
-    if message is None:
-        return None
-    tool_calls = getattr(message, "tool_calls", None) or []
-    return {
-        "content": getattr(message, "content", None),
-        "tool_calls": [{"function": {"arguments": t.function.arguments}} for t in tool_calls],
-    }
+    tool_calls = getattr(message, "tool_calls", None)
+    if tool_calls:
+        return tool_calls[0].function.arguments
+    content = getattr(message, "content", None)
+    return content if isinstance(content, str) else None
