@@ -464,12 +464,17 @@ def _overhead(
     warm_path, _ = write_inputs(warm_rows, folder / "warm")
     gold_path = write_inputs(warm_rows + rows, folder / "all")[1]  # one gold table for both
     template = capture_template(args.mode, guideline, folder / "capture")
-    settings = {"samples": args.samples, "stop_confidence": args.stop_confidence}
+    settings = {
+        "samples": args.samples,
+        "stop_confidence": args.stop_confidence,
+        "flush_seconds": args.flush_seconds,
+    }
     print(f"\n== 1. {name}: labelagent vs a bare client, {len(rows)} items from {source}")
     print(
         f"   K={args.samples}, stop_confidence={args.stop_confidence}, concurrency "
         f"{args.concurrency}, server latency {latency:g} ms, mode {args.mode}, "
-        f"{args.warmup} warm-up items first (not counted); {args.repeats} round(s), each "
+        f"{args.warmup} warm-up items first (not counted), log written every "
+        f"{args.flush_seconds:g} s; {args.repeats} round(s), each "
         f"interleaved: {', '.join(f'{a} then {b}' for a, b in (PAIRS[p] for p in pairs))}"
     )
     users = {i.item_id: build_messages(guideline, i)[-1] for i in read_items(items_path)}
@@ -668,6 +673,7 @@ async def extend_to_k(
         return samples
 
     drawn = await asyncio.gather(*(draw(item) for item in items))
+    await backend.aclose()
     return {item.item_id: samples for item, samples in zip(items, drawn, strict=True)}
 
 
@@ -771,6 +777,18 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process, MB: VmHWM (Linux), else ru_maxrss. ru_maxrss
+    survives exec on Linux, so a spawned child would report its parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def memory_child(job: dict[str, Any], results: Any) -> None:
     """In a fresh process: label the file, report peak RSS, wall time and an RSS timeline."""
     import agent.llm
@@ -806,7 +824,7 @@ def memory_child(job: dict[str, Any], results: Any) -> None:
             "samples": measured.samples,
             "done": measured.extra["done"],
             "baseline_mb": baseline,
-            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_mb": _peak_rss_mb(),
             "timeline": timeline,
         }
     )
@@ -943,6 +961,12 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         help="structured output mode of RemoteBackend",
     )
     add("--seed", type=int, default=0, help="server and synthetic-data seed")
+    add(
+        "--flush-seconds",
+        type=float,
+        default=1.0,
+        help="1. overhead and long: labelagent's RunSettings.flush_seconds (its log's writes)",
+    )
     add(
         "--data",
         type=Path,

@@ -8,6 +8,7 @@ import openai
 import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
 
+from agent.errors import ConfigError
 from agent.guidelines import load_guideline
 from agent.llm import RemoteBackend
 from agent.pipeline import Labeler, RunSettings
@@ -62,6 +63,8 @@ def test_openai_compatible_providers_go_through_the_openai_sdk_and_the_rest_thro
     assert transport_for("anthropic/claude-3-5-haiku-latest") == "litellm"
     assert transport_for("gemini/gemini-2.0-flash") == "litellm"
     assert transport_for("openai/gpt-4o-mini", "litellm") == "litellm"
+    with pytest.raises(ConfigError, match="its own protocol"):
+        transport_for("anthropic/claude-3-5-haiku-latest", "openai")
 
 
 def test_a_run_through_the_openai_sdk_never_imports_litellm(tmp_path):
