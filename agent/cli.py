@@ -3,6 +3,7 @@ LabelagentError into one message that says what to do next."""
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
@@ -88,6 +89,8 @@ MaxItemBytes = Annotated[
 DEFAULT_DB = Path("labelagent.duckdb")
 FILE_HINT = "Check that the path exists and that you may read it, or write in its folder."
 EXIT_CODES = {BudgetExceeded: 3, ProviderUnreachable: 4}  # any other LabelagentError: 1
+BAR_SECONDS = 0.25  # the progress bar's state is updated at most this often
+BAR_REDRAWS_PER_SECOND = 4  # and drawn this often (rich draws 10 times a second by default)
 
 
 def _above_zero(value: float | None) -> float | None:
@@ -163,8 +166,28 @@ def label(
         ),
     ] = 0.05,
     concurrency: Annotated[
-        int, typer.Option(min=1, help="Requests in flight at once, per model.")
-    ] = 8,
+        int,
+        typer.Option(
+            min=1,
+            help="Most requests in flight at once, per model. It starts at 16 and grows while "
+            "latency holds; a 429 halves it.",
+        ),
+    ] = 64,
+    rpm: Annotated[
+        float | None,
+        typer.Option(
+            callback=_above_zero,
+            help="Most requests per minute, per model. Default: 95% of the limit the provider "
+            "states in its rate-limit headers, if it sends them.",
+        ),
+    ] = None,
+    tpm: Annotated[
+        float | None,
+        typer.Option(
+            callback=_above_zero,
+            help="Most tokens per minute (prompt plus max_tokens), per model. Default: as --rpm.",
+        ),
+    ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Label only the first N items.")] = None,
     budget: Annotated[
         float | None,
@@ -251,6 +274,13 @@ def label(
             "all items).",
         ),
     ] = "similar",
+    transport: Annotated[
+        str,
+        typer.Option(
+            help="auto: the openai SDK for OpenAI-compatible providers, litellm for the rest; "
+            "openai or litellm to force one (for diagnosis)."
+        ),
+    ] = "auto",
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all.
 
@@ -277,6 +307,9 @@ def label(
                     timeout=timeout,
                     db=db,
                     guideline=g,
+                    transport=transport,
+                    rpm=rpm,
+                    tpm=tpm,
                 )
                 for m in models
             ]
@@ -299,8 +332,14 @@ def label(
         )
         with _progress_bar() as bar:
             task = bar.add_task("labeling", total=None, cost="")
+            shown = [0.0]
 
-            def show(p: Any) -> None:
+            def show(p: Any, final: bool = False) -> None:
+                """Every item reports; the bar takes a new state a few times a second."""
+                now = time.monotonic()
+                if now - shown[0] < BAR_SECONDS and not final:
+                    return
+                shown[0] = now
                 routes = f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}"
                 bar.update(task, total=p.total, completed=p.done + p.skipped, cost=routes)
 
@@ -315,7 +354,10 @@ def label(
                 escalate_to=[Stage(b, t) for b, t in zip(stages[1:], thresholds[1:], strict=True)],
                 examples=shots,
             )
-            progress = labeler.run(input, _id_field(id_field))
+            try:
+                progress = labeler.run(input, _id_field(id_field))
+            finally:
+                show(labeler.progress, final=True)
     _print_run(progress, db)
 
 
@@ -330,6 +372,7 @@ def _progress_bar() -> Progress:
         TextColumn("{task.fields[cost]}"),
         console=console,
         transient=False,
+        refresh_per_second=BAR_REDRAWS_PER_SECOND,
     )
 
 

@@ -1,12 +1,14 @@
-"""The one place that calls remote models: instructor over litellm, async.
+"""The one place that calls remote models, async.
 
-Retries are ours alone (tenacity): litellm is called with num_retries=0 and instructor only
-re-asks when an answer does not validate. Every sample comes back as a `Sample`, failed or not.
+One request builder (instructor prepares the structured-output part once per guideline), one
+retry policy (tenacity; the SDKs' own retries are off), one parser and one accounting of tokens,
+cost (litellm's local price table) and latency, over two transports (agent/transports): the
+openai SDK for OpenAI-compatible servers and litellm for the other providers. An answer that does
+not validate is re-asked. Every sample comes back as a `Sample`, failed or not.
 """
 
 import asyncio
 import json
-import logging
 import os
 import random
 import re
@@ -16,9 +18,12 @@ from typing import Any
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from agent import prices
 from agent.errors import ConfigError, ModelError, ParseError
 from agent.records import Sample, SampleRequest
 from agent.tasks import answer_model, parse_answer, task_for
+from agent.transports import Reply, make_transport
+from agent.transports.flow import Flow
 
 MODES = ("auto", "tools", "json_schema", "json")
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
@@ -79,18 +84,6 @@ class RetryPolicy:
         )
 
 
-def _litellm() -> Any:
-    # OpenAI and OpenAI-compatible chat requests go through litellm's own HTTP handler (the one
-    # it uses for every other provider) instead of the openai SDK, whose request and response
-    # handling was about a quarter of the client CPU per request. "false" keeps the SDK path.
-    os.environ.setdefault("EXPERIMENTAL_OPENAI_BASE_LLM_HTTP_HANDLER", "true")
-    import litellm
-
-    litellm.suppress_debug_info = True
-    litellm.drop_params = True
-    return litellm
-
-
 def choose_mode(model: str, mode: str) -> Any:
     """Tool calling where the provider supports it, JSON schema otherwise, plain JSON as a last
     resort (what OpenAI-compatible servers such as llama.cpp and Ollama accept)."""
@@ -99,15 +92,11 @@ def choose_mode(model: str, mode: str) -> Any:
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r} is unknown; use one of {', '.join(MODES)}")
     if mode == "auto":
-        litellm = _litellm()
-        try:
-            if litellm.supports_function_calling(model=model):
-                mode = "tools"
-            elif litellm.supports_response_schema(model=model):
-                mode = "json_schema"
-            else:
-                mode = "json"
-        except Exception:
+        if prices.supports(model, "function_calling"):
+            mode = "tools"
+        elif prices.supports(model, "response_schema"):
+            mode = "json_schema"
+        else:
             mode = "json"
     return {
         "tools": instructor.Mode.TOOLS,
@@ -116,14 +105,16 @@ def choose_mode(model: str, mode: str) -> Any:
     }[mode]
 
 
-class LiteLLMBackend:
+class RemoteBackend:
     """Any litellm model string: openai/..., anthropic/..., gemini/..., ollama/..., or any
     OpenAI-compatible server through `api_base`.
 
     instructor turns the guideline's answer model into the request's structured-output part
     (tools, a JSON schema, or a schema in the system prompt) once per guideline; each request is
-    then one `litellm.acompletion`, and every returned choice is parsed by the task's own
-    `parse_answer`. An answer that does not validate is re-asked (`max_reasks`) with the error.
+    then one call of the transport (`transport`: auto picks the openai SDK for OpenAI-compatible
+    providers, litellm for the rest), paced by a `Flow`, and every returned choice is parsed by
+    the task's own `parse_answer`. An answer that does not validate is re-asked (`max_reasks`)
+    with the error.
     """
 
     def __init__(
@@ -136,20 +127,17 @@ class LiteLLMBackend:
         timeout: float = 60.0,
         max_reasks: int = 1,
         retry: RetryPolicy | None = None,
+        transport: str = "auto",
+        rpm: float | None = None,
+        tpm: float | None = None,
     ) -> None:
-        logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
         self.name = model
         self.mode = choose_mode(model, mode)
-        self.timeout, self.max_reasks = timeout, max_reasks
+        self.max_reasks = max_reasks
         self.retry = retry or RetryPolicy()
-        self._limit = asyncio.Semaphore(concurrency)
+        self.flow = Flow(concurrency, rpm, tpm)
+        self.transport = make_transport(model, api_base, api_key, timeout, transport)
         self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
-        self._acompletion = _litellm().acompletion
-        self._fixed = {"model": model, "timeout": timeout, "num_retries": 0}
-        if api_base:
-            self._fixed["api_base"] = api_base
-        if api_key:
-            self._fixed["api_key"] = api_key
         self._prepared: dict[str, tuple[list[dict[str, str]], dict[str, Any]]] = {}
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
@@ -161,7 +149,11 @@ class LiteLLMBackend:
 
     @property
     def priced(self) -> bool:
-        return _price(self.name, 1, 1) is not None
+        return prices.price(self.name, 1, 1) is not None
+
+    async def aclose(self) -> None:
+        """Close the transport's connections (at the end of a run's event loop)."""
+        await self.transport.aclose()
 
     async def sample(self, request: SampleRequest) -> list[Sample]:
         if request.n == 1:
@@ -200,7 +192,7 @@ class LiteLLMBackend:
             self._structured_bytes[key] = len(json.dumps(prepared, default=str).encode())
         system, structured = self._prepared[key]
         body = {
-            **self._fixed,
+            "model": self.name,
             **structured,
             "messages": [*system, *request.messages[1:]],
             "temperature": request.temperature,
@@ -214,7 +206,7 @@ class LiteLLMBackend:
     async def _draw(self, request: SampleRequest, n: int) -> list[Sample]:
         started = time.perf_counter()
         try:
-            completion = await self._complete(self._request(request, n), request)
+            reply = await self._complete(self._request(request, n), request)
         except FATAL as e:
             raise ModelError(f"{self.name}: {type(e).__name__}: {_short(e)}") from None
         except NotAfforded:
@@ -225,52 +217,62 @@ class LiteLLMBackend:
                 why = f"{self.name} at {self.endpoint}: {_describe(e)}"
                 return [self._unanswered("provider", why, started) for _ in range(n)]
             return [self._failed(_describe(e), started) for _ in range(n)]
-        samples = self._samples(request, completion, n, started)
+        samples = self._samples(request, reply, n, started)
         for index, sample in enumerate(samples):
             if not sample.ok and sample.error.startswith("invalid answer"):
-                samples[index] = await self._reask(request, completion.choices[index], sample)
+                samples[index] = await self._reask(request, reply.answers[index], sample)
         return samples
 
-    async def _complete(self, body: dict[str, Any], request: SampleRequest) -> Any:
+    async def _complete(self, body: dict[str, Any], request: SampleRequest) -> Reply:
         """Send with retries. Under a budget, the request's worst case is reserved first and
         settled to its real cost afterwards (0 when no answer came back)."""
         budget = request.budget
+        tokens = self._worst_tokens(body, request) if self.flow.counts_tokens else 0
         if budget is None:
-            return await self._send(body)
+            return await self._send(body, tokens)
         worst = self._worst_case(body, request)
         if not await budget.reserve(worst):
             raise NotAfforded
-        completion = None
+        reply = None
         try:
-            completion = await self._send(body)
+            reply = await self._send(body, tokens)
         finally:
-            budget.settle(worst, 0.0 if completion is None else _cost(completion))
-        return completion
+            budget.settle(worst, 0.0 if reply is None else self._cost(reply))
+        return reply
 
-    def _worst_case(self, body: dict[str, Any], request: SampleRequest) -> float:
-        """Dollars if the prompt were one token per UTF-8 byte (a bound for byte-level BPE
+    def _worst_tokens(self, body: dict[str, Any], request: SampleRequest) -> int:
+        """Tokens if the prompt were one token per UTF-8 byte (a bound for byte-level BPE
         tokenizers; 4 per message and 16 more for the chat format) and every choice used all of
         max_tokens."""
         prompt = sum(len(str(m.get("content") or "").encode()) + 4 for m in body["messages"])
         prompt += self._structured_bytes.get(request.guideline.content_hash, 0) + 16
-        price = _price(self.name, prompt, body["max_tokens"] * body.get("n", 1))
+        return prompt + body["max_tokens"] * body.get("n", 1)
+
+    def _worst_case(self, body: dict[str, Any], request: SampleRequest) -> float:
+        """Dollars for `_worst_tokens`: the prompt's bound at the prompt price, max_tokens per
+        choice at the completion price."""
+        completion = body["max_tokens"] * body.get("n", 1)
+        prompt = self._worst_tokens(body, request) - completion
+        price = prices.price(self.name, prompt, completion)
         return float("inf") if price is None else price
 
-    async def _send(self, body: dict[str, Any]) -> Any:
+    async def _send(self, body: dict[str, Any], tokens: int) -> Reply:
         async for attempt in self.retry.retrying():
             with attempt:
-                async with self._limit:
+                async with self.flow.slot(tokens):
                     self.requests += 1
-                    return await self._acompletion(**body)
+                    reply = await self.transport.send(body)
+                self.flow.learn(reply.headers)
+                return reply
         raise AssertionError("unreachable: tenacity reraises")
 
-    async def _reask(self, request: SampleRequest, choice: Any, failed: Sample) -> Sample:
+    async def _reask(self, request: SampleRequest, answer: str | None, failed: Sample) -> Sample:
         """Show the model its invalid answer and the error, and ask again (bounded)."""
         messages = list(request.messages)
         for _ in range(self.max_reasks):
             messages = [
                 *messages,
-                {"role": "assistant", "content": _raw_answer(choice) or ""},
+                {"role": "assistant", "content": answer or ""},
                 {
                     "role": "user",
                     "content": f"That answer is not valid: {failed.error}. Answer again, "
@@ -280,49 +282,54 @@ class LiteLLMBackend:
             retry = request.model_copy(update={"messages": messages})
             started = time.perf_counter()
             try:
-                completion = await self._complete(self._request(retry, 1), request)
+                reply = await self._complete(self._request(retry, 1), request)
             except Exception as e:
                 why = "not sent (budget)" if isinstance(e, NotAfforded) else _describe(e)
                 failed.error = f"{failed.error}; re-ask failed: {why}"
                 return failed
-            again = self._samples(request, completion, 1, started)[0]
+            again = self._samples(request, reply, 1, started)[0]
             again.prompt_tokens += failed.prompt_tokens
             again.cached_prompt_tokens += failed.cached_prompt_tokens
             again.cost_usd += failed.cost_usd
             if again.ok:
                 return again
-            failed, choice = again, completion.choices[0]
+            failed, answer = again, (reply.answers or [None])[0]
         return failed
 
     def _samples(
-        self, request: SampleRequest, completion: Any, n: int, started: float
+        self, request: SampleRequest, reply: Reply, n: int, started: float
     ) -> list[Sample]:
-        usage = getattr(completion, "usage", None)
-        prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
-        cached_tokens = cached_prompt_tokens(usage)
-        completion_tokens = getattr(usage, "completion_tokens", 0) or 0
-        choices = list(getattr(completion, "choices", []) or [])[:n]
-        share = 1 / max(1, len(choices))
-        cost = _cost(completion)
+        answers = reply.answers[:n]
+        share = 1 / max(1, len(answers))
+        cost = self._cost(reply)
         latency = (time.perf_counter() - started) * 1000
         samples = []
-        for index, choice in enumerate(choices):
-            answer, error = _parse_choice(request, choice)
+        for index, raw in enumerate(answers):
+            answer, error = _parse_choice(request, raw)
             samples.append(
                 Sample(
                     model=self.name,
                     label=answer.label if answer else None,
                     confidence=answer.confidence if answer else None,
                     rationale=answer.rationale if answer else None,
-                    prompt_tokens=prompt_tokens if index == 0 else 0,
-                    cached_prompt_tokens=cached_tokens if index == 0 else 0,
-                    completion_tokens=round(completion_tokens * share),
+                    prompt_tokens=reply.prompt_tokens if index == 0 else 0,
+                    cached_prompt_tokens=reply.cached_prompt_tokens if index == 0 else 0,
+                    completion_tokens=round(reply.completion_tokens * share),
                     cost_usd=cost * share,
                     latency_ms=latency,
                     error=error,
                 )
             )
         return samples
+
+    def _cost(self, reply: Reply) -> float:
+        """From litellm's price table; 0 for models it does not know (local servers)."""
+        return (
+            prices.price(
+                self.name, reply.prompt_tokens, reply.completion_tokens, reply.cached_prompt_tokens
+            )
+            or 0.0
+        )
 
     def _failed(self, error: str, started: float) -> Sample:
         return Sample(
@@ -341,37 +348,7 @@ def max_tokens(request: SampleRequest) -> int:
     return task_for(request.guideline).max_tokens(request.item)
 
 
-def _price(model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
-    """Dollars from litellm's local price table; None for a model it does not know."""
-    try:
-        prompt_cost, completion_cost = _litellm().cost_per_token(
-            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
-        )
-    except Exception:
-        return None
-    return prompt_cost + completion_cost
-
-
-def cached_prompt_tokens(usage: Any) -> int:
-    """The prompt tokens the provider read from its prompt cache
-    (`usage.prompt_tokens_details.cached_tokens`), 0 where it does not say. litellm's
-    `completion_cost` already prices them at the table's `cache_read_input_token_cost`."""
-    details = getattr(usage, "prompt_tokens_details", None)
-    if isinstance(details, dict):
-        return int(details.get("cached_tokens") or 0)
-    return int(getattr(details, "cached_tokens", 0) or 0)
-
-
-def _raw_answer(choice: Any) -> str | None:
-    message = getattr(choice, "message", None)
-    tool_calls = getattr(message, "tool_calls", None)
-    if tool_calls:
-        return tool_calls[0].function.arguments
-    return getattr(message, "content", None)
-
-
-def _parse_choice(request: SampleRequest, choice: Any) -> tuple[Any, str | None]:
-    raw = _raw_answer(choice)
+def _parse_choice(request: SampleRequest, raw: str | None) -> tuple[Any, str | None]:
     if not raw:
         return None, "invalid answer: empty"
     try:
@@ -414,23 +391,3 @@ def _short(error: BaseException, limit: int = 300) -> str:
     for pattern in (_BEARER, _CREDENTIAL):
         text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-_UNPRICED: set[tuple[str, str]] = set()  # (provider, response model) litellm could not price
-
-
-def _cost(completion: Any) -> float:
-    """litellm's price table; 0 for models it does not know (local servers, simulators). litellm
-    prices each response itself; a model it could not price is tried once more here, by the
-    model name in the response, and not again once that fails."""
-    hidden = getattr(completion, "_hidden_params", None) or {}
-    if hidden.get("response_cost") is not None:
-        return float(hidden["response_cost"])
-    model = (str(hidden.get("custom_llm_provider")), str(getattr(completion, "model", None)))
-    if model in _UNPRICED:
-        return 0.0
-    try:
-        return float(_litellm().completion_cost(completion_response=completion) or 0.0)
-    except Exception:
-        _UNPRICED.add(model)
-        return 0.0

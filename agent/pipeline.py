@@ -149,6 +149,9 @@ class Labeler:
             await writer.flush()
             if writer.failure() is None:
                 log.finish_run(self.db, run_id, status)
+            for backend in self.backends:
+                if hasattr(backend, "aclose"):  # a remote model's connections
+                    await backend.aclose()
         if writer.failure() is None:
             await asyncio.to_thread(_drain, chunks)  # a stopped run still logs every item
         self._raise_if_incomplete(writer)

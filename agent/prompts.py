@@ -11,8 +11,11 @@ from agent.paths import resource_dir
 
 @cache
 def _environment() -> jinja2.Environment:
+    # auto_reload off: the templates do not change during a run, and checking their files' times
+    # was three stat calls per item.
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(resource_dir("prompts")),
+        auto_reload=False,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=False,
         trim_blocks=True,

@@ -16,16 +16,17 @@ from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
+from agent import prices
 from agent.calibration.rule import Thresholds
 from agent.cli import app
 from agent.costs import CoveragePoint, SourceCost, Spend, costs, set_setting
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
-from agent.llm import cached_prompt_tokens
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Sample
 from agent.review import queue
 from agent.store.db import migrate, transaction
+from agent.transports import cached_prompt_tokens
 from evals import plots
 from evals.evaluate import evaluate
 from evals.report import render_html, trusted_cost_rows
@@ -147,6 +148,8 @@ def test_cached_prompt_tokens_are_read_from_the_usage_and_priced_lower():
         + 800 * price["cache_read_input_token_cost"]
         + 100 * price["output_cost_per_token"]
     )
+    assert cached_prompt_tokens({**usage, "prompt_tokens_details": {"cached_tokens": 800}}) == 800
+    assert prices.price("openai/gpt-4o-mini", 1000, 100, 800) == pytest.approx(expected)
     assert litellm.completion_cost(completion_response=cached) == pytest.approx(expected)
 
 

@@ -18,7 +18,7 @@ from conftest import GUIDELINES, REPO, rows, write_jsonl
 from agent.calibration.rule import Thresholds
 from agent.errors import ConfigError, ProviderUnreachable
 from agent.guidelines import load_guideline
-from agent.llm import LiteLLMBackend, RetryPolicy
+from agent.llm import RemoteBackend, RetryPolicy
 from agent.pipeline import Labeler, RunSettings
 from agent.simserver import SimConfig, SimServer
 from agent.status import status
@@ -46,7 +46,7 @@ def free_port() -> int:
 
 
 def label_in_process(db: Path, path: Path, url: str, model: str = "openai/sim", **settings):
-    backend = LiteLLMBackend(
+    backend = RemoteBackend(
         model,
         api_base=url,
         api_key="sk-test",

@@ -12,7 +12,7 @@ from fakes import FakeBackend
 
 from agent.calibration.rule import Thresholds, audit_draw, reroute
 from agent.guidelines import load_guideline
-from agent.llm import LiteLLMBackend
+from agent.llm import RemoteBackend
 from agent.pipeline import Labeler, RunSettings
 from agent.review.queue import is_blind
 from agent.simserver import SimConfig, SimServer
@@ -39,7 +39,7 @@ HOSTILE_IDS = [f"h{i}" for i in range(len(HOSTILE) - 1)] + ['x"><item id="ghost'
 def label(db: Path, path: Path, gold: dict[str, dict], mode: str) -> list[dict]:
     """Label the file against the simulated annotator; the request bodies it received."""
     with SimServer(SimConfig(accuracy=0.8, gold=gold, seed=3)) as server:
-        backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk-test", mode=mode)
+        backend = RemoteBackend("openai/sim", api_base=server.url, api_key="sk-test", mode=mode)
         settings = RunSettings(samples=3)
         Labeler(db, SENTIMENT, [backend], settings, Thresholds(audit_share=0.0)).run(path)
         return server.history

@@ -13,7 +13,7 @@ from conftest import GUIDELINES, REPO, label_command, rows, write_jsonl
 
 from agent.calibration.rule import Thresholds
 from agent.guidelines import load_guideline
-from agent.llm import LiteLLMBackend, RetryPolicy
+from agent.llm import RemoteBackend, RetryPolicy
 from agent.pipeline import Labeler, RunSettings
 from agent.simserver import SimConfig, SimServer
 
@@ -88,7 +88,7 @@ def test_every_task_type_end_to_end_through_litellm(task, mode, tmp_path, db):
     path = write_jsonl(tmp_path / "items.jsonl", items)
     gold = {item["id"]: {"label": gold_label(i)} for i, item in enumerate(items)}
     with SimServer(SimConfig(accuracy=1.0, gold=gold)) as server:
-        backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk-test", mode=mode)
+        backend = RemoteBackend("openai/sim", api_base=server.url, api_key="sk-test", mode=mode)
         progress = Labeler(db, guideline, [backend], RunSettings(), Thresholds(audit_share=0)).run(
             path
         )
@@ -104,7 +104,7 @@ def test_a_fifth_of_requests_failing_loses_no_item(tmp_path, db):
     path = write_jsonl(tmp_path / "items.jsonl", items)
     config = SimConfig(accuracy=0.9, gold=gold, fault_rate=0.2, hang_seconds=1.5, seed=7)
     with SimServer(config) as server:
-        backend = LiteLLMBackend(
+        backend = RemoteBackend(
             "openai/sim",
             api_base=server.url,
             api_key="sk-test",
@@ -137,7 +137,7 @@ def test_retry_after_is_honoured_and_a_storm_of_429s_loses_nothing(tmp_path, db)
         accuracy=1.0, gold={"x": {"label": "positive"}}, fail_first=["429"] * 4, retry_after_ms=200
     )
     with SimServer(config) as server:
-        backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk-test", mode="json")
+        backend = RemoteBackend("openai/sim", api_base=server.url, api_key="sk-test", mode="json")
         started = time.monotonic()
         Labeler(
             db,
@@ -159,7 +159,8 @@ def test_a_run_killed_with_sigkill_resumes_without_duplicates_or_repaying(tmp_pa
     path = write_jsonl(tmp_path / "items.jsonl", items)
     gold = {item["id"]: {"label": "positive"} for item in items}
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
-    with SimServer(SimConfig(accuracy=0.7, gold=gold, latency_ms=20)) as server:
+    # The server's latency paces the run so that the kill comes after the first flush (1 s).
+    with SimServer(SimConfig(accuracy=0.7, gold=gold, latency_ms=60)) as server:
         first = subprocess.Popen(
             label_command(db, path, server.url, concurrency=4),
             env=env,
@@ -250,7 +251,7 @@ def test_item_text_reaches_the_model_verbatim_even_when_it_looks_like_a_template
     path = write_jsonl(tmp_path / "items.jsonl", [{"id": "j", "text": text}])
     with SimServer(SimConfig(accuracy=1.0, gold={"j": {"label": "neutral"}})) as server:
         for mode in ("tools", "json"):
-            backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk", mode=mode)
+            backend = RemoteBackend("openai/sim", api_base=server.url, api_key="sk", mode=mode)
             Labeler(
                 db,
                 load_guideline(GUIDELINES / "sentiment.md"),
@@ -269,7 +270,7 @@ def test_an_invalid_answer_is_reasked_with_the_error_and_then_counts(tmp_path, d
     path = write_jsonl(tmp_path / "items.jsonl", [{"id": "r", "text": "so so"}])
     with SimServer(SimConfig(accuracy=1.0, gold={"r": {"label": "neutral"}})) as server:
         server.enqueue({"label": "meh", "rationale": "?", "confidence": 0.5})
-        backend = LiteLLMBackend("openai/sim", api_base=server.url, api_key="sk", mode="tools")
+        backend = RemoteBackend("openai/sim", api_base=server.url, api_key="sk", mode="tools")
         settings = RunSettings(samples=1)
         Labeler(
             db, load_guideline(GUIDELINES / "sentiment.md"), [backend], settings, Thresholds()

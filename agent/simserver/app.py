@@ -17,6 +17,7 @@ from aiohttp import web
 from agent.simserver.config import SimConfig
 from agent.simserver.faults import FaultPlan, rate_limited, server_error, truncate
 from agent.simserver.labels import TEXT_LABEL, AnswerPlan, compile_plan, draw_answer, draw_label
+from agent.simserver.ratelimit import RequestLimit
 from agent.simserver.schema_fill import Schema, find_embedded_schema
 
 MAX_CHOICES = 128
@@ -63,6 +64,7 @@ class SimState:
             asyncio.Semaphore(config.max_concurrent) if config.max_concurrent else None
         )
         self.label_pool = _string_labels(config.gold)
+        self.limit = RequestLimit(config.rpm) if config.rpm else None
         self._plans: dict[str, AnswerPlan | None] = {}
         self._ids = itertools.count(1)
 
@@ -282,10 +284,16 @@ async def chat_completions(request: web.Request) -> web.Response:
     if body.get("stream"):
         return _bad_request("streaming is not supported by the simulated annotator")
     state.record(body)
+    if state.limit is not None and not state.limit.take():
+        state.count("429")
+        return state.limit.refused()
     fault = state.faults.next_fault()
     slots = state.slots or contextlib.nullcontext()
     async with slots:
-        return await _answer(state, body, fault)
+        response = await _answer(state, body, fault)
+    if state.limit is not None:
+        response.headers.update(state.limit.headers())
+    return response
 
 
 async def list_models(request: web.Request) -> web.Response:

@@ -16,6 +16,7 @@ class SimConfig:
     `max_concurrent` queues requests beyond that many in flight (like a server with few slots).
     `models` is what GET /v1/models lists; completions accept any model name.
     `keep_history=False` stops recording request bodies (for long benchmarks).
+    `rpm` enforces a requests-per-minute limit: 429 beyond it, `x-ratelimit-*` headers always.
     """
 
     accuracy: float = 0.9
@@ -32,6 +33,7 @@ class SimConfig:
     max_concurrent: int | None = None
     models: tuple[str, ...] = ("sim",)
     keep_history: bool = True
+    rpm: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in (*self.faults, *self.fail_first) if kind not in FAULT_KINDS]

@@ -73,12 +73,28 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """The instructions (with any worked examples, as data like the item), then the item alone
     in a user message of its own, as data."""
-    shown = [{"item": item_data(guideline, e.item), "label": _escaped(e.label)} for e in examples]
-    system = render(task_for(guideline).prompt_template, guideline=guideline, examples=shown)
+    system = system_prompt(guideline) if not examples else _with_examples(guideline, examples)
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": item_data(guideline, item)},
     ]
+
+
+_SYSTEM_PROMPTS: dict[str, str] = {}
+
+
+def system_prompt(guideline: Guideline) -> str:
+    """The instructions without examples, rendered once per guideline (they do not depend on the
+    item)."""
+    key = guideline.content_hash
+    if key not in _SYSTEM_PROMPTS:
+        _SYSTEM_PROMPTS[key] = _with_examples(guideline, ())
+    return _SYSTEM_PROMPTS[key]
+
+
+def _with_examples(guideline: Guideline, examples: Sequence[Example]) -> str:
+    shown = [{"item": item_data(guideline, e.item), "label": _escaped(e.label)} for e in examples]
+    return render(task_for(guideline).prompt_template, guideline=guideline, examples=shown)
 
 
 class AnswerBase(BaseModel):

@@ -2,11 +2,20 @@
 
 import json
 from collections import Counter
+from functools import lru_cache
 from typing import Any
 
 
 def vote_key(label: Any) -> str:
+    if isinstance(label, str):
+        return _string_key(label)
     return json.dumps(label, sort_keys=True, ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
+def _string_key(label: str) -> str:
+    """Votes are counted again after every sample: a class name's key is made once."""
+    return json.dumps(label, ensure_ascii=False)
 
 
 def plurality(labels: list[Any], order: list[str] | None = None) -> tuple[Any, float]:
