@@ -18,6 +18,19 @@ SELECT item_id, guideline_hash,
 FROM reviews WHERE annotator_kind = 'human' GROUP BY ALL
 """
 
+# Escalated items that still need a label from people, with the claim on each (c) and its review
+# state (r, from CLAIM_STATE as `state`): what claim and waiting both count from.
+OPEN_ITEMS = """
+FROM decisions d
+JOIN guidelines g USING (guideline_hash)
+LEFT JOIN review_settings s USING (guideline_hash)
+LEFT JOIN state r USING (item_id, guideline_hash)
+LEFT JOIN claims c USING (item_id, guideline_hash)
+WHERE d.route = 'escalated'
+  AND coalesce(r.n_labels, 0) < coalesce(s.overlap, 1)
+  AND NOT coalesce(r.closed, false) AND NOT coalesce(r.reviewed_by_me, false)
+"""
+
 PRIORITY = """
 (CASE WHEN list_contains(CAST(d.reasons AS VARCHAR[]), 'audit') THEN 2 ELSE 0 END
  + CASE WHEN list_contains(CAST(d.reasons AS VARCHAR[]), 'jury_disagreement') THEN 0.5 ELSE 0 END
@@ -166,14 +179,7 @@ def claimable(
             SELECT d.item_id, d.guideline_hash, {PRIORITY} AS priority,
                    coalesce(s.overlap, 1) AS overlap, coalesce(s.blind_share, 0.2) AS blind_share,
                    c.reviewer = ? AS mine
-            FROM decisions d
-            JOIN guidelines g USING (guideline_hash)
-            LEFT JOIN review_settings s USING (guideline_hash)
-            LEFT JOIN state r USING (item_id, guideline_hash)
-            LEFT JOIN claims c USING (item_id, guideline_hash)
-            WHERE d.route = 'escalated'
-              AND coalesce(r.n_labels, 0) < coalesce(s.overlap, 1)
-              AND NOT coalesce(r.closed, false) AND NOT coalesce(r.reviewed_by_me, false)
+            {OPEN_ITEMS}
               AND (c.reviewer IS NULL OR c.reviewer = ?)
               {filters}
             ORDER BY mine DESC NULLS LAST, priority DESC, d.item_id
@@ -286,14 +292,7 @@ def waiting(
         f"""
         WITH state AS ({CLAIM_STATE})
         SELECT count(*), count(*) FILTER (WHERE true {filters})
-        FROM decisions d
-        JOIN guidelines g USING (guideline_hash)
-        LEFT JOIN review_settings s USING (guideline_hash)
-        LEFT JOIN state r USING (item_id, guideline_hash)
-        LEFT JOIN claims c USING (item_id, guideline_hash)
-        WHERE d.route = 'escalated'
-          AND coalesce(r.n_labels, 0) < coalesce(s.overlap, 1)
-          AND NOT coalesce(r.closed, false) AND NOT coalesce(r.reviewed_by_me, false)
+        {OPEN_ITEMS}
           AND (c.reviewer IS NULL OR c.reviewer = ? OR c.expires_at < ?)
         """,
         [reviewer, *params, reviewer, moment],
