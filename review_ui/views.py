@@ -167,22 +167,28 @@ def label_buttons(guideline: Guideline, item: QueueItem, prefix: str = "") -> No
         )
 
 
-def answer_widgets(guideline: Guideline, item: QueueItem) -> None:
-    """Where the reviewer gives their own label, in the task's editor."""
+def answer_widgets(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:
+    """Where the reviewer (or, with the adjudication prefix, the adjudicator) gives their own
+    label, in the task's editor."""
     state = st.session_state
     editor = task_for(guideline).review.editor
+    mine_title, labels_title = (
+        ("Final label", "Final labels") if prefix else ("Your label", "Labels")
+    )
     if editor == "buttons":
-        label_buttons(guideline, item)
-        mine = page_state.picked(state, item)
+        label_buttons(guideline, item, prefix)
+        mine = page_state.picked(state, item, prefix)
         if mine:
-            st.markdown(f"Your label: **{page_state.md_escape(mine)}** (Enter saves it)")
+            st.markdown(f"{mine_title}: **{page_state.md_escape(mine)}** (Enter saves it)")
     elif editor == "multiselect":
-        label_buttons(guideline, item)
-        st.multiselect("Labels", guideline.label_names, key=page_state.widget_key("labels", item))
+        label_buttons(guideline, item, prefix)
+        st.multiselect(
+            labels_title, guideline.label_names, key=page_state.widget_key("labels", item, prefix)
+        )
     elif editor == "scores":
-        score_inputs(guideline, item)
+        score_inputs(guideline, item, prefix)
     else:
-        span_editor(guideline, item)
+        span_editor(guideline, item, prefix)
 
 
 def score_inputs(guideline: Guideline, item: QueueItem, prefix: str = "") -> None:

@@ -3,35 +3,14 @@ filters; the adjudicator's label is the final one."""
 
 import streamlit as st
 
-from agent.guidelines import Guideline
 from agent.review.accounts import Reviewer
 from agent.review.adjudication import Case, cases
 from agent.review.queue import QueueFilter
-from agent.tasks import task_for
 from review_ui import filters, keys, page_state, render, views
 
 PREFIX = "adj-"
 FORWARD = {"Enter": "adj-save", "s": "adj-skip", "?": "show-keys"}
 state = st.session_state
-
-
-def final_label(guideline: Guideline, case: Case) -> None:
-    """The adjudicator's answer, with the queue's number keys."""
-    item, review = case.item, task_for(guideline).review
-    if review.keys_pick_labels:
-        views.label_buttons(guideline, item, PREFIX)
-    if review.editor == "buttons":
-        mine = page_state.picked(state, item, PREFIX)
-        if mine:
-            st.markdown(f"Final label: **{page_state.md_escape(mine)}** (Enter saves it)")
-    elif review.editor == "multiselect":
-        st.multiselect(
-            "Final labels", guideline.label_names, key=page_state.widget_key("labels", item, PREFIX)
-        )
-    elif review.editor == "scores":
-        views.score_inputs(guideline, item, PREFIX)
-    else:
-        views.span_editor(guideline, item, PREFIX)
 
 
 def case_view(db: str, adjudicator: Reviewer, case: Case, waiting: int) -> None:
@@ -47,7 +26,7 @@ def case_view(db: str, adjudicator: Reviewer, case: Case, waiting: int) -> None:
         views.item_fields(guideline, item, PREFIX, FORWARD)
         st.markdown("**Reviews**")
         st.html(render.table_html(page_state.review_columns(case.reviews), page_state.REVIEW_ROWS))
-        final_label(guideline, case)
+        views.answer_widgets(guideline, item, PREFIX)
         st.text_input("Note", key=page_state.widget_key("note", item, PREFIX))
         with st.container(horizontal=True):
             st.button(
