@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from agent.errors import ConfigError
+from agent.store import costs as store
 from agent.store.db import migrate, read_only, transaction
 from agent.store.log import now
 
@@ -17,11 +18,6 @@ from agent.store.log import now
 SETTINGS = {
     "reviewer_cost_per_hour": "dollars per hour of a reviewer's time, to price reviews",
 }
-
-# Reviews made in the app carry the seconds a reviewer spent on the item.
-TIMED = "source = 'review_ui' AND seconds_on_screen IS NOT NULL"
-# The pace of one review: a skip leaves the item to someone else, so it is not a review.
-PACED = f"{TIMED} AND action <> 'skip'"
 
 
 @dataclass(frozen=True)
@@ -103,19 +99,12 @@ def set_setting(db: str | Path, name: str, value: str) -> float:
     number = parse_setting(name, value)
     migrate(db)
     with transaction(db) as con:
-        con.execute(
-            "INSERT OR REPLACE INTO log_settings (name, value, created_at) VALUES (?, ?, ?)",
-            [name, str(number), now()],
-        )
+        store.save_setting(con, name, str(number), now())
     return number
 
 
 def read_settings(con: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
-    stored = dict(
-        con.execute(
-            "SELECT name, value FROM log_settings WHERE list_contains(?, name)", [list(SETTINGS)]
-        ).fetchall()
-    )
+    stored = {s.name: s.value for s in store.stored_settings(con) if s.name in SETTINGS}
     return {name: float(stored[name]) if name in stored else None for name in SETTINGS}
 
 
@@ -132,12 +121,8 @@ def costs(db: str | Path, guideline_hash: str | None = None) -> Costs:
 
 def log_costs(con: duckdb.DuckDBPyConnection, guideline_hash: str | None = None) -> Costs:
     rate = read_settings(con)["reviewer_cost_per_hour"]
-    guidelines = con.execute(
-        "SELECT guideline_hash, name FROM guidelines WHERE $g IS NULL OR guideline_hash = $g"
-        " ORDER BY name",
-        {"g": guideline_hash},
-    ).fetchall()
-    return Costs(rate, [guideline_costs(con, ghash, name, rate) for ghash, name in guidelines])
+    guidelines = store.guideline_names(con, guideline_hash)
+    return Costs(rate, [guideline_costs(con, g.guideline_hash, g.name, rate) for g in guidelines])
 
 
 def guideline_costs(
@@ -145,17 +130,9 @@ def guideline_costs(
 ) -> GuidelineCosts:
     spend = model_spend(con, ghash)
     model_cost = sum(s.cost_usd for s in spend)
-    items, timed, seconds, median = con.execute(
-        "SELECT (SELECT count(*) FROM (SELECT item_id FROM decisions WHERE guideline_hash = $g"
-        "  UNION SELECT item_id FROM reviews WHERE guideline_hash = $g"
-        "  AND annotator_kind = 'human')),"
-        f" (SELECT count(*) FROM reviews WHERE guideline_hash = $g AND {TIMED}),"
-        f" (SELECT coalesce(sum(seconds_on_screen), 0) FROM reviews"
-        f"  WHERE guideline_hash = $g AND {TIMED}),"
-        f" (SELECT median(seconds_on_screen) FROM reviews WHERE guideline_hash = $g AND {PACED})",
-        {"g": ghash},
-    ).fetchone()
-    reviewer_cost = _dollars(seconds, rate)
+    totals = store.review_totals(con, ghash)
+    items, median = totals.items, totals.median_seconds
+    reviewer_cost = _dollars(totals.review_seconds, rate)
     sources = _by_source(con, ghash, reviewer_cost)
     final = sum(s.labels for s in sources)
     total = None if reviewer_cost is None else model_cost + reviewer_cost
@@ -165,8 +142,8 @@ def guideline_costs(
         items=items,
         spend=spend,
         model_cost_usd=round(model_cost, 6),
-        timed_reviews=timed,
-        review_seconds=round(seconds, 3),
+        timed_reviews=totals.timed_reviews,
+        review_seconds=round(totals.review_seconds, 3),
         median_seconds_per_review=median,
         reviewer_cost_usd=reviewer_cost,
         final_labels=final,
@@ -179,26 +156,24 @@ def guideline_costs(
 
 def model_spend(con: duckdb.DuckDBPyConnection, ghash: str) -> list[Spend]:
     """Spend per model (and, once the log has one, per stage) under a guideline."""
-    rows = con.execute(
-        "SELECT model, NULL AS stage, count(*), coalesce(sum(prompt_tokens), 0),"
-        " coalesce(sum(cached_prompt_tokens), 0), coalesce(sum(completion_tokens), 0),"
-        " coalesce(sum(cost_usd), 0) FROM drafts WHERE guideline_hash = ?"
-        " GROUP BY ALL ORDER BY model",
-        [ghash],
-    ).fetchall()
-    return [Spend(*row[:6], cost_usd=round(row[6], 6)) for row in rows]
+    return [
+        Spend(
+            model=s.model,
+            stage=None,
+            drafts=s.drafts,
+            prompt_tokens=s.prompt_tokens,
+            cached_prompt_tokens=s.cached_prompt_tokens,
+            completion_tokens=s.completion_tokens,
+            cost_usd=round(s.cost_usd, 6),
+        )
+        for s in store.model_spend(con, ghash)
+    ]
 
 
 def _by_source(
     con: duckdb.DuckDBPyConnection, ghash: str, reviewer_cost: float | None
 ) -> list[SourceCost]:
-    rows = con.execute(
-        "SELECT f.source, count(*), coalesce(sum(d.cost), 0) FROM final_labels f"
-        " LEFT JOIN (SELECT item_id, sum(cost_usd) AS cost FROM drafts WHERE guideline_hash = $g"
-        "  GROUP BY 1) d USING (item_id) WHERE f.guideline_hash = $g GROUP BY 1",
-        {"g": ghash},
-    ).fetchall()
-    found = {source: (labels, spent) for source, labels, spent in rows}
+    found = {s.source: (s.labels, s.model_cost_usd) for s in store.spend_by_source(con, ghash)}
     out = []
     for source in ("human", "llm"):
         labels, spent = found.get(source, (0, 0.0))
@@ -218,18 +193,13 @@ def coverage_curve(
     rate: float | None,
 ) -> list[CoveragePoint]:
     """One point per agreement level the decided labels reach: what accepting from there buys."""
-    levels = con.execute(
-        "SELECT agreement, count(*) FROM decisions WHERE guideline_hash = ?"
-        " AND label IS NOT NULL AND agreement IS NOT NULL GROUP BY 1 ORDER BY 1 DESC",
-        [ghash],
-    ).fetchall()
     points, accepted = [], 0
-    for level, count in levels:
-        accepted += count
+    for level in store.agreement_levels(con, ghash):
+        accepted += level.decisions
         rest = None if median_seconds is None else (items - accepted) * median_seconds
         people = None if rest is None else _dollars(rest, rate)
         total = None if people is None else round(model_cost + people, 6)
-        points.append(CoveragePoint(round(level, 6), round(accepted / items, 6), total))
+        points.append(CoveragePoint(round(level.agreement, 6), round(accepted / items, 6), total))
     return points[::-1]
 
 

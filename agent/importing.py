@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from agent import inputs
 from agent.errors import InputError
 from agent.guidelines import Guideline
@@ -21,6 +19,7 @@ from agent.records import Item
 from agent.safe_text import shown
 from agent.store import log
 from agent.store.db import migrate, read_only, transaction
+from agent.store.imports import ImportedRow, imported_kinds, insert_imported, model_decided
 from agent.tasks import task_for
 
 KINDS_SINCE = 3  # the schema version that added reviews.annotator_kind
@@ -70,38 +69,23 @@ def import_labels(
             )
             fields = {k: v for k, v in item.fields.items() if k not in required}
             rows.append(
-                {
-                    "item_id": item.item_id,
-                    "fields": json.dumps(fields, ensure_ascii=False, sort_keys=True),
-                    "content_hash": inputs.content_id(fields),
-                    "placeholder": not all(name in fields for name in guideline.fields),
-                    "label": json.dumps(label, ensure_ascii=False, sort_keys=True),
-                    "source_key": f"import:{annotator}:{guideline.content_hash}:{item.item_id}",
-                    "confidence": confidence,
-                }
+                ImportedRow(
+                    item_id=item.item_id,
+                    fields=json.dumps(fields, ensure_ascii=False, sort_keys=True),
+                    content_hash=inputs.content_id(fields),
+                    placeholder=not all(name in fields for name in guideline.fields),
+                    label=json.dumps(label, ensure_ascii=False, sort_keys=True),
+                    source_key=f"import:{annotator}:{guideline.content_hash}:{item.item_id}",
+                    confidence=confidence,
+                )
             )
     if Path(db).exists():
         _check_kind(db, annotator, kind)
     migrate(db)
     log.record_guideline(db, guideline)
     with transaction(db) as con:
-        con.register("imported", pa.Table.from_pylist(rows))
-        complete = "(SELECT * FROM imported WHERE NOT placeholder)"
-        new_items = log.fill_placeholders(con, complete, summary.dataset)
-        new_items += con.execute(
-            "INSERT INTO items (item_id, dataset, fields, content_hash, placeholder)"
-            " SELECT item_id, ?, fields, content_hash, placeholder FROM imported"
-            " ON CONFLICT DO NOTHING",
-            [summary.dataset],
-        ).fetchall()[0][0]
-        added = con.execute(
-            "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind, source,"
-            " source_key, annotator_kind, confidence)"
-            " SELECT item_id, ?, ?, label, 'import', true, 'import', source_key, ?,"
-            " CAST(confidence AS DOUBLE) FROM imported ON CONFLICT DO NOTHING",
-            [guideline.content_hash, annotator, kind],
-        ).fetchall()[0][0]
-    return ImportSummary(rows=len(rows), added=added, new_items=new_items)
+        added = insert_imported(con, rows, summary.dataset, guideline.content_hash, annotator, kind)
+    return ImportSummary(rows=len(rows), added=added.reviews, new_items=added.new_items)
 
 
 def _confidence(value: Any, where: str) -> float:
@@ -120,23 +104,14 @@ def _check_kind(db: str | Path, annotator: str, kind: str) -> None:
     with read_only(db, any_version=True) as version, transaction(db) as con:
         if version == 0:
             return
-        known = (
-            con.execute(
-                "SELECT DISTINCT annotator_kind FROM reviews"
-                " WHERE reviewer = ? AND source = 'import'",
-                [annotator],
-            ).fetchall()
-            if version >= KINDS_SINCE
-            else []
-        )
-        labeled = con.execute("SELECT 1 FROM decisions WHERE model = ? LIMIT 1", [annotator])
-        if labeled.fetchall():
+        known = imported_kinds(con, annotator) if version >= KINDS_SINCE else []
+        if model_decided(con, annotator):
             raise InputError(
                 f"annotator {annotator!r} is the name of a model that labeled items in this log;"
                 " import under another --annotator name"
             )
-    if known and known[0][0] != kind:
-        was = "a model (--model)" if known[0][0] == "model" else "a person (no --model)"
+    if known and known[0] != kind:
+        was = "a model (--model)" if known[0] == "model" else "a person (no --model)"
         raise InputError(
             f"annotator {annotator!r} is already in the log as {was}; import under another"
             " --annotator name, or with the same kind"

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.costs import Costs, log_costs
+from agent.store import status as store
 from agent.store.db import read_only, transaction
 
 
@@ -39,57 +40,34 @@ class LogStatus:
 
 def status(db: str | Path) -> LogStatus:
     with read_only(db), transaction(db) as con:
-        guidelines = con.execute(
-            "SELECT g.guideline_hash, g.name, g.task,"
-            " count(d.item_id) FILTER (WHERE d.route = 'auto'),"
-            " count(d.item_id) FILTER (WHERE d.route = 'escalated'),"
-            " (SELECT count(*) FROM final_labels f WHERE f.guideline_hash = g.guideline_hash),"
-            " (SELECT count(DISTINCT r.item_id) FROM reviews r"
-            "  WHERE r.guideline_hash = g.guideline_hash AND r.annotator_kind = 'human'),"
-            " (SELECT coalesce(sum(cost_usd), 0) FROM drafts x"
-            "  WHERE x.guideline_hash = g.guideline_hash),"
-            " (SELECT count(DISTINCT w.item_id) FROM retries w"
-            "  WHERE w.guideline_hash = g.guideline_hash)"
-            " FROM guidelines g LEFT JOIN decisions d USING (guideline_hash)"
-            " GROUP BY ALL ORDER BY g.name"
-        ).fetchall()
-        reasons = con.execute(
-            "SELECT guideline_hash, reason, count(*) FROM"
-            " (SELECT guideline_hash, unnest(CAST(reasons AS VARCHAR[])) AS reason FROM decisions"
-            "  WHERE route = 'escalated') GROUP BY ALL ORDER BY 3 DESC"
-        ).fetchall()
-        totals = con.execute(
-            "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM drafts),"
-            " (SELECT count(*) FROM drafts WHERE error IS NOT NULL),"
-            " (SELECT coalesce(sum(cost_usd), 0) FROM drafts), (SELECT count(*) FROM runs),"
-            " (SELECT count(*) FROM reviews),"
-            " (SELECT count(DISTINCT (item_id, guideline_hash)) FROM retries)"
-        ).fetchone()
+        guidelines = store.guideline_counts(con)
+        reasons = store.escalation_reasons(con)
+        totals = store.log_totals(con)
         costs = log_costs(con)
     by_reason: dict[str, dict[str, int]] = {}
-    for ghash, reason, count in reasons:
-        by_reason.setdefault(ghash, {})[reason] = count
+    for r in reasons:
+        by_reason.setdefault(r.guideline_hash, {})[r.reason] = r.count
     return LogStatus(
         db=str(db),
-        items=totals[0],
-        drafts=totals[1],
-        failed_drafts=totals[2],
-        cost_usd=round(totals[3], 6),
-        runs=totals[4],
-        reviews=totals[5],
-        waiting=totals[6],
+        items=totals.items,
+        drafts=totals.drafts,
+        failed_drafts=totals.failed_drafts,
+        cost_usd=round(totals.cost_usd, 6),
+        runs=totals.runs,
+        reviews=totals.reviews,
+        waiting=totals.waiting,
         guidelines=[
             GuidelineStatus(
-                guideline_hash=g[0],
-                name=g[1],
-                task=g[2],
-                auto=g[3],
-                escalated=g[4],
-                waiting=g[8],
-                final_labels=g[5],
-                reviewed_items=g[6],
-                cost_usd=round(g[7], 6),
-                escalation_reasons=by_reason.get(g[0], {}),
+                guideline_hash=g.guideline_hash,
+                name=g.name,
+                task=g.task,
+                auto=g.auto,
+                escalated=g.escalated,
+                waiting=g.waiting,
+                final_labels=g.final_labels,
+                reviewed_items=g.reviewed_items,
+                cost_usd=round(g.cost_usd, 6),
+                escalation_reasons=by_reason.get(g.guideline_hash, {}),
             )
             for g in guidelines
         ],
