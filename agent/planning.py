@@ -8,7 +8,7 @@ from agent import inputs
 from agent.cascade import cascade_key, check_stages
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.store import log
+from agent.store import cascades, log
 from agent.store.db import read_only, transaction
 from agent.tasks import build_messages, prompt_hash
 
@@ -130,18 +130,10 @@ def _samples_seen(
     """Model -> its samples per decided item of the cascade `key` so far (0 where the items did
     not reach its stage)."""
     with read_only(db), transaction(db) as con:
-        decided = con.execute(
-            "SELECT count(*) FROM decisions WHERE guideline_hash = ? AND model = ?",
-            [guideline.content_hash, key],
-        ).fetchone()[0]
-        drawn = dict(
-            con.execute(
-                "SELECT x.model, count(*) FROM decisions d"
-                " JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-                " WHERE d.guideline_hash = ? AND d.model = ? GROUP BY x.model",
-                [guideline.content_hash, key],
-            ).fetchall()
-        )
+        decided = cascades.decision_count(con, guideline.content_hash, key)
+        drawn = {
+            d.model: d.drafts for d in cascades.draws_per_model(con, guideline.content_hash, key)
+        }
     if not decided:
         return {}
     return {m: drawn.get(m, 0) / decided for stage in stages for m in stage}

@@ -26,9 +26,11 @@ from agent.consistency import build_verdict
 from agent.guidelines import Guideline
 from agent.records import Decision, Sample, Verdict
 from agent.store.annotations import HUMANS, canonical, load
+from agent.store.cascades import decided_drafts
 from agent.store.db import read_only, transaction
 from agent.store.keys import audit_key
-from agent.store.log import DECISION_COLUMNS, decision_row, replace_decisions
+from agent.store.log import decision_row, replace_decisions
+from agent.store.rules import StoredDecision, decisions_of
 from agent.tasks import task_for
 from evals.metrics import binomial_upper
 
@@ -185,22 +187,16 @@ def stage_verdicts(
     """Item -> each stage's verdict from the stored drafts of the cascade `key`'s decided items
     (None for a stage whose models have no drafts for the item)."""
     stages = stage_models(key)
-    rows = con.execute(
-        "SELECT x.item_id, x.model, x.sample_index, x.label, x.confidence, x.error"
-        " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-        " WHERE d.guideline_hash = ? AND d.model = ? ORDER BY 1, 2, 3",
-        [guideline.content_hash, key],
-    ).fetchall()
     samples: dict[str, dict[str, list[Sample]]] = {}
-    for item_id, model, index, label, conf, error in rows:
+    for draft in decided_drafts(con, guideline.content_hash, key):
         sample = Sample(
-            model=model,
-            sample_index=index,
-            label=None if label is None else json.loads(label),
-            confidence=conf,
-            error=error,
+            model=draft.model,
+            sample_index=draft.sample_index,
+            label=None if draft.label is None else json.loads(draft.label),
+            confidence=draft.confidence,
+            error=draft.error,
         )
-        samples.setdefault(item_id, {}).setdefault(model, []).append(sample)
+        samples.setdefault(draft.item_id, {}).setdefault(draft.model, []).append(sample)
     verdicts = {}
     for item_id, by_model in samples.items():
         verdicts[item_id] = [
@@ -294,26 +290,19 @@ def reroute_cascade(
     counts as `reasons_changed`."""
     moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
     moved["needs_calls"] = 0
-    names = DECISION_COLUMNS.replace(" ", "").split(",")
     with transaction(db) as con:
-        rows = [
-            dict(zip(names, values, strict=True))
-            for values in con.execute(
-                f"SELECT {DECISION_COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
-                [guideline.content_hash, key],
-            ).fetchall()
-        ]
+        rows = decisions_of(con, guideline.content_hash, key)
         verdicts = stage_verdicts(con, guideline, key)
         secret = audit_key(con)
         changed = []
         for row in rows:
-            new = _walk(guideline, row, verdicts.get(row["item_id"], []), stages, secret)
+            new = _walk(guideline, row, verdicts.get(row.item_id, []), stages, secret)
             if new is None:
                 moved["needs_calls"] += 1
-            elif all(new[k] == row[k] for k in ("route", "reasons", "stage")):
+            elif all(new[k] == getattr(row, k) for k in ("route", "reasons", "stage")):
                 moved["unchanged"] += 1
             else:
-                same = new["route"] == row["route"]
+                same = new["route"] == row.route
                 kind = "to_auto" if new["route"] == "auto" else "to_escalated"
                 moved["reasons_changed" if same else kind] += 1
                 changed.append(new)
@@ -324,7 +313,7 @@ def reroute_cascade(
 
 def _walk(
     guideline: Guideline,
-    row: dict[str, Any],
+    row: StoredDecision,
     verdicts: list[Verdict | None],
     stages: Sequence[Thresholds],
     secret: str,
@@ -337,9 +326,9 @@ def _walk(
         verdict = verdicts[index] if index < len(verdicts) else None
         if verdict is None:
             return None
-        routed, reasons = route(verdict, thresholds, row["item_id"], guideline.content_hash, secret)
+        routed, reasons = route(verdict, thresholds, row.item_id, guideline.content_hash, secret)
         accepted = routed == "auto" or reasons == ["audit"]
-        step = {"models": stage_models(row["model"])[index], "reasons": reasons}
+        step = {"models": stage_models(row.model)[index], "reasons": reasons}
         tried.append(step | {"route": "auto" if accepted else "next"})
         if accepted:
             chosen = (index, verdict, routed, reasons)
@@ -350,11 +339,11 @@ def _walk(
         chosen = (len(tried) - 1, verdict, "escalated", every)
     index, verdict, routed, reasons = chosen
     decision = Decision(
-        item_id=row["item_id"],
-        guideline_hash=row["guideline_hash"],
-        run_id=row["run_id"],
-        model=row["model"],
-        prompt_hash=row["prompt_hash"],
+        item_id=row.item_id,
+        guideline_hash=row.guideline_hash,
+        run_id=row.run_id,
+        model=row.model,
+        prompt_hash=row.prompt_hash,
         verdict=verdict,
         route=routed,
         reasons=reasons,

@@ -16,9 +16,10 @@ from pydantic import BaseModel
 from agent.consistency import item_supports
 from agent.guidelines import Guideline
 from agent.records import Verdict
+from agent.store import rules
 from agent.store.db import read_only, transaction
 from agent.store.keys import audit_key
-from agent.store.log import DECISION_COLUMNS, draft_votes, now, replace_decisions
+from agent.store.log import draft_votes, now, replace_decisions
 from agent.store.students import PREFIX as STUDENT_PREFIX
 
 # Calibration rules name their model from this schema version on; `migrate` leaves older rules
@@ -129,10 +130,8 @@ def store_rule(
     """Keep a rule `labelagent calibrate` chose, with the data it came from; returns its id."""
     calibration_id = f"cal-{uuid.uuid4().hex[:12]}"
     with transaction(db) as con:
-        con.execute(
-            "INSERT INTO calibrations (calibration_id, guideline_hash, model, rule, details,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            [calibration_id, guideline_hash, model, _json(rule), _json(details), now()],
+        rules.add_calibration(
+            con, calibration_id, guideline_hash, model, _json(rule), _json(details), now()
         )
     return calibration_id
 
@@ -140,15 +139,11 @@ def store_rule(
 def latest_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, Any] | None:
     """The newest rule stored for this guideline and model, if any."""
     with transaction(db) as con:
-        rows = con.execute(
-            "SELECT calibration_id, rule, strftime(created_at, '%Y-%m-%d %H:%M:%S')"
-            " FROM calibrations WHERE guideline_hash = ? AND model = ?"
-            " ORDER BY created_at DESC LIMIT 1",
-            [guideline_hash, model],
-        ).fetchall()
-    if not rows:
+        found = rules.latest_calibration(con, guideline_hash, model)
+    if found is None:
         return None
-    return {"calibration_id": rows[0][0], **json.loads(rows[0][1]), "created_at": rows[0][2]}
+    created = found.created_at.strftime("%Y-%m-%d %H:%M:%S")
+    return {"calibration_id": found.calibration_id, **json.loads(found.rule), "created_at": created}
 
 
 def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresholds) -> dict:
@@ -156,34 +151,30 @@ def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresh
     moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
     guideline_hash = guideline.content_hash
     with transaction(db) as con:
-        rows = con.execute(
-            f"SELECT {DECISION_COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
-            [guideline_hash, model],
-        ).fetchall()
+        rows = rules.decisions_of(con, guideline_hash, model)
         supports = item_supports(guideline, draft_votes(con, guideline_hash))
         key = audit_key(con)
         changed = []
-        for values in rows:
-            row = dict(zip(DECISION_COLUMNS.replace(" ", "").split(","), values, strict=True))
+        for row in rows:
             verdict = Verdict(
-                label=None if row["label"] is None else json.loads(row["label"]),
-                agreement=row["agreement"],
-                confidence=row["confidence"],
-                support=supports.get(row["item_id"]),
-                n_samples=row["n_samples"],
-                n_failed=row["n_failed"],
-                disagreeing_models=json.loads(row["disagreeing_models"]),
+                label=None if row.label is None else json.loads(row.label),
+                agreement=row.agreement,
+                confidence=row.confidence,
+                support=supports.get(row.item_id),
+                n_samples=row.n_samples,
+                n_failed=row.n_failed,
+                disagreeing_models=json.loads(row.disagreeing_models),
             )
-            new_route, reasons = route(verdict, thresholds, row["item_id"], guideline_hash, key)
-            if new_route == row["route"] and reasons == json.loads(row["reasons"]):
+            new_route, reasons = route(verdict, thresholds, row.item_id, guideline_hash, key)
+            if new_route == row.route and reasons == json.loads(row.reasons):
                 moved["unchanged"] += 1
                 continue
-            if new_route == row["route"]:
+            if new_route == row.route:
                 moved["reasons_changed"] += 1
             else:
                 moved["to_auto" if new_route == "auto" else "to_escalated"] += 1
             changed.append(
-                {**row, "route": new_route, "reasons": _json(reasons),
+                {**vars(row), "route": new_route, "reasons": _json(reasons),
                  "rule": _json(thresholds.model_dump())}
             )  # fmt: skip
         if changed:
