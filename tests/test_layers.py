@@ -2,13 +2,13 @@
 
 0. evals/metrics.py: statistics; it imports no project code.
 1. agent/ (the core: items, tasks, pipeline, the log, review logic, the rule in agent/calibration/).
-   The review core (agent/review/) and the review app (review_ui/) run no SQL: the statements
-   live in agent/store/review/.
+   Only agent/store/ runs SQL: every statement lives there, the review app's in agent/store/review/.
 2. evals/ (the product that measures labels: `labelagent eval`, its report and plots).
 3. The edges: agent/cli.py, review_ui/ and the benchmarks in evals/benchmarks/.
 """
 
 import ast
+import re
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
@@ -16,6 +16,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EDGES = ("agent.cli", "review_ui", "evals.benchmarks")
+RUNS_SQL = {"execute", "executemany", "sql"}
+STATEMENT = re.compile(
+    r"\s*\(?\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|WITH|DROP|ALTER|COPY|PRAGMA|ATTACH)\b"
+)
 
 
 def layer(module: str) -> int:
@@ -74,11 +78,39 @@ def test_no_module_imports_itself_back_when_loaded():
         pytest.fail(f"import cycle: {' -> '.join(cycle.args[1])}")
 
 
-def test_the_review_core_and_app_leave_sql_to_the_store():
-    runs_sql = sorted(
-        str(path.relative_to(ROOT))
-        for package in ("agent/review", "review_ui")
-        for path in (ROOT / package).rglob("*.py")
-        if ".execute(" in path.read_text()
+def sql_in(source: str) -> set[str]:
+    """Where the code runs SQL (`.execute(`, `.executemany(`, `.sql(`) or holds a statement (a
+    string, or an f-string's text, that starts with a SQL keyword), by line."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        called = getattr(getattr(node, "func", None), "attr", None)
+        if isinstance(node, ast.Call) and called in RUNS_SQL:
+            found.add(f"line {node.lineno} calls .{called}(")
+        elif isinstance(node, ast.Constant) and STATEMENT.match(str(node.value)):
+            found.add(f"line {node.lineno} holds {node.value[:40]!r}")
+    return found
+
+
+def test_only_the_store_writes_sql():
+    store = ROOT / "agent" / "store"
+    found = sorted(
+        f"{path.relative_to(ROOT)}: {where}"
+        for path in modules().values()
+        if not path.is_relative_to(store)
+        for where in sql_in(path.read_text())
     )
-    assert runs_sql == []
+    assert found == []
+
+
+def test_the_sql_check_finds_statements_and_calls():
+    source = (
+        'QUERY = """\n  SELECT 1"""\n'
+        "def f(con, table):\n"
+        '    con.execute(f"DELETE FROM {table}")\n'
+        '    return "Select a reviewer"\n'
+    )
+    assert sql_in(source) == {
+        "line 1 holds '\\n  SELECT 1'",
+        "line 4 calls .execute(",
+        "line 4 holds 'DELETE FROM '",
+    }

@@ -42,6 +42,7 @@ import duckdb
 
 from agent.calibration.cascade import CascadeExample, outcome, select_stages, stage_verdicts
 from agent.calibration.learn import Example, calibrate
+from agent.store.readback import draft_tokens
 from evals.benchmarks.bench_selective import (
     DEFAULT_DATA,
     GUIDELINE,
@@ -104,18 +105,15 @@ def run_labeler(url: str, items: Path, db: Path, stages: Sequence[Sequence[str]]
 def draft_costs(db: Path, stages: Sequence[Sequence[str]]) -> dict[str, list[float]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute(
-            "SELECT item_id, model, sum(prompt_tokens), sum(completion_tokens) FROM drafts"
-            " GROUP BY ALL"
-        ).fetchall()
+        rows = draft_tokens(con)
     finally:
         con.close()
     index = {model_name(j): i for i, judges in enumerate(stages) for j in judges}
     costs: dict[str, list[float]] = {}
-    for item_id, model, prompt, completion in rows:
-        p_in, p_out = PRICES[model.removeprefix("openai/")]
-        cost = (prompt * p_in + completion * p_out) / 1e6
-        costs.setdefault(item_id, [0.0] * len(stages))[index[model]] += cost
+    for row in rows:
+        p_in, p_out = PRICES[row.model.removeprefix("openai/")]
+        cost = (row.prompt_tokens * p_in + row.completion_tokens * p_out) / 1e6
+        costs.setdefault(row.item_id, [0.0] * len(stages))[index[row.model]] += cost
     return costs
 
 

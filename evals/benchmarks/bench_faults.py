@@ -17,14 +17,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from agent.simserver import SimConfig, SimServer
+from agent.store import readback
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
 PRICED = "openai/gpt-4o-mini"
+T = TypeVar("T")
 
 
 def corpus(where: Path, n: int) -> tuple[Path, dict[str, dict]]:
@@ -48,21 +51,18 @@ def label(db: Path, items: Path, url: str, *options: str, env: dict | None = Non
     return done.returncode
 
 
-def query(db: Path, sql: str) -> tuple:
+def query(db: Path, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute(sql).fetchone()
+        return read(con)
     finally:
         con.close()
 
 
 def outcome(db: Path, n: int, served: int) -> str:
-    decided, labeled, failed = query(
-        db,
-        "SELECT count(DISTINCT item_id), count(label),"
-        " count(*) FILTER (WHERE reasons LIKE '%failed%') FROM decisions",
-    )
-    drafts = query(db, "SELECT count(*) FROM drafts")[0]
+    counts = query(db, readback.decision_counts)
+    decided, labeled, failed = counts.items, counts.labelled, counts.failed
+    drafts = query(db, readback.draft_count)
     return (
         f"{decided}/{n} decided, {decided - labeled} without a label, {failed} escalated for "
         f"failed samples, {n - decided} undecided; {drafts} drafts stored of {served} served"
@@ -78,7 +78,7 @@ def budget(work: Path) -> None:
                 db, items, server.url, "--model", PRICED, "--concurrency", str(concurrency),
                 "--budget", "0.02",
             )  # fmt: skip
-        spent = query(db, "SELECT sum(cost_usd) FROM drafts")[0]
+        spent = query(db, readback.draft_spend)
         print(
             f"budget $0.02, concurrency {concurrency}: spent ${spent:.5f} "
             f"({100 * (spent / 0.02 - 1):+.1f}%), exit {code}"
@@ -88,7 +88,7 @@ def budget(work: Path) -> None:
     with SimServer(SimConfig(accuracy=0.8, gold=gold, latency_ms=5)) as server:
         for run in range(1, 4):
             code = label(db, items, server.url, "--model", PRICED, "--budget", "0.05")
-            spent = query(db, "SELECT sum(cost_usd) FROM drafts")[0]
+            spent = query(db, readback.draft_spend)
             print(f"--budget 0.05, run {run}: ${spent:.5f} spent in all, exit {code}")
 
 

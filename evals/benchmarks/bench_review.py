@@ -46,7 +46,7 @@ from playwright.sync_api import sync_playwright
 from agent.guidelines import load_guideline
 from agent.review.accounts import add_reviewer
 from agent.review.queue import claim, release, set_settings, submit
-from agent.store import log
+from agent.store import log, readback, synthetic
 from agent.store.db import migrate, transaction
 from agent.tasks import prompt_hash
 from review_ui.hold import Hold
@@ -113,61 +113,7 @@ def build_db(db: Path, n: int, escalated_share: float, drafts: int, reviewed: in
     ghash, phash = guideline.content_hash, prompt_hash(guideline)
     escalated_per_100 = round(100 * escalated_share)
     with transaction(db) as con:
-        con.execute(
-            "INSERT INTO runs (run_id, command, dataset, guideline_hash, prompt_hash, model,"
-            " jury, settings, started_at, finished_at, status) VALUES ('bench', 'label',"
-            " 'bench.jsonl', ?, ?, 'openai/sim', '[]', '{}', now(), now(), 'finished')",
-            [ghash, phash],
-        )
-        con.execute(
-            """
-            INSERT INTO items (item_id, dataset, fields, content_hash)
-            SELECT printf('b%06d', i), 'bench.jsonl',
-                   json_object('id', printf('b%06d', i), 'text',
-                       'Message ' || i || ': the ' || ['bus', 'match', 'update', 'weather',
-                       'concert', 'menu', 'election', 'phone'][i % 8 + 1] || ' was ' ||
-                       ['late again', 'fine I guess', 'a surprise', 'on the news',
-                        'exactly as expected'][i % 5 + 1]),
-                   md5(i::VARCHAR)
-            FROM range(?) t(i)
-            """,
-            [n],
-        )
-        con.execute(
-            """
-            INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label,
-                route, reasons, agreement, confidence, n_samples, n_failed, votes,
-                disagreeing_models, rule)
-            SELECT printf('b%06d', i), ?, 'bench', 'openai/sim', ?,
-                   '"' || ['negative', 'neutral', 'positive'][i % 3 + 1] || '"',
-                   CASE WHEN i % 100 < ? THEN 'escalated' ELSE 'auto' END,
-                   CASE WHEN i % 100 < ? THEN '["low_agreement"]' ELSE '[]' END,
-                   CASE WHEN i % 100 < ? THEN 0.4 + (i % 4) * 0.1 ELSE 1.0 END,
-                   0.7, 5, 0, '{"\\"positive\\"": 3, "\\"negative\\"": 2}', '[]', '{}'
-            FROM range(?) t(i)
-            """,
-            [ghash, phash, escalated_per_100, escalated_per_100, escalated_per_100, n],
-        )
-        con.execute(
-            """
-            INSERT INTO drafts (item_id, guideline_hash, prompt_hash, model, sample_index,
-                run_id, label, confidence, rationale, cost_usd, latency_ms)
-            SELECT d.item_id, d.guideline_hash, d.prompt_hash, 'openai/sim', s.k, 'bench',
-                   d.label, 0.7, 'Sample ' || s.k || ': the wording is mixed.', 0, 100
-            FROM decisions d, range(?) s(k)
-            WHERE d.route = 'escalated'
-            """,
-            [drafts],
-        )
-        con.execute(
-            """
-            INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind,
-                                 seconds_on_screen, source)
-            SELECT item_id, guideline_hash, 'earlier', label, 'accept', false, 4.2, 'review_ui'
-            FROM decisions WHERE route = 'escalated' ORDER BY item_id DESC LIMIT ?
-            """,
-            [reviewed],
-        )
+        synthetic.fill_sentiment(con, ghash, phash, n, escalated_per_100, drafts, reviewed)
     set_settings(db, guideline.name, overlap=1, blind_share=0.0)  # Enter accepts every item
     add_reviewer(db, REVIEWER, "reviewer", PASSWORD)
     return ghash
@@ -175,14 +121,8 @@ def build_db(db: Path, n: int, escalated_share: float, drafts: int, reviewed: in
 
 def describe_db(db: Path) -> str:
     with transaction(db) as con:
-        counts = {
-            table: con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-            for table in ("items", "decisions", "drafts", "reviews")
-        }
-        waiting = con.execute(
-            "SELECT count(*) FROM decisions d WHERE route = 'escalated' AND NOT EXISTS"
-            " (SELECT 1 FROM reviews r WHERE r.item_id = d.item_id)"
-        ).fetchall()[0][0]
+        counts = vars(readback.row_counts(con))
+        waiting = readback.unreviewed_escalated(con)
     size = db.stat().st_size / 1e6
     parts = ", ".join(f"{n:,} {table}" for table, n in counts.items())
     return f"{parts}; {waiting:,} waiting for review; file {size:.0f} MB"
@@ -193,23 +133,7 @@ def add_span_items(db: Path, n: int) -> None:
     guideline = load_guideline(SPAN_GUIDELINE)
     log.record_guideline(db, guideline)
     with transaction(db) as con:
-        con.execute(
-            "INSERT INTO items (item_id, dataset, fields, content_hash)"
-            " SELECT printf('n%06d', i), 'bench.jsonl', json_object('id', printf('n%06d', i),"
-            " 'text', replace(?, '{i}', CAST(i AS VARCHAR))), md5('n' || i) FROM range(?) t(i)",
-            [SPAN_TEXT, n],
-        )
-        con.execute(
-            """
-            INSERT INTO decisions (item_id, guideline_hash, run_id, model, prompt_hash, label,
-                route, reasons, agreement, confidence, n_samples, n_failed, votes,
-                disagreeing_models, rule)
-            SELECT printf('n%06d', i), ?, 'bench', 'openai/sim', ?, '[]', 'escalated',
-                   '["audit"]', 1.0, 0.7, 5, 0, '{"[]": 5}', '[]', '{}'
-            FROM range(?) t(i)
-            """,
-            [guideline.content_hash, prompt_hash(guideline), n],
-        )
+        synthetic.add_span_items(con, guideline.content_hash, prompt_hash(guideline), SPAN_TEXT, n)
 
 
 # --- the queue's functions, in this process --------------------------------------------------
@@ -226,7 +150,7 @@ def timed(action: Callable[[], Any], repeats: int) -> list[float]:
 
 def empty_transaction(db: Path) -> None:
     with transaction(db) as con:
-        con.execute("SELECT 1").fetchall()
+        readback.ping(con)
 
 
 def profile_queue(db: Path, repeats: int) -> dict[str, list[float]]:

@@ -57,6 +57,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import duckdb
 
 from agent.calibration.learn import Example, calibrate
+from agent.store.readback import drafts_in_order
 from evals.benchmarks.bench_throughput import sim_server
 
 REPO = Path(__file__).resolve().parents[2]
@@ -174,16 +175,15 @@ def read_replay(replay: Replay) -> None:
         replay.agreement[item_id] = (json.loads(a.label), a.signals["agreement"])
     con = duckdb.connect(str(replay.db), read_only=True)
     try:
-        drafts = con.execute(
-            "SELECT model, item_id, label, error FROM drafts ORDER BY item_id, sample_index"
-        ).fetchall()
+        drafts = drafts_in_order(con)
     finally:
         con.close()
-    for model, item_id, label, error in drafts:
-        if error is not None or label is None:
+    for draft in drafts:
+        if draft.error is not None or draft.label is None:
             replay.failed += 1
             continue
-        replay.votes.setdefault(model, {}).setdefault(item_id, []).append(json.loads(label))
+        votes = replay.votes.setdefault(draft.model, {}).setdefault(draft.item_id, [])
+        votes.append(json.loads(draft.label))
 
 
 def labelled_replays(

@@ -50,6 +50,7 @@ import duckdb
 from agent.consistency import next_batch
 from agent.guidelines import Guideline, load_guideline
 from agent.records import Item, Sample, SampleRequest
+from agent.store.readback import decided_labels, drafts_in_order
 from agent.tasks import aggregate, build_messages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -262,14 +263,13 @@ def stored_drafts(db: Path) -> dict[str, list[tuple[Any, str | None]]]:
     """Per item, its drafts in sample order as (label, error)."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute(
-            "SELECT item_id, label, error FROM drafts ORDER BY item_id, sample_index"
-        ).fetchall()
+        rows = drafts_in_order(con)
     finally:
         con.close()
     drafts: dict[str, list[tuple[Any, str | None]]] = {}
-    for item_id, label, error in rows:
-        drafts.setdefault(item_id, []).append((None if label is None else json.loads(label), error))
+    for d in rows:
+        label = None if d.label is None else json.loads(d.label)
+        drafts.setdefault(d.item_id, []).append((label, d.error))
     return drafts
 
 
@@ -277,10 +277,12 @@ def stored_decisions(db: Path) -> dict[str, tuple[Any, int]]:
     """Per item, (majority label, number of samples) as labelagent decided it."""
     con = duckdb.connect(str(db), read_only=True)
     try:
-        rows = con.execute("SELECT item_id, label, n_samples FROM decisions").fetchall()
+        rows = decided_labels(con)
     finally:
         con.close()
-    return {i: (None if label is None else json.loads(label), n) for i, label, n in rows}
+    return {
+        d.item_id: (None if d.label is None else json.loads(d.label), d.n_samples) for d in rows
+    }
 
 
 # --- the request sequence labelagent makes per item -----------------------------------------------
