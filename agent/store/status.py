@@ -60,7 +60,8 @@ def escalation_reasons(con: DuckDBPyConnection) -> list[ReasonCount]:
     rows = con.execute(
         "SELECT guideline_hash, reason, count(*) FROM"
         " (SELECT guideline_hash, unnest(CAST(reasons AS VARCHAR[])) AS reason FROM decisions"
-        "  WHERE route = 'escalated') GROUP BY ALL ORDER BY 3 DESC"
+        "  WHERE route = 'escalated') AS escalated GROUP BY guideline_hash, reason"
+        " ORDER BY count(*) DESC"
     ).fetchall()
     return [ReasonCount(*row) for row in rows]
 
