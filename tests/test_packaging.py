@@ -133,8 +133,8 @@ def test_the_installed_console_script_runs_from_the_wheel(wheel, tmp_path):
 
 
 def old_name_imports(path: Path) -> list[str]:
-    """Imports of, and `-m`/string references to, the folders' own names (agent.cli, evals, ...)
-    rather than the installed ones (labelagent.cli, labelagent.evals, ...)."""
+    """Imports of, and `-m`/string references to, the folders' own names (agent, evals and
+    review_ui, and modules under them) rather than the installed ones (labelagent, ...)."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and not node.level:
@@ -152,8 +152,9 @@ def old_name_imports(path: Path) -> list[str]:
 
 
 def test_the_code_names_its_modules_by_their_installed_names():
-    """Run from the checkout, `import agent.x` or `python -m agent.cli` would still work (the
-    folder is on sys.path) and load a second copy of the code beside labelagent.x."""
+    """Run from the checkout, an import of a module under agent/ by its folder's name would
+    still work (the checkout is on sys.path) and load a second copy of the code beside the
+    installed labelagent's."""
     found = [
         hit
         for folder in ("agent", "evals", "review_ui", "tests")
