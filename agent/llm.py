@@ -1,6 +1,6 @@
 """The one place that calls remote models, async.
 
-One request builder (instructor prepares the structured-output part once per guideline), one
+One request builder (the structured-output part is prepared once per guideline), one
 retry policy (tenacity; the SDKs' own retries are off), one parser and one accounting of tokens,
 cost (litellm's local price table) and latency, over two transports (agent/transports): the
 openai SDK for OpenAI-compatible servers and litellm for the other providers. An answer that does
@@ -16,10 +16,12 @@ import time
 from typing import Any
 
 import openai
+from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent import prices
 from agent.errors import ConfigError, ModelError, ParseError
+from agent.prompts import render
 from agent.records import Sample, SampleRequest
 from agent.tasks import answer_model, parse_answer, task_for
 from agent.transports import Reply, make_transport
@@ -84,32 +86,52 @@ class RetryPolicy:
         )
 
 
-def choose_mode(model: str, mode: str) -> Any:
+def choose_mode(model: str, mode: str) -> str:
     """Tool calling where the provider supports it, JSON schema otherwise, plain JSON as a last
     resort (what OpenAI-compatible servers such as llama.cpp and Ollama accept)."""
-    import instructor
-
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r} is unknown; use one of {', '.join(MODES)}")
-    if mode == "auto":
-        if prices.supports(model, "function_calling"):
-            mode = "tools"
-        elif prices.supports(model, "response_schema"):
-            mode = "json_schema"
-        else:
-            mode = "json"
-    return {
-        "tools": instructor.Mode.TOOLS,
-        "json_schema": instructor.Mode.JSON_SCHEMA,
-        "json": instructor.Mode.JSON,
-    }[mode]
+    if mode != "auto":
+        return mode
+    if prices.supports(model, "function_calling"):
+        return "tools"
+    if prices.supports(model, "response_schema"):
+        return "json_schema"
+    return "json"
+
+
+def structured_output(
+    model: type[BaseModel], mode: str, system: dict[str, str]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """The system message and the request's structured-output part for an answer model, as
+    instructor 1.17 built them for OpenAI-compatible APIs: a forced tool call whose parameters
+    are the schema (instructor's public `generate_openai_schema`), a `json_schema` response format,
+    or JSON mode with the schema appended to the system message."""
+    if mode == "tools":
+        from instructor import generate_openai_schema
+
+        function = generate_openai_schema(model)
+        choice = {"type": "function", "function": {"name": function["name"]}}
+        return system, {
+            "tools": [{"type": "function", "function": function}],
+            "tool_choice": choice,
+        }
+    schema = model.model_json_schema()
+    if mode == "json_schema":
+        named = {"name": model.__name__, "schema": schema}
+        return system, {"response_format": {"type": "json_schema", "json_schema": named}}
+    schema_text = json.dumps(schema, indent=2, ensure_ascii=False)
+    # instructor's layout, byte for byte: its dedent left the instruction's indentation in place
+    instruction = f"\n            {render('json_schema.j2', schema=schema_text)}\n"
+    content = f"{system['content']}\n\n{instruction}"
+    return {**system, "content": content}, {"response_format": {"type": "json_object"}}
 
 
 class RemoteBackend:
     """Any litellm model string: openai/..., anthropic/..., gemini/..., ollama/..., or any
     OpenAI-compatible server through `api_base`.
 
-    instructor turns the guideline's answer model into the request's structured-output part
+    `structured_output` turns the guideline's answer model into the request's structured-output part
     (tools, a JSON schema, or a schema in the system prompt) once per guideline; each request is
     then one call of the transport (`transport`: auto picks the openai SDK for OpenAI-compatible
     providers, litellm for the rest), paced by a `Flow`, and every returned choice is parsed by
@@ -138,7 +160,7 @@ class RemoteBackend:
         self.flow = Flow(concurrency, rpm, tpm)
         self.transport = make_transport(model, api_base, api_key, timeout, transport)
         self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
-        self._prepared: dict[str, tuple[list[dict[str, str]], dict[str, Any]]] = {}
+        self._prepared: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
@@ -178,23 +200,19 @@ class RemoteBackend:
         return [s for batch in await asyncio.gather(*draws) for s in batch]
 
     def _request(self, request: SampleRequest, n: int) -> dict[str, Any]:
-        """The request body. The structured-output part, and the system message (instructor adds
-        the schema to it in JSON mode), are prepared once per guideline."""
+        """The request body. The structured-output part, and the system message (the schema is
+        added to it in JSON mode), are prepared once per guideline."""
         key = request.guideline.content_hash
         if key not in self._prepared:
-            from instructor.v2.core.response import handle_response_model
-
-            _, prepared = handle_response_model(
-                answer_model(request.guideline), mode=self.mode, messages=request.messages
-            )
-            system = prepared.pop("messages")[:-1]
-            self._prepared[key] = (system, prepared)
-            self._structured_bytes[key] = len(json.dumps(prepared, default=str).encode())
+            model = answer_model(request.guideline)
+            self._prepared[key] = structured_output(model, self.mode, request.messages[0])
+            structured = self._prepared[key][1]
+            self._structured_bytes[key] = len(json.dumps(structured, default=str).encode())
         system, structured = self._prepared[key]
         body = {
             "model": self.name,
             **structured,
-            "messages": [*system, *request.messages[1:]],
+            "messages": [system, *request.messages[1:]],
             "temperature": request.temperature,
             "seed": request.seed,
             "max_tokens": max_tokens(request),

@@ -1,4 +1,5 @@
-"""Matplotlib figures of an evaluation result (the dict `evals.evaluate.evaluate` returns).
+"""Matplotlib figures of an evaluation result (what `evals.evaluate.evaluate`
+returns).
 
 Every function builds a `matplotlib.figure.Figure` directly instead of going through pyplot: pyplot
 keeps global state that is not thread-safe, and Streamlit draws each session in its own thread.

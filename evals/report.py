@@ -1,5 +1,5 @@
-"""An evaluation result (the dict `evals.evaluate.evaluate` returns) as one self-contained HTML
-page, and the figures and tables the review app's Report page shares with it.
+"""An evaluation result (the dict `evals.evaluate.evaluate` returns) as one
+self-contained HTML page, and the figures and tables the review app's Report page shares with it.
 
 The page needs nothing beside itself: the CSS is inline and the figures are PNG data URIs, so it
 can be mailed or attached to a ticket. Tables are built here as plain rows, so the template and

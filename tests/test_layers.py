@@ -15,26 +15,32 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-EDGES = ("agent.cli", "review_ui", "evals.benchmarks")
+# the repository's folders and the names they install under (pyproject.toml's package-dir)
+PACKAGES = {"agent": "labelagent", "evals": "labelagent.evals", "review_ui": "labelagent.review_ui"}
+EDGES = ("labelagent.cli", "labelagent.review_ui", "labelagent.evals.benchmarks")
 RUNS_SQL = {"execute", "executemany", "sql"}
 STATEMENT = re.compile(
     r"\s*\(?\s*(SELECT|INSERT|UPDATE|DELETE|CREATE|WITH|DROP|ALTER|COPY|PRAGMA|ATTACH)\b"
 )
 
 
+def within(module: str, package: str) -> bool:
+    return module == package or module.startswith(f"{package}.")
+
+
 def layer(module: str) -> int:
-    if module == "evals.metrics":
+    if module == "labelagent.evals.metrics":
         return 0
-    if any(module == edge or module.startswith(f"{edge}.") for edge in EDGES):
+    if any(within(module, edge) for edge in EDGES):
         return 3
-    return 2 if module.startswith("evals") else 1
+    return 2 if within(module, "labelagent.evals") else 1
 
 
 def modules() -> dict[str, Path]:
     found = {}
-    for package in ("agent", "evals", "review_ui"):
-        for path in (ROOT / package).rglob("*.py"):
-            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            name = ".".join((package, *path.relative_to(ROOT / folder).with_suffix("").parts))
             found[name.removesuffix(".__init__")] = path
     return found
 

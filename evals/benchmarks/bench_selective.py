@@ -14,7 +14,7 @@ label and the probabilities three real LLM judges gave to A and B; read only, ne
    `openai/mistral-7b-instruct`, fixed K=5 per judge (no early stopping). This is repeated
    `--replays` times with other server seeds and `audit_seed`s, so the votes differ.
 3. For every replay, `--splits` random halves: the human labels of one half calibrate an
-   acceptance rule (`agent.calibration.learn.calibrate`, fixed-sequence testing with Clopper-Pearson
+   acceptance rule (`agent.calibration.learn.calibrate`: fixed-sequence tests, Clopper-Pearson
    bounds, confidence C=0.9, no holdout); the other half measures the share it auto-accepts and
    the realized error among those. Three rules, on the very same splits:
    (a)  gpt-4-turbo alone, its K=5 vote share of its own majority;

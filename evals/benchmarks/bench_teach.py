@@ -10,7 +10,7 @@ copied) and each N: a fixed random N items train the student (`agent.student.fit
 
 - accuracy: its most probable label against gold, on all the other items;
 - coverage at E with C = 0.9: `--splits` random halvings of the other items; the gold labels of
-  one half calibrate with labelagent's own rule (`agent.calibration.learn.select_threshold`: fixed
+  one half calibrate with labelagent's rule (`agent.calibration.learn.select_threshold`: fixed
   sequence, Clopper-Pearson; the score is the student's probability, which is its support), the
   other half is labeled: coverage is the share of it the rule accepts, `exceed` the share of
   splits whose realized error there is above E (target at most 1 - C = 10%). Both guarantees:
@@ -31,7 +31,7 @@ Few-shot on the embedded model (`--fewshot`, slow: seconds per item and setting 
 For tweeteval_sentiment and a 10-intent subset of banking77 (its 10 most common intents), a
 seeded 1,000 gold-labeled items are the pool of trusted labels; the next `--test-items` are
 labeled, none of them in the pool. Each test item is scored (`LocalBackend.score`, what `label
---model local --examples N` runs) with 0, 4 and 8 similar examples (`agent.examples`, TF-IDF) and
+--model local --examples N` runs) with 0, 4, 8 similar examples (`agent.examples`, TF-IDF) and
 with 8 random ones (the `fixed` selector), against the pool's majority class. Items go one at a
 time through every setting, and each result is appended to `--out` as it comes, so a run cut
 short still gives every setting on the same items.

@@ -791,10 +791,11 @@ def _peak_rss_mb() -> float:
 
 def memory_child(job: dict[str, Any], results: Any) -> None:
     """In a fresh process: label the file, report peak RSS, wall time and an RSS timeline."""
-    import agent.llm
-    import agent.pipeline
+    # loaded before the baseline: the pipeline, and instructor (the tools mode's schema builder)
+    import instructor  # noqa: F401
 
-    agent.llm.choose_mode("openai/sim", job["mode"])
+    import agent.pipeline  # noqa: F401
+
     baseline = _rss_mb()
     timeline: list[tuple[int, float]] = []
     step = max(1, job["items"] // 10)

@@ -21,8 +21,9 @@ EMPTY = (
 
 @st.cache_data(ttl=30, show_spinner="Comparing annotators…")
 def evaluation(db: str) -> dict[str, Any]:
-    """`evals.evaluate.evaluate(db)`, recomputed at most every 30 seconds. Imported on first use,
-    so the other pages never load the evaluation code and its statistics libraries."""
+    """`evals.evaluate.evaluate(db)`, recomputed at most every 30 seconds.
+    Imported on first use, so the other pages never load the evaluation code and its statistics
+    libraries."""
     from evals.evaluate import evaluate
 
     return evaluate(db)
