@@ -8,8 +8,7 @@ from pathlib import Path
 from agent.store.db import transaction
 from agent.store.log import _register, _unregister, now
 
-OPEN = ("uploaded", "submitted", "completed")  # not yet read into drafts
-FINAL = ("completed", "failed", "expired", "cancelled")
+OPEN = ("uploaded", "submitted")  # its answers are not in drafts yet: poll it, read it
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,8 @@ def record_batch(db: str | Path, submission_id: str, batch_id: str) -> None:
 
 
 def record_status(db: str | Path, submission_id: str, status: str, error: str | None) -> None:
-    """A final status from the provider, or `consumed` once its answers are in drafts."""
+    """Its final status, once its answers are in drafts: `consumed` (completed), or the
+    provider's failed, expired or cancelled."""
     with transaction(db) as con:
         con.execute(
             "UPDATE batches SET status = ?, error = coalesce(?, error),"

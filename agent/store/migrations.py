@@ -340,7 +340,7 @@ CREATE TABLE batches (
     round INTEGER NOT NULL,             -- 1: every pending item; later: unsettled items and next stages
     input_file_id VARCHAR NOT NULL,     -- the uploaded JSONL, logged before the batch is created from it
     batch_id VARCHAR,                   -- the provider's batch id, logged before it is polled; NULL: not created yet (a resume first looks for a batch made from input_file_id)
-    status VARCHAR NOT NULL,            -- uploaded | submitted | completed | failed | expired | cancelled | consumed (its answers are in drafts)
+    status VARCHAR NOT NULL,            -- uploaded | submitted (a resume polls it) | consumed (completed; its answers are in drafts) | failed | expired (its answered lines are in drafts) | cancelled
     n_lines INTEGER NOT NULL,
     error VARCHAR,                      -- why the provider failed or expired it
     created_at TIMESTAMP NOT NULL,
