@@ -343,6 +343,7 @@ def label(
             budget_usd=budget,
             max_item_bytes=max_item_bytes,
         )
+        batching = _batching(batch, batch_poll_seconds, stages)
         with _progress_bar() as bar:
             task = bar.add_task("labeling", total=None, cost="")
             shown = [0.0]
@@ -356,7 +357,6 @@ def label(
                 routes = f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}"
                 bar.update(task, total=p.total, completed=p.done + p.skipped, cost=routes)
 
-            batching = _batching(batch, batch_poll_seconds)
             labeler = (BatchLabeler if batch else Labeler)(
                 db,
                 g,
@@ -376,10 +376,14 @@ def label(
     _print_run(progress, db)
 
 
-def _batching(batch: bool, poll_seconds: float) -> dict[str, Any]:
-    """With --batch: how often to poll, and printing what the batches do."""
+def _batching(batch: bool, poll_seconds: float, stages: list[list[Any]]) -> dict[str, Any]:
+    """With --batch: refuse a model without a batch interface (before the progress bar), how
+    often to poll, and printing what the batches do."""
     if not batch:
         return {}
+    from agent.batching import check_batch
+
+    check_batch([b for backends in stages for b in backends])
     return {"poll_seconds": poll_seconds, "on_notice": lambda text: console.print(escape(text))}
 
 
