@@ -428,6 +428,9 @@ def plan(
     id_field: IdFieldOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Price the run at the providers' batch prices.")
+    ] = False,
 ) -> None:
     """Dry run: check the input and show items, samples and the most it could cost (per stage
     of a cascade, with the expected cost where the log has earlier decisions of it)."""
@@ -445,6 +448,7 @@ def plan(
             limit,
             max_item_bytes,
             escalate_to,
+            batch,
         )
     _show(result, as_json, _print_plan)
 

@@ -252,3 +252,14 @@ def test_a_batch_run_killed_while_its_batch_is_pending_resumes_without_paying_tw
         rows(db, "SELECT sum(n_samples) FROM decisions")[0][0]
         == rows(db, "SELECT count(*) FROM drafts")[0][0]
     )
+
+
+def test_plan_with_batch_prices_the_run_at_the_batch_price_and_says_where_it_halved(tmp_path):
+    path = items(tmp_path, 10)
+    args = ["plan", str(path), "-g", SENTIMENT, "--db", str(tmp_path / "log.duckdb"), "--json"]
+    args += ["--model", MODEL, "--escalate-to", "gpt-3.5-turbo"]
+    online = json.loads(CliRunner().invoke(app, args).output)
+    batched = json.loads(CliRunner().invoke(app, [*args, "--batch"]).output)
+    for was, now in zip(online["models"], batched["models"], strict=True):
+        assert now["max_cost_usd"] == pytest.approx(was["max_cost_usd"] / 2, rel=0.01)
+    assert "for gpt-3.5-turbo it has none, so half the online price" in batched["note"]

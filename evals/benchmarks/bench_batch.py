@@ -4,7 +4,7 @@ items decided (each once), batches the server created against those in the log, 
 against drafts stored, duplicate drafts, and the drafts' cost at the batch price against the
 online price of the same tokens. Prints figures; asserts nothing.
 
-    python evals/benchmarks/bench_batch.py               # 1,000 items, ~1 minute on 2 cores
+    python evals/benchmarks/bench_batch.py               # 1,000 items, ~2 minutes on 2 cores
     python evals/benchmarks/bench_batch.py --items 200 --line-faults 0.1
 """
 
