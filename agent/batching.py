@@ -156,7 +156,6 @@ class BatchLabeler(Labeler):
             for stage in self.stages
         ]
         self.backends = list(self.collectors.values())
-        self.batches_submitted = 0
 
     def _run_record(self, run_id: str, summary: Any) -> dict:
         record = super()._run_record(run_id, summary)
@@ -208,7 +207,11 @@ class BatchLabeler(Labeler):
         """Replay every item; keep those that asked for more, write the rest."""
         still: dict[str, tuple[Item, dict]] = {}
         for item_id, (item, stored) in items.items():
+            asked = {c.name: len(c.asked) for c in self.collectors.values()}
             entry, answered = await self._label(item, stored, run_id)
+            if entry["retry"] is None or entry["retry"]["reason"] != ASKED:
+                for collector in self.collectors.values():  # the item waits: ask nothing for it
+                    del collector.asked[asked[collector.name] :]
             if entry["retry"] is not None and entry["retry"]["reason"] == ASKED:
                 still[item_id] = (item, stored)
                 writer.add({"drafts": entry["drafts"], "decision": None, "retry": None})
@@ -321,16 +324,20 @@ class BatchLabeler(Labeler):
         answered lines to their collectors."""
         await asyncio.gather(*(self._finish_one(s) for s in submitted))
 
+    async def _find_or_create(self, clients: Any, sub: logged.Submission) -> str:
+        """The batch of the submission's input file: the one a killed run created, else a new
+        one. Looked for again before every retry, so a creation whose answer was lost is not
+        repeated."""
+        found = await clients.find(sub.input_file_id)
+        if found is not None:
+            return found
+        return await clients.create(sub.input_file_id)
+
     async def _finish_one(self, s: Submitted) -> None:
         backend, sub = s.collector.backend, s.submission
         clients = backend.batches()
         if sub.batch_id is None:
-            found = await backend.batch_call(lambda: clients.find(sub.input_file_id))
-            sub.batch_id = found or await backend.batch_call(
-                lambda: clients.create(sub.input_file_id)
-            )
-            if found is None:
-                self.batches_submitted += 1
+            sub.batch_id = await backend.batch_call(lambda: self._find_or_create(clients, sub))
             await asyncio.to_thread(logged.record_batch, self.db, sub.submission_id, sub.batch_id)
         while True:
             state = await backend.batch_call(lambda: clients.retrieve(sub.batch_id))

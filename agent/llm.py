@@ -20,7 +20,7 @@ import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent import prices
-from agent.errors import ConfigError, ModelError, ParseError
+from agent.errors import ConfigError, ModelError, ParseError, ProviderUnreachable
 from agent.records import Sample, SampleRequest
 from agent.tasks import answer_model, parse_answer, task_for
 from agent.transports import Reply, cached_prompt_tokens, make_transport, raw_answer
@@ -190,13 +190,17 @@ class RemoteBackend:
 
     async def batch_call(self, call: Callable[[], Awaitable[T]]) -> T:
         """One call of the batch interface (upload, create, poll, download), with the retry
-        policy of every request."""
+        policy of every request. What still fails stops the run: batches already created are
+        logged, so the next run polls them."""
         try:
             async for attempt in self.retry.retrying():
                 with attempt:
                     return await call()
-        except FATAL as e:
-            raise ModelError(f"{self.name}: {type(e).__name__}: {_short(e)}") from None
+        except Exception as e:
+            why = f"{self.name} at {self.endpoint}, batch interface: {_describe(e)}"
+            if is_transient(e):
+                raise ProviderUnreachable(why) from None
+            raise ModelError(why) from None
         raise AssertionError("unreachable: tenacity reraises")
 
     def batch_samples(self, request: SampleRequest, line: dict[str, Any]) -> list[Sample]:

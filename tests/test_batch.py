@@ -263,3 +263,17 @@ def test_plan_with_batch_prices_the_run_at_the_batch_price_and_says_where_it_hal
     for was, now in zip(online["models"], batched["models"], strict=True):
         assert now["max_cost_usd"] == pytest.approx(was["max_cost_usd"] / 2, rel=0.01)
     assert "for gpt-3.5-turbo it has none, so half the online price" in batched["note"]
+
+
+def test_an_item_a_line_error_leaves_waiting_asks_its_jury_nothing_more(tmp_path, db):
+    split = {"positive": 0.5, "negative": 0.5}
+    table = {"t000": {"label": "positive", "probs": {"gpt-4o-mini": split, "gpt-4o": split}}}
+    with SimServer(SimConfig(gold=table)) as server:
+        server.fail_next("500")
+        result = batch(db, items(tmp_path, 1), server.url, "--jury", "openai/gpt-4o")
+        assert result.exit_code == 4, result.output
+    assert rows(db, "SELECT item_id, reason FROM retries") == [("t000", "provider")]
+    asked = rows(
+        db, "SELECT b.round, l.model FROM batch_lines l JOIN batches b USING (submission_id)"
+    )
+    assert sorted(asked) == [(1, "openai/gpt-4o"), (1, MODEL)], "nothing asked once it waits"
