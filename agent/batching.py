@@ -124,6 +124,7 @@ class Submitted:
     state: BatchState | None = None
     answered: int = 0
     notes: list[str] = field(default_factory=list)
+    consumed: bool = False
 
 
 class BatchLabeler(Labeler):
@@ -179,11 +180,14 @@ class BatchLabeler(Labeler):
         submitted = [Submitted(s, self.collectors[s.model]) for s in earlier]
         await self._finish(submitted)
         failed_rounds, round_number = 0, max((s.round for s in earlier), default=0)
+        replay = False
         while items:
             round_number += 1
             reused = self.progress.stored_samples_reused
             items = await self._round(items, writer, run_id)
-            self.progress.stored_samples_reused = reused
+            if replay:  # drafts of this run's rounds are not reused from earlier runs
+                self.progress.stored_samples_reused = reused
+            replay = True
             await self._consume(submitted)
             asked = [(c, r) for c in self.collectors.values() for r in c.asked]
             for collector in self.collectors.values():
@@ -200,6 +204,7 @@ class BatchLabeler(Labeler):
                     f"{self.progress.done} items were labeled, {len(items)} wait (run {run_id})"
                 )
             items = await self._reload(items)
+        await self._consume(submitted)  # a resumed run with nothing left to label
 
     async def _round(
         self, items: dict[str, tuple[Item, dict]], writer: ResultWriter, run_id: str
@@ -246,10 +251,13 @@ class BatchLabeler(Labeler):
         """Batches whose answers are now in drafts get their final status: they are not read
         again (until then a killed run's successor reads them once more, paying nothing)."""
         for s in submitted:
+            if s.consumed:
+                continue
             status = "consumed" if s.state.status == "completed" else s.state.status
             await asyncio.to_thread(
                 logged.record_status, self.db, s.submission.submission_id, status, s.state.error
             )
+            s.consumed = True
 
     async def _submit(
         self, asked: list[tuple[Collector, SampleRequest]], run_id: str, round_number: int

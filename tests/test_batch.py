@@ -1,6 +1,7 @@
 """`label --batch`: requests through the provider's batch interface, in rounds, at the batch
 price, against the simulated server's Files and Batches endpoints."""
 
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 from agent import prices
 from agent.cli import app
 from agent.simserver import SimConfig, SimServer
+from agent.transports.batches import LiteLLMBatches
 
 SENTIMENT = str(GUIDELINES / "sentiment.md")
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's table, served by the simulated server
@@ -277,3 +279,23 @@ def test_an_item_a_line_error_leaves_waiting_asks_its_jury_nothing_more(tmp_path
         db, "SELECT b.round, l.model FROM batch_lines l JOIN batches b USING (submission_id)"
     )
     assert sorted(asked) == [(1, "openai/gpt-4o"), (1, MODEL)], "nothing asked once it waits"
+
+
+def test_litellms_batch_functions_drive_an_openai_compatible_batch_interface():
+    """The calls LiteLLMBatches makes for azure and vertex_ai, here routed to litellm's openai
+    implementation and the simulated server."""
+    line = {"custom_id": "c0", "method": "POST", "url": "/v1/chat/completions"}
+    line["body"] = {"model": "sim", "messages": [{"role": "user", "content": "hi"}]}
+
+    async def roundtrip(url: str) -> tuple:
+        client = LiteLLMBatches("openai", {"api_base": url, "api_key": "sk-test", "timeout": 10})
+        file_id = await client.upload("in.jsonl", (json.dumps(line) + "\n").encode())
+        batch_id = await client.create(file_id)
+        state = await client.retrieve(batch_id)
+        output = await client.content(state.output_file_id)
+        return batch_id, await client.find(file_id), state.status, json.loads(output)
+
+    with SimServer(SimConfig()) as server:
+        batch_id, found, status, output = asyncio.run(roundtrip(server.url))
+    assert (found, status, output["custom_id"]) == (batch_id, "completed", "c0")
+    assert output["response"]["status_code"] == 200
