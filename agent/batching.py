@@ -66,7 +66,7 @@ def check_batch(backends: list[Backend]) -> None:
             )
         else:
             why = f"is served by {provider}, which has no batch interface labelagent can use"
-        supported = ", ".join((*OPENAI_BATCH_PROVIDERS, *LITELLM_BATCH_PROVIDERS))
+        supported = ", ".join(dict.fromkeys((*OPENAI_BATCH_PROVIDERS, *LITELLM_BATCH_PROVIDERS)))
         raise ConfigError(
             f"--batch: {backend.name} {why}; nothing was sent",
             hint=f"Leave out --batch to label online at the full price; --batch works with "

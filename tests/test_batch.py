@@ -299,3 +299,14 @@ def test_litellms_batch_functions_drive_an_openai_compatible_batch_interface():
         batch_id, found, status, output = asyncio.run(roundtrip(server.url))
     assert (found, status, output["custom_id"]) == (batch_id, "completed", "c0")
     assert output["response"]["status_code"] == 200
+
+
+def test_batch_through_the_litellm_transport_reaches_the_same_batch_interface(
+    tmp_path, db, monkeypatch
+):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with SimServer(SimConfig(gold=gold(4))) as server:
+        result = batch(db, items(tmp_path, 4), server.url, "--transport", "litellm")
+        assert result.exit_code == 0, result.output
+        assert server.counts["batches_created"] >= 1
+    assert rows(db, "SELECT count(*) FROM decisions") == [(4,)]

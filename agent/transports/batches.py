@@ -20,9 +20,9 @@ FIND_LIMIT = 500  # newest batches looked through for one made from a given inpu
 # OpenAI-compatible providers with /v1/files and /v1/batches.
 OPENAI_BATCH_PROVIDERS = ("openai", "groq", "together_ai")
 # Providers whose batches litellm can create and also list (a resume must find what it created):
-# in litellm 1.102 create_batch serves openai-compatible ones, azure, vertex_ai and bedrock, and
-# list_batches all of those but bedrock.
-LITELLM_BATCH_PROVIDERS = ("azure", "vertex_ai")
+# in litellm 1.102 create_batch serves openai (and hosted_vllm, whose servers have no /v1/files),
+# azure, vertex_ai and bedrock, and list_batches all of those but bedrock.
+LITELLM_BATCH_PROVIDERS = ("openai", "azure", "vertex_ai")
 FINISHED = ("completed", "failed", "expired", "cancelled")
 
 
