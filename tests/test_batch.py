@@ -310,3 +310,13 @@ def test_batch_through_the_litellm_transport_reaches_the_same_batch_interface(
         assert result.exit_code == 0, result.output
         assert server.counts["batches_created"] >= 1
     assert rows(db, "SELECT count(*) FROM decisions") == [(4,)]
+
+
+def test_a_batch_whose_creation_answer_was_lost_is_found_not_created_again(tmp_path, db):
+    config = SimConfig(gold=gold(4), lost_batch_creations=1)
+    with SimServer(config) as server:
+        result = batch(db, items(tmp_path, 4), server.url, "--fixed-samples", "--samples", "1")
+        assert result.exit_code == 0, result.output
+        assert server.counts["batches_created"] == 1
+    assert rows(db, "SELECT count(*), count(DISTINCT batch_id) FROM batches") == [(1, 1)]
+    assert rows(db, "SELECT count(*) FROM decisions") == [(4,)]

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.simserver.app import STATE, SimState, build_completion
+from agent.simserver.faults import server_error
 
 LINE_STATUS = {"429": 429, "500": 500, "timeout": 504}
 ENDPOINT = "/v1/chat/completions"
@@ -87,6 +88,8 @@ async def create_batch(request: web.Request) -> web.Response:
     }
     state.batch_due[batch_id] = time.monotonic() + state.config.batch_delay_seconds
     state.count("batches_created")
+    if state.counts["batches_created"] <= state.config.lost_batch_creations:
+        return server_error()
     return web.json_response(state.batches[batch_id])
 
 

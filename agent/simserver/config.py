@@ -20,7 +20,8 @@ class SimConfig:
     `rpm` enforces a requests-per-minute limit: 429 beyond it, `x-ratelimit-*` headers always.
     Batches (agent/simserver/batches.py) finish `batch_delay_seconds` after their creation;
     `batch_faults` says how the first batches end ("none", "failed", "expired"), in order, then
-    `batch_fault_rate` of them fail or expire. Their lines draw faults as requests do.
+    `batch_fault_rate` of them fail or expire. Their lines draw faults as requests do. The first
+    `lost_batch_creations` batches are created but answered with a 500, as if the answer was lost.
     """
 
     accuracy: float = 0.9
@@ -41,6 +42,7 @@ class SimConfig:
     batch_delay_seconds: float = 0.0
     batch_faults: list[str] = field(default_factory=list)
     batch_fault_rate: float = 0.0
+    lost_batch_creations: int = 0  # the first ones are made but answered with a 500
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in (*self.faults, *self.fail_first) if kind not in FAULT_KINDS]
