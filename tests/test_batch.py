@@ -14,10 +14,13 @@ import duckdb
 import openai
 import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
+from fakes import FakeBackend
 from typer.testing import CliRunner
 
 from agent import prices
+from agent.batching import check_batch
 from agent.cli import app
+from agent.errors import ConfigError
 from agent.simserver import SimConfig, SimServer
 from agent.transports.batches import LiteLLMBatches
 
@@ -320,3 +323,8 @@ def test_a_batch_whose_creation_answer_was_lost_is_found_not_created_again(tmp_p
         assert server.counts["batches_created"] == 1
     assert rows(db, "SELECT count(*), count(DISTINCT batch_id) FROM batches") == [(1, 1)]
     assert rows(db, "SELECT count(*) FROM decisions") == [(4,)]
+
+
+def test_batch_with_a_model_that_runs_on_this_machine_is_refused():
+    with pytest.raises(ConfigError, match=r"local:model\.gguf runs on this machine"):
+        check_batch([FakeBackend("local:model.gguf")])
