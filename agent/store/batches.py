@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.store.db import transaction
-from agent.store.log import _register, _unregister, now
+from agent.store.log import now
 
+LINE_COLUMNS = ("custom_id", "item_id", "model", "seed", "first_sample", "n")
 OPEN = ("uploaded", "submitted")  # its answers are not in drafts yet: poll it, read it
 
 
@@ -61,17 +62,12 @@ def record_upload(
                 now(),
             ],
         )
-        rows = [
-            {"submission_id": submission.submission_id, **line.__dict__}
-            for line in submission.lines
-        ]
-        _register(con, "new_lines", rows)
+        columns = [[getattr(line, c) for line in submission.lines] for c in LINE_COLUMNS]
         con.execute(
-            "INSERT INTO batch_lines (submission_id, custom_id, item_id, model, seed,"
-            " first_sample, n) SELECT submission_id, custom_id, item_id, model, seed,"
-            " first_sample, n FROM new_lines"
+            f"INSERT INTO batch_lines (submission_id, {', '.join(LINE_COLUMNS)}) SELECT $1,"
+            f" {', '.join(f'unnest(${i})' for i in range(2, len(LINE_COLUMNS) + 2))}",
+            [submission.submission_id, *columns],
         )
-        _unregister(con, "new_lines")
 
 
 def record_batch(db: str | Path, submission_id: str, batch_id: str) -> None:
