@@ -214,17 +214,17 @@ class BatchLabeler(Labeler):
         for item_id, (item, stored) in items.items():
             asked = {c.name: len(c.asked) for c in self.collectors.values()}
             entry, answered = await self._label(item, stored, run_id)
-            if entry["retry"] is None or entry["retry"]["reason"] != ASKED:
-                for collector in self.collectors.values():  # the item waits: ask nothing for it
-                    del collector.asked[asked[collector.name] :]
-            if entry["retry"] is not None and entry["retry"]["reason"] == ASKED:
+            retry = entry["retry"]
+            if retry is not None and retry["reason"] == ASKED:
                 still[item_id] = (item, stored)
                 writer.add({"drafts": entry["drafts"], "decision": None, "retry": None})
                 self.progress.cost_usd += sum(d["cost_usd"] for d in entry["drafts"])
                 self.on_progress(self.progress)
-            else:
-                writer.add(entry)
-                self._count(entry, answered)
+                continue
+            for collector in self.collectors.values():  # decided or waiting: ask nothing more
+                del collector.asked[asked[collector.name] :]
+            writer.add(entry)
+            self._count(entry, answered)
         await writer.flush()
         if writer.failure() is not None:
             raise writer.failure()
