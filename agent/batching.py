@@ -176,7 +176,10 @@ class BatchLabeler(Labeler):
             self.model,
         )
         if earlier:
-            self.notice(f"resuming {len(earlier)} batches of an earlier run: polling them")
+            self.notice(
+                f"open batches of an earlier run: {len(earlier)}; polling them, not sending "
+                "them again"
+            )
         submitted = [Submitted(s, self.collectors[s.model]) for s in earlier]
         await self._finish(submitted)
         failed_rounds, round_number = 0, max((s.round for s in earlier), default=0)

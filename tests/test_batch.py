@@ -244,7 +244,7 @@ def test_a_batch_run_killed_while_its_batch_is_pending_resumes_without_paying_tw
         assert rows(db, "SELECT status, batch_id IS NOT NULL FROM batches") == [("submitted", True)]
         second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
         assert second.returncode == 0, second.stderr
-        assert "resuming 1 batches of an earlier run" in second.stderr
+        assert "open batches of an earlier run: 1; polling them" in second.stderr
         created = server.counts["batches_created"]
         lines = server.counts["requests"]
     assert rows(db, "SELECT count(*), count(DISTINCT item_id) FROM decisions") == [(200, 200)]
@@ -328,3 +328,14 @@ def test_a_batch_whose_creation_answer_was_lost_is_found_not_created_again(tmp_p
 def test_batch_with_a_model_that_runs_on_this_machine_is_refused():
     with pytest.raises(ConfigError, match=r"local:model\.gguf runs on this machine"):
         check_batch([FakeBackend("local:model.gguf")])
+
+
+def test_rounds_of_batches_that_all_fail_stop_the_run_with_the_providers_reasons(tmp_path, db):
+    with SimServer(SimConfig(gold=gold(3), batch_faults=["failed"] * 3)) as server:
+        result = batch(db, items(tmp_path, 3), server.url)
+        assert result.exit_code == 4, result.output
+        assert server.counts["batches_created"] == 3
+    assert "3 rounds of batches in a row answered nothing" in said(result)
+    assert "The batch failed (simulated)" in said(result)
+    assert rows(db, "SELECT count(*) FROM decisions") == [(0,)]
+    assert rows(db, "SELECT status FROM runs") == [("stopped",)]
