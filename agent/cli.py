@@ -281,6 +281,18 @@ def label(
             "openai or litellm to force one (for diagnosis)."
         ),
     ] = "auto",
+    batch: Annotated[
+        bool,
+        typer.Option(
+            "--batch",
+            help="Send the requests through the provider's batch interface, at its batch price "
+            "(often half), in rounds; answers can take up to 24 hours. A killed run resumes by "
+            "polling the same batches.",
+        ),
+    ] = False,
+    batch_poll_seconds: Annotated[
+        float, typer.Option(callback=_above_zero, help="With --batch: seconds between polls.")
+    ] = 30.0,
 ) -> None:
     """Draft labels for every item, route each to auto or review, and log it all.
 
@@ -288,6 +300,7 @@ def label(
     stopped answering (the run stops after 5 items in a row get no answer): items without an
     answer wait for a retry, so run the same command again."""
     from agent.backends import make_backend
+    from agent.batching import BatchLabeler
     from agent.cascade import Stage, check_stages, stage_thresholds
     from agent.examples import ExampleSettings
     from agent.pipeline import Labeler, RunSettings
@@ -330,6 +343,7 @@ def label(
             budget_usd=budget,
             max_item_bytes=max_item_bytes,
         )
+        batching = _batching(batch, batch_poll_seconds, stages)
         with _progress_bar() as bar:
             task = bar.add_task("labeling", total=None, cost="")
             shown = [0.0]
@@ -343,7 +357,7 @@ def label(
                 routes = f"auto {p.auto} · review {p.escalated} · ${p.cost_usd:.4f}"
                 bar.update(task, total=p.total, completed=p.done + p.skipped, cost=routes)
 
-            labeler = Labeler(
+            labeler = (BatchLabeler if batch else Labeler)(
                 db,
                 g,
                 backends,
@@ -353,12 +367,24 @@ def label(
                 on_progress=show,
                 escalate_to=[Stage(b, t) for b, t in zip(stages[1:], thresholds[1:], strict=True)],
                 examples=shots,
+                **batching,
             )
             try:
                 progress = labeler.run(input, _id_field(id_field))
             finally:
                 show(labeler.progress, final=True)
     _print_run(progress, db)
+
+
+def _batching(batch: bool, poll_seconds: float, stages: list[list[Any]]) -> dict[str, Any]:
+    """With --batch: refuse a model without a batch interface (before the progress bar), how
+    often to poll, and printing what the batches do."""
+    if not batch:
+        return {}
+    from agent.batching import check_batch
+
+    check_batch([b for backends in stages for b in backends])
+    return {"poll_seconds": poll_seconds, "on_notice": lambda text: console.print(escape(text))}
 
 
 def _progress_bar() -> Progress:
@@ -402,6 +428,9 @@ def plan(
     id_field: IdFieldOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     max_item_bytes: MaxItemBytes = DEFAULT_MAX_ITEM_BYTES,
+    batch: Annotated[
+        bool, typer.Option("--batch", help="Price the run at the providers' batch prices.")
+    ] = False,
 ) -> None:
     """Dry run: check the input and show items, samples and the most it could cost (per stage
     of a cascade, with the expected cost where the log has earlier decisions of it)."""
@@ -419,6 +448,7 @@ def plan(
             limit,
             max_item_bytes,
             escalate_to,
+            batch,
         )
     _show(result, as_json, _print_plan)
 

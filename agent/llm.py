@@ -13,21 +13,24 @@ import os
 import random
 import re
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent import prices
-from agent.errors import ConfigError, ModelError, ParseError
+from agent.errors import ConfigError, ModelError, ParseError, ProviderUnreachable
 from agent.prompts import render
 from agent.records import Sample, SampleRequest
 from agent.tasks import answer_model, parse_answer, task_for
-from agent.transports import Reply, make_transport
+from agent.transports import Reply, cached_prompt_tokens, make_transport, raw_answer
+from agent.transports.batches import BatchClient
 from agent.transports.flow import Flow
 
 MODES = ("auto", "tools", "json_schema", "json")
+T = TypeVar("T")
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 
 
@@ -198,6 +201,58 @@ class RemoteBackend:
             for i in range(request.n)
         ]
         return [s for batch in await asyncio.gather(*draws) for s in batch]
+
+    def batches(self) -> BatchClient | None:
+        """The provider's batch interface (`label --batch`), None where it has none."""
+        return self.transport.batches()
+
+    def batch_line(self, request: SampleRequest) -> dict[str, Any]:
+        """The request's body as a line of a batch input file sends it."""
+        return self.transport.wire_body(self._request(request, request.n))
+
+    async def batch_call(self, call: Callable[[], Awaitable[T]]) -> T:
+        """One call of the batch interface (upload, create, poll, download), with the retry
+        policy of every request. What still fails stops the run: batches already created are
+        logged, so the next run polls them."""
+        try:
+            async for attempt in self.retry.retrying():
+                with attempt:
+                    return await call()
+        except Exception as e:
+            why = f"{self.name} at {self.endpoint}, batch interface: {_describe(e)}"
+            if is_transient(e):
+                raise ProviderUnreachable(why) from None
+            raise ModelError(why) from None
+        raise AssertionError("unreachable: tenacity reraises")
+
+    def batch_samples(self, request: SampleRequest, line: dict[str, Any]) -> list[Sample]:
+        """The samples of one answered line of a batch's output or error file, priced at the
+        batch price. 429 and 5xx leave them unanswered (the item waits, as online); another
+        error status fails them; an invalid answer is a failed sample (no re-ask in a batch)."""
+        started = time.perf_counter()
+        response = line.get("response") or {}
+        status, body = response.get("status_code"), response.get("body") or {}
+        if status != 200:
+            error = (body.get("error") or {}) if isinstance(body, dict) else {}
+            why = f"HTTP {status}: {_short(Exception(error.get('message') or body))}"
+            if status == 429 or (status or 0) >= 500:
+                why = f"{self.name} at {self.endpoint} (batch line): {why}"
+                return [self._unanswered("provider", why, started) for _ in range(request.n)]
+            return [self._failed(why, started) for _ in range(request.n)]
+        usage = body.get("usage") or {}
+        reply = Reply(
+            answers=[raw_answer(c.get("message")) for c in body.get("choices") or []],
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
+            cached_prompt_tokens=cached_prompt_tokens(usage),
+        )
+        samples = self._samples(request, reply, request.n, started)
+        cost = prices.batch_price(
+            self.name, reply.prompt_tokens, reply.completion_tokens, reply.cached_prompt_tokens
+        )
+        for sample in samples:
+            sample.cost_usd = (cost or 0.0) / max(1, len(samples))
+        return samples
 
     def _request(self, request: SampleRequest, n: int) -> dict[str, Any]:
         """The request body. The structured-output part, and the system message (the schema is

@@ -62,6 +62,25 @@ def price_per_sample(model: str, prompt_tokens: float) -> float | None:
     return prompt_cost + completion_cost
 
 
+def batch_price_per_sample(model: str, prompt_tokens: float) -> float | None:
+    """`price_per_sample` through the provider's batch interface (agent/prices.py)."""
+    if model.split(":", 1)[0] in ("local", "student"):
+        return 0.0
+    from agent import prices
+
+    return prices.batch_price(model, round(prompt_tokens), COMPLETION_TOKENS_PER_SAMPLE)
+
+
+def batch_note(models: list[str]) -> str:
+    from agent import prices
+
+    halved = [m for m in models if prices.model_info(m) and not prices.has_batch_price(m)]
+    note = " With --batch: at the batch price from litellm's table"
+    if halved:
+        note += f"; for {', '.join(halved)} it has none, so half the online price"
+    return note + "."
+
+
 def plan(
     input_path: str | Path,
     guideline: Guideline,
@@ -72,6 +91,7 @@ def plan(
     limit: int | None = None,
     max_item_bytes: int = DEFAULT_MAX_ITEM_BYTES,
     escalate_to: list[str] | None = None,
+    batch: bool = False,
 ) -> Plan:
     """The worst case: every item reaches every stage and gets all `samples` from each model."""
     summary = inputs.scan(input_path, guideline.fields, id_field, max_item_bytes)
@@ -106,7 +126,7 @@ def plan(
     per_model = []
     for index, stage in enumerate(stages):
         for model in stage:
-            price = price_per_sample(model, prompt_tokens)
+            price = (batch_price_per_sample if batch else price_per_sample)(model, prompt_tokens)
             k = _samples(model, samples)
             cost = None if price is None else round(price * to_label * k, 4)
             seen = seen_per_item.get(model)
@@ -121,6 +141,7 @@ def plan(
         prompt_tokens_per_sample=round(prompt_tokens),
         models=per_model,
         max_cost_usd=None if None in costs else round(sum(costs), 4),
+        note=NOTE + (batch_note(models) if batch else ""),
     )
 
 

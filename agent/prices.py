@@ -56,6 +56,29 @@ def price(
     return prompt * fresh + cached * cached_prompt_tokens + completion * completion_tokens
 
 
+def batch_price(
+    model: str, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0
+) -> float | None:
+    """Dollars for these tokens through the provider's batch interface: the table's
+    `input_cost_per_token_batches` / `output_cost_per_token_batches`, else half the online
+    price (`has_batch_price` tells which); the cached share at the cached rate where that is
+    lower. None for a model the table does not price."""
+    info = model_info(model)
+    online = price(model, prompt_tokens, completion_tokens, cached_prompt_tokens)
+    if online is None or info is None or not has_batch_price(model):
+        return None if online is None else online / 2
+    prompt = float(info["input_cost_per_token_batches"])
+    cached = min(prompt, float(info.get("cache_read_input_token_cost") or prompt))
+    completion = float(info.get("output_cost_per_token_batches") or 0.0)
+    fresh = prompt_tokens - cached_prompt_tokens
+    return prompt * fresh + cached * cached_prompt_tokens + completion * completion_tokens
+
+
+def has_batch_price(model: str) -> bool:
+    info = model_info(model)
+    return bool(info and info.get("input_cost_per_token_batches") is not None)
+
+
 def supports(model: str, capability: str) -> bool:
     """`function_calling` or `response_schema`, as the table says; False when unknown."""
     info = model_info(model)

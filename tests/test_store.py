@@ -12,6 +12,8 @@ from agent.store.migrations import MIGRATIONS
 
 NEWEST = MIGRATIONS[-1].version
 PUBLIC_TABLES = {
+    "batches",
+    "batch_lines",
     "runs",
     "items",
     "guidelines",

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.simserver.config import SimConfig
+from agent.simserver.config import BATCH_FAULT_KINDS, SimConfig
 from agent.simserver.faults import FaultPlan, rate_limited, server_error, truncate
 from agent.simserver.labels import TEXT_LABEL, AnswerPlan, compile_plan, draw_answer, draw_label
 from agent.simserver.ratelimit import RequestLimit
@@ -67,6 +67,19 @@ class SimState:
         self.limit = RequestLimit(config.rpm) if config.rpm else None
         self._plans: dict[str, AnswerPlan | None] = {}
         self._ids = itertools.count(1)
+        self.files: dict[str, tuple[dict, bytes]] = {}  # file id -> (file object, content)
+        self.batches: dict[str, dict] = {}
+        self.batch_due: dict[str, float] = {}  # unfinished batch id -> when it finishes
+        self.batch_faults: deque[str] = deque(config.batch_faults)
+
+    def next_batch_fault(self) -> str | None:
+        """ "failed", "expired" or None for the next batch to finish: scripted, then random."""
+        if self.batch_faults:
+            fault = self.batch_faults.popleft()
+            return None if fault == "none" else fault
+        if self.config.batch_fault_rate and self.rng.random() < self.config.batch_fault_rate:
+            return self.rng.choice(BATCH_FAULT_KINDS[1:])
+        return None
 
     def record(self, body: dict) -> None:
         with self.lock:
@@ -310,8 +323,11 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_app(state: SimState) -> web.Application:
-    app = web.Application(client_max_size=32 * 1024 * 1024)
+    from agent.simserver.batches import add_routes  # it builds on this module's handlers
+
+    app = web.Application(client_max_size=256 * 1024 * 1024)
     app[STATE] = state
+    add_routes(app)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/health", health)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "timeout", "bad_json")
+BATCH_FAULT_KINDS: tuple[str, ...] = ("none", "failed", "expired")
 
 
 @dataclass
@@ -17,6 +18,10 @@ class SimConfig:
     `models` is what GET /v1/models lists; completions accept any model name.
     `keep_history=False` stops recording request bodies (for long benchmarks).
     `rpm` enforces a requests-per-minute limit: 429 beyond it, `x-ratelimit-*` headers always.
+    Batches (agent/simserver/batches.py) finish `batch_delay_seconds` after their creation;
+    `batch_faults` says how the first batches end ("none", "failed", "expired"), in order, then
+    `batch_fault_rate` of them fail or expire. Their lines draw faults as requests do. The first
+    `lost_batch_creations` batches are created but answered with a 500, as if the answer was lost.
     """
 
     accuracy: float = 0.9
@@ -34,11 +39,18 @@ class SimConfig:
     models: tuple[str, ...] = ("sim",)
     keep_history: bool = True
     rpm: int | None = None
+    batch_delay_seconds: float = 0.0
+    batch_faults: list[str] = field(default_factory=list)
+    batch_fault_rate: float = 0.0
+    lost_batch_creations: int = 0  # the first ones are made but answered with a 500
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in (*self.faults, *self.fail_first) if kind not in FAULT_KINDS]
         if unknown:
             raise ValueError(f"unknown fault kinds {unknown}; known: {list(FAULT_KINDS)}")
+        wrong = [kind for kind in self.batch_faults if kind not in BATCH_FAULT_KINDS]
+        if wrong:
+            raise ValueError(f"unknown batch faults {wrong}; known: {list(BATCH_FAULT_KINDS)}")
         if not 0.0 <= self.accuracy <= 1.0 or not 0.0 <= self.fault_rate <= 1.0:
             raise ValueError("accuracy and fault_rate must lie in [0, 1]")
         if self.fault_rate > 0 and not self.faults:

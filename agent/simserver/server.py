@@ -164,6 +164,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-history", action="store_true", help="do not keep request bodies")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute, then 429")
+    parser.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch takes")
+    parser.add_argument(
+        "--batch-faults", default="", help="how batches end, in order: none,failed,expired"
+    )
+    parser.add_argument("--batch-fault-rate", type=float, default=0.0)
     parser.add_argument("--port", type=int, default=8765)
     return parser
 
@@ -184,6 +189,9 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_concurrent=args.max_concurrent,
         keep_history=not args.no_history,
         rpm=args.rpm,
+        batch_delay_seconds=args.batch_delay,
+        batch_faults=[kind.strip() for kind in args.batch_faults.split(",") if kind.strip()],
+        batch_fault_rate=args.batch_fault_rate,
     )
 
 

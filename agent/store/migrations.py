@@ -326,4 +326,36 @@ ALTER TABLE drafts ADD COLUMN cached_prompt_tokens INTEGER DEFAULT 0; -- of prom
 ALTER TABLE drafts ADD COLUMN example_ids JSON;  -- the items whose trusted labels the prompt showed as examples, in order; NULL: none (label without --examples)
 """,
     ),
+    Migration(
+        11,
+        "provider batches (label --batch): each batch and what each of its lines asks for",
+        """
+CREATE TABLE batches (
+    submission_id VARCHAR PRIMARY KEY,  -- labelagent's id for one submission, written before anything is sent
+    run_id VARCHAR NOT NULL,            -- the run that submitted it; a later run polls it to the end
+    guideline_hash VARCHAR NOT NULL,
+    prompt_hash VARCHAR NOT NULL,
+    run_model VARCHAR NOT NULL,         -- the run's main model or cascade key, as decisions.model
+    model VARCHAR NOT NULL,             -- the model every line asks (drafts.model)
+    round INTEGER NOT NULL,             -- 1: every pending item; later: unsettled items and next stages
+    input_file_id VARCHAR NOT NULL,     -- the uploaded JSONL, logged before the batch is created from it
+    batch_id VARCHAR,                   -- the provider's batch id, logged before it is polled; NULL: not created yet (a resume first looks for a batch made from input_file_id)
+    status VARCHAR NOT NULL,            -- uploaded | submitted (a resume polls it) | consumed (completed; its answers are in drafts) | failed | expired (its answered lines are in drafts) | cancelled
+    n_lines INTEGER NOT NULL,
+    error VARCHAR,                      -- why the provider failed or expired it
+    created_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP               -- when it reached a final status
+);
+CREATE TABLE batch_lines (
+    submission_id VARCHAR NOT NULL,
+    custom_id VARCHAR NOT NULL,         -- the line's custom_id in the input file
+    item_id VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    seed INTEGER NOT NULL,              -- the request's seed: the item's sampling state when it was asked
+    first_sample INTEGER NOT NULL,      -- drafts.sample_index of its first answer
+    n INTEGER NOT NULL,                 -- samples asked for (choices)
+    PRIMARY KEY (submission_id, custom_id)
+);
+""",
+    ),
 ]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from agent.errors import ConfigError
+from agent.transports.batches import BatchClient
 
 TRANSPORTS = ("auto", "openai", "litellm")
 # Providers that speak OpenAI's chat completions protocol: their base URL (None: the SDK's own,
@@ -47,6 +48,14 @@ class Transport(Protocol):
 
     async def aclose(self) -> None:
         """Close the connections of the running event loop."""
+        ...
+
+    def batches(self) -> BatchClient | None:
+        """The provider's batch interface (agent/transports/batches.py), None without one."""
+        ...
+
+    def wire_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request as a line of a batch input file."""
         ...
 
 

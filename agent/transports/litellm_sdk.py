@@ -7,7 +7,8 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agent.transports import Reply, cached_prompt_tokens
+from agent.transports import Reply, cached_prompt_tokens, provider_of
+from agent.transports.batches import LITELLM_BATCH_PROVIDERS, LiteLLMBatches
 
 HEADER_PREFIX = "llm_provider-"  # how litellm passes the provider's response headers on
 
@@ -22,6 +23,8 @@ class LiteLLMTransport:
         litellm.drop_params = True
         logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
         self._acompletion = litellm.acompletion
+        self.provider = provider_of(model)
+        self.model = model.split("/", 1)[1] if "/" in model else model
         self._fixed: dict[str, Any] = {"timeout": timeout, "num_retries": 0}
         if api_base:
             self._fixed["api_base"] = api_base
@@ -39,6 +42,18 @@ class LiteLLMTransport:
             cached_prompt_tokens=cached_prompt_tokens(usage),
             headers=ProviderHeaders(hidden.get("additional_headers") or {}),
         )
+
+    def batches(self) -> LiteLLMBatches | None:
+        """litellm's batch functions, for the providers where it can create and list batches."""
+        if self.provider not in LITELLM_BATCH_PROVIDERS:
+            return None
+        return LiteLLMBatches(
+            self.provider, {k: v for k, v in self._fixed.items() if k != "num_retries"}
+        )
+
+    def wire_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request as one line of a batch file sends it (the provider's own model name)."""
+        return {**body, "model": self.model}
 
     async def aclose(self) -> None:
         """litellm keeps its clients for the process."""

@@ -21,6 +21,7 @@ from agent.transports import (
     raw_answer,
 )
 from agent.transports.aiohttp_http import AiohttpTransport
+from agent.transports.batches import OPENAI_BATCH_PROVIDERS, OpenAIBatches
 
 # What `chat.completions.create` takes as keyword arguments; anything else goes in extra_body.
 CREATE_PARAMS = frozenset(
@@ -35,6 +36,7 @@ class OpenAITransport:
         self, model: str, api_base: str | None, api_key: str | None, timeout: float
     ) -> None:
         provider = provider_of(model)
+        self.provider = provider
         default_base, key_variables = OPENAI_COMPATIBLE[provider]
         key = api_key or next((os.environ[v] for v in key_variables if os.environ.get(v)), None)
         if key is None and api_base is None:
@@ -68,6 +70,14 @@ class OpenAITransport:
             cached_prompt_tokens=cached_prompt_tokens(usage),
             headers=response.headers,
         )
+
+    def batches(self) -> OpenAIBatches | None:
+        """The provider's Files and Batches endpoints, where it has them."""
+        return OpenAIBatches(self._client) if self.provider in OPENAI_BATCH_PROVIDERS else None
+
+    def wire_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The request as one line of a batch file sends it."""
+        return {**body, "model": self.model}
 
     async def aclose(self) -> None:
         await self._client.close()
