@@ -13,12 +13,14 @@ import os
 import random
 import re
 import time
+from dataclasses import replace
 from typing import Any
 
 import openai
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent import prices
+from agent.consistency import RoundCosts
 from agent.errors import ConfigError, ModelError, ParseError
 from agent.records import Sample, SampleRequest
 from agent.tasks import answer_model, parse_answer, task_for
@@ -142,6 +144,7 @@ class RemoteBackend:
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
+        self._paid = [0.0, 0, 0.0, 0]  # prompt dollars, answers, completion dollars, choices
 
     @property
     def supports_n(self) -> bool:
@@ -150,6 +153,14 @@ class RemoteBackend:
     @property
     def priced(self) -> bool:
         return prices.price(self.name, 1, 1) is not None
+
+    def round_costs(self) -> RoundCosts | None:
+        """The mean prompt and per-sample completion dollars of the answers so far, for
+        `round_size`; None before the first answer or for a model without a price."""
+        prompt_usd, answers, completion_usd, choices = self._paid
+        if not answers or not choices or not self.priced:
+            return None
+        return RoundCosts(prompt_usd / answers, completion_usd / choices, self.supports_n)
 
     async def aclose(self) -> None:
         """Close the transport's connections (at the end of a run's event loop)."""
@@ -217,6 +228,7 @@ class RemoteBackend:
                 why = f"{self.name} at {self.endpoint}: {_describe(e)}"
                 return [self._unanswered("provider", why, started) for _ in range(n)]
             return [self._failed(_describe(e), started) for _ in range(n)]
+        self._learn_costs(reply)
         samples = self._samples(request, reply, n, started)
         for index, sample in enumerate(samples):
             if not sample.ok and sample.error.startswith("invalid answer"):
@@ -321,6 +333,15 @@ class RemoteBackend:
                 )
             )
         return samples
+
+    def _learn_costs(self, reply: Reply) -> None:
+        if not reply.answers:
+            return
+        paid = self._paid
+        paid[0] += self._cost(replace(reply, completion_tokens=0))
+        paid[1] += 1
+        paid[2] += self._cost(replace(reply, prompt_tokens=0, cached_prompt_tokens=0))
+        paid[3] += len(reply.answers)
 
     def _cost(self, reply: Reply) -> float:
         """From litellm's price table; 0 for models it does not know (local servers)."""
