@@ -23,7 +23,7 @@ from agent import prices
 from agent.consistency import RoundCosts
 from agent.errors import ConfigError, ModelError, ParseError
 from agent.records import Sample, SampleRequest
-from agent.tasks import answer_model, parse_answer, task_for
+from agent.tasks import answer_model, parse_answer, system_prompt, task_for
 from agent.transports import Reply, make_transport
 from agent.transports.flow import Flow
 
@@ -140,7 +140,7 @@ class RemoteBackend:
         self.flow = Flow(concurrency, rpm, tpm)
         self.transport = make_transport(model, api_base, api_key, timeout, transport)
         self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
-        self._prepared: dict[str, tuple[list[dict[str, str]], dict[str, Any]]] = {}
+        self._prepared: dict[str, tuple[str, dict[str, Any]]] = {}
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
@@ -189,23 +189,31 @@ class RemoteBackend:
         return [s for batch in await asyncio.gather(*draws) for s in batch]
 
     def _request(self, request: SampleRequest, n: int) -> dict[str, Any]:
-        """The request body. The structured-output part, and the system message (instructor adds
-        the schema to it in JSON mode), are prepared once per guideline."""
+        """The request body. The structured-output part, and the fixed prefix of the system
+        message (`system_prompt`; instructor adds the schema to it in JSON mode), are prepared
+        once per guideline; what follows the prefix (the item's examples) is the request's own."""
         key = request.guideline.content_hash
+        fixed = system_prompt(request.guideline)
         if key not in self._prepared:
             from instructor.v2.core.response import handle_response_model
 
             _, prepared = handle_response_model(
-                answer_model(request.guideline), mode=self.mode, messages=request.messages
+                answer_model(request.guideline),
+                mode=self.mode,
+                messages=[{"role": "system", "content": fixed}, request.messages[-1]],
             )
-            system = prepared.pop("messages")[:-1]
-            self._prepared[key] = (system, prepared)
+            [system] = prepared.pop("messages")[:-1]
+            self._prepared[key] = (system["content"], prepared)
             self._structured_bytes[key] = len(json.dumps(prepared, default=str).encode())
-        system, structured = self._prepared[key]
+        prefix, structured = self._prepared[key]
+        own = request.messages[0]["content"].removeprefix(fixed)
         body = {
             "model": self.name,
             **structured,
-            "messages": [*system, *request.messages[1:]],
+            "messages": [
+                {"role": "system", "content": prefix + own},
+                *request.messages[1:],
+            ],
             "temperature": request.temperature,
             "seed": request.seed,
             "max_tokens": max_tokens(request),
