@@ -24,10 +24,12 @@ from agent.consistency import RoundCosts
 from agent.errors import ConfigError, ModelError, ParseError
 from agent.records import Sample, SampleRequest
 from agent.tasks import answer_model, parse_answer, system_prompt, task_for
-from agent.transports import Reply, make_transport
+from agent.transports import Reply, make_transport, provider_of
 from agent.transports.flow import Flow
 
 MODES = ("auto", "tools", "json_schema", "json")
+CACHE_MARKING_PROVIDERS = ("anthropic",)  # cache only the prefix a request marks
+EPHEMERAL = {"type": "ephemeral"}
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
 
 
@@ -139,6 +141,7 @@ class RemoteBackend:
         self.retry = retry or RetryPolicy()
         self.flow = Flow(concurrency, rpm, tpm)
         self.transport = make_transport(model, api_base, api_key, timeout, transport)
+        self.marks_cache = provider_of(model) in CACHE_MARKING_PROVIDERS
         self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
         self._prepared: dict[str, tuple[str, dict[str, Any]]] = {}
         self._structured_bytes: dict[str, int] = {}
@@ -210,10 +213,7 @@ class RemoteBackend:
         body = {
             "model": self.name,
             **structured,
-            "messages": [
-                {"role": "system", "content": prefix + own},
-                *request.messages[1:],
-            ],
+            "messages": [self._system(prefix, own), *request.messages[1:]],
             "temperature": request.temperature,
             "seed": request.seed,
             "max_tokens": max_tokens(request),
@@ -221,6 +221,19 @@ class RemoteBackend:
         if n > 1:
             body["n"] = n
         return body
+
+    def _system(self, prefix: str, own: str) -> dict[str, Any]:
+        """The system message: for Anthropic, the fixed prefix is a content block of its own
+        marked for the prompt cache (litellm passes `cache_control` on; other providers cache
+        a repeated prefix by themselves)."""
+        if not self.marks_cache:
+            return {"role": "system", "content": prefix + own}
+        blocks: list[dict[str, Any]] = [
+            {"type": "text", "text": prefix, "cache_control": EPHEMERAL}
+        ]
+        if own:
+            blocks.append({"type": "text", "text": own})
+        return {"role": "system", "content": blocks}
 
     async def _draw(self, request: SampleRequest, n: int) -> list[Sample]:
         started = time.perf_counter()
@@ -348,14 +361,20 @@ class RemoteBackend:
         paid = self._paid
         paid[0] += self._cost(replace(reply, completion_tokens=0))
         paid[1] += 1
-        paid[2] += self._cost(replace(reply, prompt_tokens=0, cached_prompt_tokens=0))
+        paid[2] += self._cost(
+            replace(reply, prompt_tokens=0, cached_prompt_tokens=0, cache_write_tokens=0)
+        )
         paid[3] += len(reply.answers)
 
     def _cost(self, reply: Reply) -> float:
         """From litellm's price table; 0 for models it does not know (local servers)."""
         return (
             prices.price(
-                self.name, reply.prompt_tokens, reply.completion_tokens, reply.cached_prompt_tokens
+                self.name,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cached_prompt_tokens,
+                reply.cache_write_tokens,
             )
             or 0.0
         )

@@ -7,9 +7,10 @@ import asyncio
 import pytest
 from conftest import GUIDELINES
 
+from agent import prices
 from agent.guidelines import load_guideline
 from agent.llm import RemoteBackend
-from agent.records import Example, Item, SampleRequest
+from agent.records import Example, Item, Sample, SampleRequest
 from agent.simserver import SimConfig, SimServer
 from agent.tasks import build_messages, system_prompt
 
@@ -100,3 +101,59 @@ def test_the_requests_sent_share_the_prefix_and_carry_each_items_own_examples():
         '{"item_id": "i1", ',
         '{"item_id": "i2", ',
     ]
+
+
+ANTHROPIC = "anthropic/claude-haiku-4-5"  # in litellm's price table, with cache read/write rates
+
+
+def test_anthropic_requests_mark_the_fixed_prefix_for_the_prompt_cache_and_pay_the_cached_rate():
+    """Through litellm to an endpoint that speaks Anthropic's Messages API: the fixed prefix is
+    a system block of its own with `cache_control`, each item's examples a block after it; the
+    first request writes the cache, later ones read it, and drafts record and price that."""
+    guideline = load_guideline(GUIDELINES / "sentiment.md")
+    gold = {"i1": {"label": "positive"}, "i2": {"label": "negative"}}
+    with SimServer(SimConfig(gold=gold)) as server:
+        backend = RemoteBackend(
+            ANTHROPIC, api_base=server.url.removesuffix("/v1"), api_key="sk-ant-test"
+        )
+
+        async def send() -> list[Sample]:
+            drawn = []
+            for item, examples in two_items_with_their_examples("sentiment.md"):
+                messages = build_messages(guideline, item, examples)
+                request = SampleRequest(
+                    guideline=guideline,
+                    item=item,
+                    messages=messages,
+                    examples=examples,
+                    n=1,
+                    seed=0,
+                )
+                drawn += await backend.sample(request)
+            await backend.aclose()
+            return drawn
+
+        first, second = asyncio.run(send())
+        sent = list(server.history)
+    fixed = system_prompt(guideline)
+    for body, own in zip(sent, ("e1", "e2"), strict=True):
+        marked, examples = body["system"]
+        assert marked == {"type": "text", "text": fixed, "cache_control": {"type": "ephemeral"}}
+        assert "cache_control" not in examples and f'"item_id": "{own}"' in examples["text"]
+        assert body["tools"], "the answer's schema as a tool, before the system in the cache"
+    assert first.ok and second.ok
+    assert first.cached_prompt_tokens == 0 and second.cached_prompt_tokens > 1000
+    info = prices.model_info(ANTHROPIC)
+    uncached = (
+        first.prompt_tokens * info["input_cost_per_token"]
+        + first.completion_tokens * info["output_cost_per_token"]
+    )
+    assert first.cost_usd > uncached, "a cache write costs more than a plain prompt"
+    assert second.cost_usd < first.cost_usd, "a cache read is cheaper than the write"
+    fresh = second.prompt_tokens - second.cached_prompt_tokens
+    expected = (
+        fresh * info["input_cost_per_token"]
+        + second.cached_prompt_tokens * info["cache_read_input_token_cost"]
+        + second.completion_tokens * info["output_cost_per_token"]
+    )
+    assert second.cost_usd == pytest.approx(expected)

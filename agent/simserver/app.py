@@ -1,4 +1,5 @@
-"""The aiohttp application: OpenAI-style chat completions answered from a gold table."""
+"""The aiohttp application: OpenAI-style chat completions answered from a gold table (and
+Anthropic's Messages API, agent/simserver/anthropic.py)."""
 
 import asyncio
 import contextlib
@@ -67,6 +68,7 @@ class SimState:
         self.limit = RequestLimit(config.rpm) if config.rpm else None
         self._plans: dict[str, AnswerPlan | None] = {}
         self._ids = itertools.count(1)
+        self.prompt_cache: set[str] = set()  # prefixes Anthropic's endpoint has cached
 
     def record(self, body: dict) -> None:
         with self.lock:
@@ -310,9 +312,12 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_app(state: SimState) -> web.Application:
+    from agent.simserver import anthropic  # it builds on this module
+
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[STATE] = state
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/v1/messages", anthropic.messages)
     app.router.add_get("/health", health)
     return app
