@@ -90,7 +90,7 @@ def _cache(state: SimState, body: dict[str, Any]) -> tuple[int, int]:
     prefix = cached_prefix(body)
     if not prefix:
         return 0, 0
-    key = hashlib.sha256(prefix.encode()).hexdigest()
+    key = hashlib.sha256(prefix.encode()).digest()
     tokens = len(prefix) // 4
     with state.lock:
         if key in state.prompt_cache:

@@ -17,6 +17,7 @@ class SimConfig:
     `models` is what GET /v1/models lists; completions accept any model name.
     `keep_history=False` stops recording request bodies (for long benchmarks).
     `rpm` enforces a requests-per-minute limit: 429 beyond it, `x-ratelimit-*` headers always.
+    `prompt_cache` reports cached prompt tokens as OpenAI's automatic prompt caching does.
     """
 
     accuracy: float = 0.9
@@ -34,6 +35,7 @@ class SimConfig:
     models: tuple[str, ...] = ("sim",)
     keep_history: bool = True
     rpm: int | None = None
+    prompt_cache: bool = False
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in (*self.faults, *self.fail_first) if kind not in FAULT_KINDS]

@@ -162,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent", type=int, default=None)
     parser.add_argument("--no-n", action="store_true", help="always answer one choice")
     parser.add_argument("--no-history", action="store_true", help="do not keep request bodies")
+    parser.add_argument(
+        "--prompt-cache", action="store_true", help="report cached prompt tokens as OpenAI does"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute, then 429")
     parser.add_argument("--port", type=int, default=8765)
@@ -184,6 +187,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         max_concurrent=args.max_concurrent,
         keep_history=not args.no_history,
         rpm=args.rpm,
+        prompt_cache=args.prompt_cache,
     )
 
 
