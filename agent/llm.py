@@ -13,7 +13,7 @@ import os
 import random
 import re
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import openai
@@ -31,6 +31,16 @@ MODES = ("auto", "tools", "json_schema", "json")
 CACHE_MARKING_PROVIDERS = ("anthropic",)  # cache only the prefix a request marks
 EPHEMERAL = {"type": "ephemeral"}
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+
+
+@dataclass
+class Paid:
+    """What a backend's answered requests cost so far, prompt and completion apart."""
+
+    replies: int = 0
+    choices: int = 0
+    prompt_usd: float = 0.0
+    completion_usd: float = 0.0
 
 
 class NotAfforded(Exception):
@@ -147,7 +157,7 @@ class RemoteBackend:
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
-        self._paid = [0.0, 0, 0.0, 0]  # prompt dollars, answers, completion dollars, choices
+        self._paid = Paid()
 
     @property
     def supports_n(self) -> bool:
@@ -160,10 +170,11 @@ class RemoteBackend:
     def round_costs(self) -> RoundCosts | None:
         """The mean prompt and per-sample completion dollars of the answers so far, for
         `round_size`; None before the first answer or for a model without a price."""
-        prompt_usd, answers, completion_usd, choices = self._paid
-        if not answers or not choices or not self.priced:
+        paid = self._paid
+        if not paid.replies or not self.priced:
             return None
-        return RoundCosts(prompt_usd / answers, completion_usd / choices, self.supports_n)
+        prompt, sample = paid.prompt_usd / paid.replies, paid.completion_usd / paid.choices
+        return RoundCosts(prompt, sample, self.supports_n)
 
     async def aclose(self) -> None:
         """Close the transport's connections (at the end of a run's event loop)."""
@@ -359,12 +370,12 @@ class RemoteBackend:
         if not reply.answers:
             return
         paid = self._paid
-        paid[0] += self._cost(replace(reply, completion_tokens=0))
-        paid[1] += 1
-        paid[2] += self._cost(
+        paid.replies += 1
+        paid.choices += len(reply.answers)
+        paid.prompt_usd += self._cost(replace(reply, completion_tokens=0))
+        paid.completion_usd += self._cost(
             replace(reply, prompt_tokens=0, cached_prompt_tokens=0, cache_write_tokens=0)
         )
-        paid[3] += len(reply.answers)
 
     def _cost(self, reply: Reply) -> float:
         """From litellm's price table; 0 for models it does not know (local servers)."""
