@@ -10,6 +10,7 @@ calibrate or `--apply` need it again.
 """
 
 from collections import Counter
+from dataclasses import dataclass
 from math import comb, fsum
 from statistics import mean
 from typing import Any
@@ -60,6 +61,44 @@ def next_batch(samples: list[Sample], max_samples: int, stop_confidence: float |
         if decided or likely:
             return agreeing
     return max_samples
+
+
+@dataclass(frozen=True)
+class RoundCosts:
+    """What one more request costs a model, in dollars, as measured on its answers so far."""
+
+    prompt_usd: float  # the prompt of one request, its cached share at the cached rate
+    sample_usd: float  # the completion of one sample
+    honours_n: bool  # one request returns several samples and pays the prompt once
+
+
+def round_size(
+    samples: list[Sample],
+    max_samples: int,
+    stop_confidence: float | None,
+    costs: RoundCosts | None = None,
+) -> int:
+    """How many samples the next round asks for: the cheapest in dollars, not in samples.
+
+    Cost model: a request for n samples costs `prompt_usd + n * sample_usd` when the provider
+    honours `n`, and n requests of one sample, `n * (prompt_usd + sample_usd)`, when it does not.
+    `next_batch` (the fewest samples that could end the sampling, then one at a time) is the
+    cheapest when every sample pays its own prompt: without `n`, or without known costs.
+
+    With `n` honoured, every further round pays the prompt again. So the round asks for
+    `next_batch` plus as many more samples as one prompt's price buys, `prompt_usd //
+    sample_usd`, up to what is left of `max_samples`: when the prompt dominates, that is one
+    request of K; when completions dominate, the adaptive schedule. A round's speculative samples
+    never cost more than the prompt of the round they may save (the break-even rule of ski
+    rental). When to stop stays `should_stop`'s.
+    """
+    remaining = max_samples - len(samples)
+    fewest = min(next_batch(samples, max_samples, stop_confidence), remaining)
+    if costs is None or not costs.honours_n or fewest >= remaining:
+        return fewest
+    if costs.sample_usd <= 0:
+        return remaining
+    return min(remaining, fewest + int(costs.prompt_usd // costs.sample_usd))
 
 
 Vote = tuple[bool, float | None]  # one valid sample: whether it chose the label, its confidence

@@ -14,6 +14,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import openai
@@ -21,17 +22,30 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from agent import prices
+from agent.consistency import RoundCosts
 from agent.errors import ConfigError, ModelError, ParseError, ProviderUnreachable
 from agent.prompts import render
 from agent.records import Sample, SampleRequest
-from agent.tasks import answer_model, parse_answer, task_for
-from agent.transports import Reply, cached_prompt_tokens, make_transport, raw_answer
+from agent.tasks import answer_model, parse_answer, system_prompt, task_for
+from agent.transports import Reply, cached_prompt_tokens, make_transport, provider_of, raw_answer
 from agent.transports.batches import BatchClient
 from agent.transports.flow import Flow
 
 MODES = ("auto", "tools", "json_schema", "json")
+CACHE_MARKING_PROVIDERS = ("anthropic",)  # cache only the prefix a request marks
+EPHEMERAL = {"type": "ephemeral"}
 T = TypeVar("T")
 FATAL = (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError)
+
+
+@dataclass
+class Paid:
+    """What a backend's answered requests cost so far, prompt and completion apart."""
+
+    replies: int = 0
+    choices: int = 0
+    prompt_usd: float = 0.0
+    completion_usd: float = 0.0
 
 
 class NotAfforded(Exception):
@@ -162,11 +176,13 @@ class RemoteBackend:
         self.retry = retry or RetryPolicy()
         self.flow = Flow(concurrency, rpm, tpm)
         self.transport = make_transport(model, api_base, api_key, timeout, transport)
+        self.marks_cache = provider_of(model) in CACHE_MARKING_PROVIDERS
         self._n_ok: bool | None = None  # learnt from the first answer asked for several choices
-        self._prepared: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
+        self._prepared: dict[str, tuple[str, dict[str, Any]]] = {}
         self._structured_bytes: dict[str, int] = {}
         self.endpoint = api_base or f"the {model.split('/', 1)[0]} API"
         self.requests = 0  # HTTP requests sent, retries included
+        self._paid = Paid()
 
     @property
     def supports_n(self) -> bool:
@@ -175,6 +191,15 @@ class RemoteBackend:
     @property
     def priced(self) -> bool:
         return prices.price(self.name, 1, 1) is not None
+
+    def round_costs(self) -> RoundCosts | None:
+        """The mean prompt and per-sample completion dollars of the answers so far, for
+        `round_size`; None before the first answer or for a model without a price."""
+        paid = self._paid
+        if not paid.replies or not self.priced:
+            return None
+        prompt, sample = paid.prompt_usd / paid.replies, paid.completion_usd / paid.choices
+        return RoundCosts(prompt, sample, self.supports_n)
 
     async def aclose(self) -> None:
         """Close the transport's connections (at the end of a run's event loop)."""
@@ -255,19 +280,23 @@ class RemoteBackend:
         return samples
 
     def _request(self, request: SampleRequest, n: int) -> dict[str, Any]:
-        """The request body. The structured-output part, and the system message (the schema is
-        added to it in JSON mode), are prepared once per guideline."""
+        """The request body. The structured-output part, and the fixed prefix of the system
+        message (`system_prompt`; the schema is added to it in JSON mode), are prepared once per
+        guideline; what follows the prefix (the item's examples) is the request's own."""
         key = request.guideline.content_hash
+        fixed = system_prompt(request.guideline)
         if key not in self._prepared:
             model = answer_model(request.guideline)
-            self._prepared[key] = structured_output(model, self.mode, request.messages[0])
-            structured = self._prepared[key][1]
+            fixed_system = {"role": "system", "content": fixed}
+            system, structured = structured_output(model, self.mode, fixed_system)
+            self._prepared[key] = (system["content"], structured)
             self._structured_bytes[key] = len(json.dumps(structured, default=str).encode())
-        system, structured = self._prepared[key]
+        prefix, structured = self._prepared[key]
+        own = request.messages[0]["content"].removeprefix(fixed)
         body = {
             "model": self.name,
             **structured,
-            "messages": [system, *request.messages[1:]],
+            "messages": [self._system(prefix, own), *request.messages[1:]],
             "temperature": request.temperature,
             "seed": request.seed,
             "max_tokens": max_tokens(request),
@@ -275,6 +304,19 @@ class RemoteBackend:
         if n > 1:
             body["n"] = n
         return body
+
+    def _system(self, prefix: str, own: str) -> dict[str, Any]:
+        """The system message: for Anthropic, the fixed prefix is a content block of its own
+        marked for the prompt cache (litellm passes `cache_control` on; other providers cache
+        a repeated prefix by themselves)."""
+        if not self.marks_cache:
+            return {"role": "system", "content": prefix + own}
+        blocks: list[dict[str, Any]] = [
+            {"type": "text", "text": prefix, "cache_control": EPHEMERAL}
+        ]
+        if own:
+            blocks.append({"type": "text", "text": own})
+        return {"role": "system", "content": blocks}
 
     async def _draw(self, request: SampleRequest, n: int) -> list[Sample]:
         started = time.perf_counter()
@@ -290,6 +332,7 @@ class RemoteBackend:
                 why = f"{self.name} at {self.endpoint}: {_describe(e)}"
                 return [self._unanswered("provider", why, started) for _ in range(n)]
             return [self._failed(_describe(e), started) for _ in range(n)]
+        self._learn_costs(reply)
         samples = self._samples(request, reply, n, started)
         for index, sample in enumerate(samples):
             if not sample.ok and sample.error.startswith("invalid answer"):
@@ -395,11 +438,26 @@ class RemoteBackend:
             )
         return samples
 
+    def _learn_costs(self, reply: Reply) -> None:
+        if not reply.answers:
+            return
+        paid = self._paid
+        paid.replies += 1
+        paid.choices += len(reply.answers)
+        paid.prompt_usd += self._cost(replace(reply, completion_tokens=0))
+        paid.completion_usd += self._cost(
+            replace(reply, prompt_tokens=0, cached_prompt_tokens=0, cache_write_tokens=0)
+        )
+
     def _cost(self, reply: Reply) -> float:
         """From litellm's price table; 0 for models it does not know (local servers)."""
         return (
             prices.price(
-                self.name, reply.prompt_tokens, reply.completion_tokens, reply.cached_prompt_tokens
+                self.name,
+                reply.prompt_tokens,
+                reply.completion_tokens,
+                reply.cached_prompt_tokens,
+                reply.cache_write_tokens,
             )
             or 0.0
         )

@@ -24,7 +24,7 @@ from agent import inputs
 from agent.budget import Budget
 from agent.calibration.rule import Thresholds, audit_draw, route
 from agent.cascade import Stage, cascade_key
-from agent.consistency import build_verdict, next_batch, should_stop
+from agent.consistency import build_verdict, round_size, should_stop
 from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
 from agent.examples import ExamplePicker, ExampleSettings, load_picker
 from agent.guidelines import Guideline
@@ -402,7 +402,8 @@ class Labeler:
         samples = sorted(stored, key=lambda s: s.sample_index)[:k]
         confidence = self.settings.stop_confidence if self.settings.early_stop else None
         while not should_stop(samples, k, confidence):
-            n = min(next_batch(samples, k, confidence), k - len(samples))
+            costs = backend.round_costs() if hasattr(backend, "round_costs") else None
+            n = round_size(samples, k, confidence, costs)
             request = SampleRequest(
                 guideline=self.guideline,
                 item=item,

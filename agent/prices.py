@@ -41,19 +41,30 @@ def model_info(model: str) -> dict[str, Any] | None:
 
 
 def price(
-    model: str, prompt_tokens: int, completion_tokens: int, cached_prompt_tokens: int = 0
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int,
+    cached_prompt_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> float | None:
-    """Dollars for these tokens, the cached share of the prompt at the table's cached rate
-    (`cache_read_input_token_cost`) where it has one; None for a model the table does not
-    price."""
+    """Dollars for these tokens: of the prompt, the share read from the provider's cache at the
+    table's cached rate (`cache_read_input_token_cost`) and the share written to it (Anthropic)
+    at its write rate (`cache_creation_input_token_cost`), where the table has them; None for a
+    model the table does not price."""
     info = model_info(model)
     if info is None or "input_cost_per_token" not in info:
         return None
     prompt = float(info.get("input_cost_per_token") or 0.0)
     cached = float(info.get("cache_read_input_token_cost") or prompt)
+    written = float(info.get("cache_creation_input_token_cost") or prompt)
     completion = float(info.get("output_cost_per_token") or 0.0)
-    fresh = prompt_tokens - cached_prompt_tokens
-    return prompt * fresh + cached * cached_prompt_tokens + completion * completion_tokens
+    fresh = prompt_tokens - cached_prompt_tokens - cache_write_tokens
+    return (
+        prompt * fresh
+        + cached * cached_prompt_tokens
+        + written * cache_write_tokens
+        + completion * completion_tokens
+    )
 
 
 def batch_price(

@@ -1,12 +1,21 @@
 """Self-consistency and routing, by example: how samples are voted into a verdict, when sampling
 stops, and why a verdict is accepted or escalated to a person."""
 
+from dataclasses import replace
 from math import comb
 
 import pytest
 
 from agent.calibration.rule import Thresholds, audit_draw, route
-from agent.consistency import build_verdict, leader_probability, next_batch, should_stop, support
+from agent.consistency import (
+    RoundCosts,
+    build_verdict,
+    leader_probability,
+    next_batch,
+    round_size,
+    should_stop,
+    support,
+)
 from agent.guidelines import parse_guideline
 from agent.records import Item, Sample, Verdict
 from agent.tasks import aggregate, parse_answer
@@ -254,6 +263,45 @@ def test_first_batch_is_the_fewest_that_could_end_sampling(k, stop_confidence):
 @pytest.mark.parametrize(("k", "stop_confidence"), [(5, 0.9), (5, 0.95), (8, 0.99)])
 def test_first_batch_is_the_fewest_at_high_stop_confidence(k, stop_confidence):
     assert next_batch([], k, stop_confidence) == fewest_that_could_stop(k, stop_confidence)
+
+
+# gpt-4o-mini ($0.15 / $0.60 per million tokens): a 1,100-token prompt, 40-token answers.
+LONG_PROMPT = RoundCosts(prompt_usd=1100 * 0.15e-6, sample_usd=40 * 0.6e-6, honours_n=True)
+# The same with a 100-token prompt and 300-token answers (a long rationale).
+LONG_ANSWERS = RoundCosts(prompt_usd=100 * 0.15e-6, sample_usd=300 * 0.6e-6, honours_n=True)
+# A prompt worth two answers.
+TWO_ANSWERS = RoundCosts(prompt_usd=2.0, sample_usd=1.0, honours_n=True)
+
+
+@pytest.mark.parametrize(
+    ("drawn", "k", "stop_confidence", "costs", "size"),
+    [
+        pytest.param([], 5, 0.85, LONG_PROMPT, 5, id="prompt-dominates-one-request-of-K"),
+        pytest.param([A, B], 5, 0.85, LONG_PROMPT, 3, id="prompt-dominates-the-rest-at-once"),
+        pytest.param([], 5, 0.85, LONG_ANSWERS, 2, id="answers-dominate-adaptive-first"),
+        pytest.param([A, B], 5, 0.85, LONG_ANSWERS, 1, id="answers-dominate-then-one"),
+        pytest.param([], 5, 0.85, TWO_ANSWERS, 4, id="a-prompt-buys-two-more"),
+        pytest.param([A, B], 9, 0.85, TWO_ANSWERS, 3, id="later-one-plus-two"),
+        pytest.param([A, B, A, B], 5, 0.85, TWO_ANSWERS, 1, id="capped-at-what-is-left"),
+        pytest.param(
+            [], 5, 0.85, replace(LONG_PROMPT, honours_n=False), 2, id="no-n-adaptive-first"
+        ),
+        pytest.param([A, B], 5, 0.85, replace(LONG_PROMPT, honours_n=False), 1, id="no-n-then-one"),
+        pytest.param([], 5, 0.85, None, 2, id="costs-unknown-adaptive"),
+        pytest.param([], 5, None, LONG_ANSWERS, 5, id="no-early-stop-all-at-once"),
+        pytest.param([], 5, 0.85, replace(TWO_ANSWERS, sample_usd=0.0), 5, id="free-answers"),
+        pytest.param([], 5, 1.0, TWO_ANSWERS, 5, id="majority-first-then-two-more"),
+    ],
+)
+def test_round_size(drawn, k, stop_confidence, costs, size):
+    assert round_size(samples(*drawn), k, stop_confidence, costs) == size
+
+
+@pytest.mark.parametrize("costs", [LONG_PROMPT, LONG_ANSWERS, TWO_ANSWERS, None])
+def test_a_round_asks_at_least_for_the_fewest_that_could_stop(costs):
+    for drawn in ([], [A], [A, B], [A, B, C], [A, A, B, FAILED]):
+        fewest = min(next_batch(samples(*drawn), 5, 0.85), 5 - len(drawn))
+        assert fewest <= round_size(samples(*drawn), 5, 0.85, costs) <= 5 - len(drawn)
 
 
 # --- verdicts --------------------------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_every_task_shows_its_examples_as_escaped_data_before_the_item(guideline
     assert '"item_id": "ex1"' in content
     assert f'Answer: {{"label": {json.dumps(label)}}}' in content
     assert "<b>" not in content and "<q>" not in content and "<p>" not in content
-    assert content.index("# Examples") < content.index("# The item")
+    assert content.index("# The item") < content.index("# Examples"), "after the fixed prefix"
     assert "ex1" not in user["content"]
     no_examples, _ = build_messages(g, Item(item_id="i", fields=fields))
     assert "# Examples" not in no_examples["content"]

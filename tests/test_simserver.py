@@ -194,6 +194,26 @@ def test_n_is_honoured_unless_configured_otherwise() -> None:
         assert len(ask(server, Answer, "item-0", n=5)) == 1
 
 
+def test_prompt_cache_reports_the_longest_repeated_prefix_as_openai_does() -> None:
+    """From 1,024 tokens (4 characters each) in steps of 128; shorter prompts are never cached."""
+    fixed = "x" * (4 * 1300)
+
+    def cached(server: SimServer, system: str, item: str) -> int:
+        body = [{"role": "system", "content": system}, messages(item)[1]]
+        response = client_for(server).chat.completions.create(model="sim", messages=body)
+        details = response.usage.prompt_tokens_details
+        return details.cached_tokens if details else 0
+
+    with SimServer(SimConfig(gold=sentiment_gold(3), prompt_cache=True)) as server:
+        assert cached(server, fixed, "item-0") == 0
+        assert cached(server, fixed, "item-1") == 1280
+        assert cached(server, "y" * 4000, "item-1") == 0
+        assert cached(server, "y" * 4000, "item-1") == 0, "under 1,024 tokens"
+    with SimServer(SimConfig(gold=sentiment_gold(3))) as server:
+        cached(server, fixed, "item-0")
+        assert cached(server, fixed, "item-1") == 0, "off unless configured"
+
+
 def test_seed_makes_answers_reproducible() -> None:
     gold = sentiment_gold(3)
     with SimServer(SimConfig(gold=gold, accuracy=0.5)) as server:

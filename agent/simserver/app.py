@@ -1,7 +1,9 @@
-"""The aiohttp application: OpenAI-style chat completions answered from a gold table."""
+"""The aiohttp application: OpenAI-style chat completions answered from a gold table (and
+Anthropic's Messages API, agent/simserver/anthropic.py)."""
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import random
@@ -21,6 +23,8 @@ from agent.simserver.ratelimit import RequestLimit
 from agent.simserver.schema_fill import Schema, find_embedded_schema
 
 MAX_CHOICES = 128
+# OpenAI's automatic prompt caching: prompts of 1,024 tokens or more, cached in steps of 128.
+CACHE_MIN_TOKENS, CACHE_STEP_TOKENS = 1024, 128
 _PLAN_CACHE_SIZE = 256
 _FALLBACK_SCHEMA: Schema = {
     "type": "object",
@@ -67,6 +71,7 @@ class SimState:
         self.limit = RequestLimit(config.rpm) if config.rpm else None
         self._plans: dict[str, AnswerPlan | None] = {}
         self._ids = itertools.count(1)
+        self.prompt_cache: set[bytes] = set()  # hashes of the prompt prefixes seen
         self.files: dict[str, tuple[dict, bytes]] = {}  # file id -> (file object, content)
         self.batches: dict[str, dict] = {}
         self.batch_due: dict[str, float] = {}  # unfinished batch id -> when it finishes
@@ -238,18 +243,41 @@ def build_completion(state: SimState, body: dict, fault: str | None) -> dict:
         choices.append(_choice(state, target, text, index))
     state.count("choices", n)
     prompt_tokens = max(1, sum(len(_message_text(m)) for m in messages) // 4)
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if state.config.prompt_cache:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens(state, body, messages)}
     return {
         "id": f"chatcmpl-sim{state.next_id():08x}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model", ""),
         "choices": choices,
-        "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
-        },
+        "usage": usage,
     }
+
+
+def cached_tokens(state: SimState, body: dict, messages: list[dict]) -> int:
+    """The longest prefix of the prompt (at 1,024 tokens and every 128 after) that an earlier
+    request had, with the same tools or response format; remembers this prompt's prefixes."""
+    text = "".join(_message_text(m) for m in messages)
+    digest = hashlib.sha256(
+        json.dumps([body.get("tools"), body.get("response_format")], sort_keys=True).encode()
+    )
+    cached, start = 0, 0
+    with state.lock:
+        for tokens in range(CACHE_MIN_TOKENS, len(text) // 4 + 1, CACHE_STEP_TOKENS):
+            digest.update(text[start : tokens * 4].encode())
+            start = tokens * 4
+            key = digest.copy().digest()
+            if key in state.prompt_cache:
+                cached = tokens
+            else:
+                state.prompt_cache.add(key)
+    return cached
 
 
 async def _latency(config: SimConfig, rng: random.Random) -> None:
@@ -323,6 +351,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_app(state: SimState) -> web.Application:
+    from agent.simserver import anthropic  # it builds on this module
     from agent.simserver.batches import add_routes  # it builds on this module's handlers
 
     app = web.Application(client_max_size=256 * 1024 * 1024)
@@ -330,5 +359,6 @@ def make_app(state: SimState) -> web.Application:
     add_routes(app)
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_get("/v1/models", list_models)
+    app.router.add_post("/v1/messages", anthropic.messages)
     app.router.add_get("/health", health)
     return app

@@ -22,6 +22,7 @@ class SimConfig:
     `batch_faults` says how the first batches end ("none", "failed", "expired"), in order, then
     `batch_fault_rate` of them fail or expire. Their lines draw faults as requests do. The first
     `lost_batch_creations` batches are created but answered with a 500, as if the answer was lost.
+    `prompt_cache` reports cached prompt tokens as OpenAI's automatic prompt caching does.
     """
 
     accuracy: float = 0.9
@@ -43,6 +44,7 @@ class SimConfig:
     batch_faults: list[str] = field(default_factory=list)
     batch_fault_rate: float = 0.0
     lost_batch_creations: int = 0  # the first ones are made but answered with a 500
+    prompt_cache: bool = False
 
     def __post_init__(self) -> None:
         unknown = [kind for kind in (*self.faults, *self.fail_first) if kind not in FAULT_KINDS]

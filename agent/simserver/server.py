@@ -162,6 +162,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-concurrent", type=int, default=None)
     parser.add_argument("--no-n", action="store_true", help="always answer one choice")
     parser.add_argument("--no-history", action="store_true", help="do not keep request bodies")
+    parser.add_argument(
+        "--prompt-cache", action="store_true", help="report cached prompt tokens as OpenAI does"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rpm", type=int, default=None, help="requests per minute, then 429")
     parser.add_argument("--batch-delay", type=float, default=0.0, help="seconds a batch takes")
@@ -192,6 +195,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         batch_delay_seconds=args.batch_delay,
         batch_faults=[kind.strip() for kind in args.batch_faults.split(",") if kind.strip()],
         batch_fault_rate=args.batch_fault_rate,
+        prompt_cache=args.prompt_cache,
     )
 
 

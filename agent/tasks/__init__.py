@@ -71,9 +71,13 @@ def _escaped(value: Any) -> str:
 def build_messages(
     guideline: Guideline, item: Item, examples: Sequence[Example] = ()
 ) -> list[dict[str, str]]:
-    """The instructions (with any worked examples, as data like the item), then the item alone
-    in a user message of its own, as data."""
-    system = system_prompt(guideline) if not examples else _with_examples(guideline, examples)
+    """The instructions, then any worked examples (as data like the item), then the item alone in
+    a user message of its own, as data. Laid out for providers' prompt caches: the system message
+    begins with `system_prompt`, byte-identical for every item of the guideline, and what varies
+    per item comes after it."""
+    system = system_prompt(guideline)
+    if examples:
+        system = f"{system}\n\n{_examples(guideline, examples)}"
     return [
         {"role": "system", "content": system},
         {"role": "user", "content": item_data(guideline, item)},
@@ -84,17 +88,17 @@ _SYSTEM_PROMPTS: dict[str, str] = {}
 
 
 def system_prompt(guideline: Guideline) -> str:
-    """The instructions without examples, rendered once per guideline (they do not depend on the
-    item)."""
+    """The fixed instructions (the guideline and how to answer), rendered once per guideline:
+    they do not depend on the item."""
     key = guideline.content_hash
     if key not in _SYSTEM_PROMPTS:
-        _SYSTEM_PROMPTS[key] = _with_examples(guideline, ())
+        _SYSTEM_PROMPTS[key] = render(task_for(guideline).prompt_template, guideline=guideline)
     return _SYSTEM_PROMPTS[key]
 
 
-def _with_examples(guideline: Guideline, examples: Sequence[Example]) -> str:
+def _examples(guideline: Guideline, examples: Sequence[Example]) -> str:
     shown = [{"item": item_data(guideline, e.item), "label": _escaped(e.label)} for e in examples]
-    return render(task_for(guideline).prompt_template, guideline=guideline, examples=shown)
+    return render("_examples.j2", examples=shown)
 
 
 class AnswerBase(BaseModel):

@@ -38,6 +38,7 @@ class Reply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_prompt_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it (Anthropic's cache writes)
     headers: Mapping[str, str] = field(default_factory=dict)
 
 

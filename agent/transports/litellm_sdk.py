@@ -40,6 +40,7 @@ class LiteLLMTransport:
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
             cached_prompt_tokens=cached_prompt_tokens(usage),
+            cache_write_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
             headers=ProviderHeaders(hidden.get("additional_headers") or {}),
         )
 

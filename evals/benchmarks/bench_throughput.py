@@ -3,7 +3,7 @@ simulated server.
 
     python evals/benchmarks/bench_throughput.py     # full sizes; 100,000 items take ~30 min
     python evals/benchmarks/bench_throughput.py --items 300 --long-items 200 --ratelimit-items 300 \
-        --adaptive-items 100 --memory-items 600 --estimate-items 300   # smoke check
+        --adaptive-items 100 --rounds-items 100 --memory-items 600 --estimate-items 300  # smoke
 
 Each measurement runs against `python -m agent.simserver` as a separate process on 127.0.0.1
 (so the server and the client do not share one GIL):
@@ -17,6 +17,9 @@ Each measurement runs against `python -m agent.simserver` as a separate process 
    ratelimit: the server allows --ratelimit-rpm requests a minute (429 beyond); labelagent with
    its default settings: requests per minute achieved, and failed samples.
 2. adaptive: samples per item with adaptive consistency vs fixed K; do the majorities agree?
+   rounds: dollars per item at gpt-4o-mini prices of the round sizes chosen in dollars
+   (`round_size`), fixed K in one request and the adaptive schedule alone, with a provider that
+   honours `n` and one that does not, with and without OpenAI-style prompt caching.
 3. memory: peak RSS of a child process labelling a large streamed JSONL file.
 4. startup: `labelagent --help`, wall time of a fresh interpreter.
 
@@ -63,10 +66,12 @@ TARGET_LONG_WALL = 1.05  # at 1,500 ms
 TARGET_RATE_SHARE = 0.90
 TARGET_HELP_SECONDS = 0.5
 DEFAULT_CONCURRENCY = 64  # labelagent label's default --concurrency
-STEPS = ("overhead", "long", "ratelimit", "adaptive", "memory", "startup")
+STEPS = ("overhead", "long", "ratelimit", "adaptive", "rounds", "memory", "startup")
 PAIRS = {"openai": ("labelagent", "bare openai"), "litellm": ("labelagent/litellm", "bare litellm")}
 TARGET_ADAPTIVE_SHARE = 0.60
 TARGET_AGREEMENT = 0.99
+PRICED_MODEL = "openai/gpt-4o-mini"  # the simulated server answers for any model name
+SCHEDULES = ("fixed K", "dollar rounds", "adaptive")
 TARGET_RSS_MB = 400.0
 WORDS = (
     "today game love hate new update phone bus weather friday team music show city news coffee",
@@ -152,13 +157,19 @@ class Server:
 
 @contextmanager
 def sim_server(
-    gold: Path, latency_ms: float, accuracy: float, seed: int, rpm: int | None = None
+    gold: Path,
+    latency_ms: float,
+    accuracy: float,
+    seed: int,
+    rpm: int | None = None,
+    flags: tuple[str, ...] = (),
 ) -> Iterator[Server]:
+    """`flags`: the server's switches, e.g. `--no-n`, `--prompt-cache`."""
     options = {"--port": 0, "--gold": gold, "--latency-ms": latency_ms, "--accuracy": accuracy}
     if rpm:
         options["--rpm"] = rpm
     command = [sys.executable, "-m", "agent.simserver", "--no-history", "--seed", str(seed)]
-    command += [str(part) for option in options.items() for part in option]
+    command += [str(part) for option in options.items() for part in option] + list(flags)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
         line = process.stdout.readline() if process.stdout else ""
@@ -765,6 +776,117 @@ def _report_adaptive(r: AdaptiveResult, k: int) -> None:
     )
 
 
+# --- 2. rounds: dollars per item ------------------------------------------------------------------
+
+
+@dataclass
+class RoundsResult:
+    schedule: str
+    items: int
+    dollars: float
+    requests: int
+    samples: int
+    prompt_tokens: int
+    cached_tokens: int
+    labels: dict[str, Any]
+    costs: Any  # the backend's RoundCosts at the end
+
+
+def rounds(args: argparse.Namespace, folder: Path) -> None:
+    """Each schedule on a fresh server (its prompt cache starts empty), interleaved per
+    provider."""
+    from agent import prices
+
+    rows, source = load_rows(args.data, args.rounds_items, args.seed)
+    items_path, gold_path = write_inputs(rows, folder)
+    info = prices.model_info(PRICED_MODEL) or {}
+    fresh, cached, answer = (
+        1e6 * float(info.get(key) or 0.0)
+        for key in ("input_cost_per_token", "cache_read_input_token_cost", "output_cost_per_token")
+    )
+    print(f"\n== 2. rounds: dollars per item, {len(rows)} items from {source}")
+    print(
+        f"   {PRICED_MODEL} prices per million tokens: input ${fresh:.3f}, cached input "
+        f"${cached:.3f}, output ${answer:.3f}; guideline {GUIDELINE.name} "
+        f"({len(load_guideline(GUIDELINE).body)} characters); K={args.samples}, "
+        f"stop_confidence={args.stop_confidence}, accuracy {args.accuracy}, tokens counted as "
+        "4 characters"
+    )
+    for flags, title in (
+        ((), "honours n"),
+        (("--no-n",), "ignores n"),
+        (("--prompt-cache",), "honours n, prompt cache"),
+        (("--no-n", "--prompt-cache"), "ignores n, prompt cache"),
+    ):
+        results = []
+        for schedule in SCHEDULES:
+            with sim_server(gold_path, 0.0, args.accuracy, args.seed, flags=flags) as server:
+                db = folder / f"rounds-{'-'.join(flags) or 'n'}-{schedule.replace(' ', '-')}.duckdb"
+                results.append(_rounds_one(server.url, items_path, db, schedule, args))
+        _report_rounds(title, results)
+
+
+def _rounds_one(url: str, items_path: Path, db: Path, schedule: str, args: Any) -> RoundsResult:
+    from agent.calibration.rule import Thresholds
+    from agent.llm import RemoteBackend
+    from agent.pipeline import Labeler, RunSettings
+
+    class AdaptiveOnly(RemoteBackend):
+        """Knows no costs, so `round_size` keeps the adaptive schedule (`next_batch`)."""
+
+        def round_costs(self) -> None:
+            return None
+
+    kind = AdaptiveOnly if schedule == "adaptive" else RemoteBackend
+    backend = kind(
+        PRICED_MODEL, api_base=url, api_key="sim", mode=args.mode, concurrency=args.concurrency
+    )
+    settings = RunSettings(
+        samples=args.samples,
+        stop_confidence=args.stop_confidence,
+        early_stop=schedule != "fixed K",
+    )
+    labeler = Labeler(
+        db, load_guideline(GUIDELINE), [backend], settings, Thresholds(), args.concurrency
+    )
+    progress = labeler.run(items_path)
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        dollars, prompt, cached = con.execute(
+            "SELECT sum(cost_usd), sum(prompt_tokens), sum(cached_prompt_tokens) FROM drafts"
+        ).fetchone()
+        labels = dict(con.execute("SELECT item_id, label FROM decisions").fetchall())
+    finally:
+        con.close()
+    return RoundsResult(
+        schedule, progress.done, dollars, backend.requests, progress.requests_samples,
+        prompt, cached, labels, backend.round_costs(),
+    )  # fmt: skip
+
+
+def _report_rounds(title: str, results: list[RoundsResult]) -> None:
+    fixed = results[0]
+    costs = results[1].costs
+    ratio = (
+        "" if costs is None else f"; one prompt = {costs.prompt_usd / costs.sample_usd:.1f} answers"
+    )
+    print(f"   provider {title}{ratio}:")
+    for r in results:
+        same = sum(r.labels[i] == fixed.labels[i] for i in fixed.labels) / len(fixed.labels)
+        per_item = r.dollars / r.items
+        line = (
+            f"      {r.schedule:<14} ${per_item:.7f} per item"
+            f" ({per_item / (fixed.dollars / fixed.items):6.1%} of fixed K)"
+            f" | {r.requests / r.items:.2f} requests, {r.samples / r.items:.2f} samples per item"
+            f" | cached {r.cached_tokens / max(1, r.prompt_tokens):5.1%} of prompt tokens"
+            f" | same label as fixed K {same:.2%}"
+        )
+        if r.schedule == "dollar rounds":
+            ok = per_item <= fixed.dollars / fixed.items * 1.0001 and same >= TARGET_AGREEMENT
+            line += f" (target <= fixed K's $, >= 99%) {_flag(ok)}"
+        print(line)
+
+
 # --- 3. memory ------------------------------------------------------------------------------------
 
 
@@ -943,6 +1065,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     add("--ratelimit-items", type=int, default=1500, help="1. ratelimit: items")
     add("--ratelimit-rpm", type=int, default=3000, help="1. ratelimit: the server's limit")
     add("--adaptive-items", type=int, default=2000, help="2. adaptive: items")
+    add("--rounds-items", type=int, default=2000, help="2. rounds: items")
     add("--memory-items", type=int, default=100_000, help="3. memory: items")
     add("--estimate-items", type=int, default=2000, help="3. memory: items in the estimate run")
     add(
@@ -985,6 +1108,7 @@ def main(argv: list[str] | None = None) -> None:
         "long": long_latency,
         "ratelimit": ratelimit,
         "adaptive": adaptive,
+        "rounds": rounds,
         "memory": memory,
         "startup": startup,
     }
