@@ -25,6 +25,7 @@ from typing import Any
 
 from agent import prices
 from agent.cascade import Stage
+from agent.consistency import RoundCosts
 from agent.errors import ConfigError, ProviderUnreachable
 from agent.pipeline import Labeler
 from agent.records import Backend, Item, Sample, SampleRequest
@@ -100,6 +101,11 @@ class Collector:
     @property
     def priced(self) -> bool:
         return self.backend.priced
+
+    def round_costs(self) -> RoundCosts | None:
+        """The model's prompt and sample dollars from the batches answered so far, so later
+        rounds are sized in dollars as online (round 1 has none: `next_batch`)."""
+        return self.backend.round_costs()
 
     async def sample(self, request: SampleRequest) -> list[Sample]:
         line = self.lines.pop((request.item.item_id, request.seed), None)

@@ -117,8 +117,10 @@ def test_the_simulated_server_runs_a_batch_with_a_delay_and_a_line_error():
 
 
 def test_a_batch_cascade_decides_every_item_as_the_online_run_does_at_the_batch_price(tmp_path):
+    """With fixed samples both runs ask each stage for K in one request; adaptive rounds are sized
+    from the answers' dollars, which online runs know earlier than batches (round 1)."""
     path = items(tmp_path, 40)
-    cascade = ("--escalate-to", "openai/gpt-4o", "--calibration-share", "0")
+    cascade = ("--escalate-to", "openai/gpt-4o", "--calibration-share", "0", "--fixed-samples")
     with SimServer(SimConfig(accuracy=0.7, gold=gold(40), seed=3)) as server:
         online = cli(tmp_path / "online.duckdb", path, server.url, *cascade)
         assert online.exit_code == 0, online.output
