@@ -4,12 +4,20 @@ import json
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent.calibration.cascade import CascadeExample, calibrate_cascade, select_stages, summary
+from agent.calibration.cascade import (
+    CascadeExample,
+    calibrate_cascade,
+    family,
+    select_stages,
+    summary,
+)
+from agent.calibration.learn import split
 from agent.calibration.rule import Thresholds
 from agent.cascade import Stage, cascade_key, check_stages, stage_models, stage_thresholds
 from agent.cli import app
@@ -205,22 +213,80 @@ def example(i: int, *stages: tuple[float | None, bool]) -> CascadeExample:
     return CascadeExample(f"i{i}", tuple(s for s, _ in stages), tuple(c for _, c in stages))
 
 
-def test_each_stage_is_tested_at_the_confidence_left_after_splitting_the_risk():
-    sure = [example(i, (1.0, True)) for i in range(22)]
-    assert select_stages(sure, 0.1, 0.9) == [1.0], "0 errors of 22: bound 0.099 at C = 0.9"
+def test_the_whole_risk_goes_to_one_joint_test_of_every_stage():
+    """22 sure and right items pass at C = 0.9 (bound 0.099); split across three stages (0.1/3
+    each) the same items would not (bound 0.143)."""
     three = [example(i, (1.0, True), (None, False), (None, False)) for i in range(22)]
-    assert select_stages(three, 0.1, 0.9)[0] is None, "bound 0.143 at 1 - 0.1/3"
+    assert select_stages(three, 0.1, 0.9).threshold == (1.0, None, None)
 
 
-def test_a_later_stage_is_tested_on_what_the_earlier_ones_passed_on():
-    """The cheap stage is sure and right on half; on the other half it is unsure and wrong, and
-    the strong stage is sure and right."""
-    examples = [example(i, (1.0, True), (1.0, True)) for i in range(200)]
+def test_the_thresholds_tested_are_fixed_by_the_scores_alone():
+    examples = [example(i, (i / 100, True), (1 - i / 100, True)) for i in range(100)]
+    flipped = [CascadeExample(e.item_id, e.scores, (False, False)) for e in examples]
+    assert family(examples) == family(flipped)
+    steps = family(examples)
+    assert steps[0] == (0.99, 1.0) and steps[-1] == pytest.approx((0.0, 0.01)), "top first"
+
+
+def test_each_stage_takes_its_own_scores_quantile_and_a_later_stage_gets_the_rest():
+    """The cheap stage is sure and right on half, unsure and wrong on the other half, where the
+    strong stage is sure and right: at each step both stages accept their own top share."""
+    examples = [example(i, (1.0, True), (0.5, True)) for i in range(200)]
     examples += [example(i, (0.4, False), (0.95, True)) for i in range(200, 400)]
-    thresholds = select_stages(examples, 0.1, 0.9)
-    assert thresholds == [1.0, 0.95]
+    thresholds = select_stages(examples, 0.1, 0.9).threshold
     s = summary(examples, thresholds, 0.9)
     assert (s["accepted"], s["errors"], s["by_stage"]) == (400, 0, [200, 200])
+
+
+def test_the_joint_test_stops_at_the_first_step_it_cannot_pass():
+    examples = [example(i, (1.0 - i / 1000, True)) for i in range(100)]
+    examples += [example(i, (0.8 - i / 1000, i % 2 == 0)) for i in range(100, 200)]
+    selection = select_stages(examples, 0.1, 0.9)
+    failed = [step for step in selection.steps if step.upper is not None and not step.passed]
+    assert len(failed) == 1 and selection.steps[-1] == failed[0]
+    assert selection.chosen.upper <= 0.1 and selection.chosen.accepted >= 100
+
+
+def cascade_draw(rng: np.random.Generator, n: int) -> list[CascadeExample]:
+    """Three stages; each scores an item uniformly in [0.5, 1] and is right with probability
+    its score, independently of the other stages."""
+    scores = rng.uniform(0.5, 1.0, size=(n, 3))
+    right = rng.random((n, 3)) < scores
+    return [
+        CascadeExample(f"i{k}", tuple(map(float, scores[k])), tuple(map(bool, right[k])))
+        for k in range(n)
+    ]
+
+
+def true_cascade_error(thresholds: tuple[float | None, ...]) -> float:
+    """The error among accepted items, from a large draw of the same population."""
+    s = summary(cascade_draw(np.random.default_rng(999), 40_000), thresholds, 0.9)
+    return s["errors"] / s["accepted"]
+
+
+@pytest.mark.parametrize(("target", "confidence"), [(0.15, 0.9), (0.2, 0.8)])
+def test_the_error_of_everything_accepted_exceeds_the_target_in_at_most_1_minus_c_of_draws(
+    target, confidence
+):
+    """Also the check that the test is not needlessly strict: most draws find a rule."""
+    rng = np.random.default_rng(7)
+    chosen = [
+        select_stages(cascade_draw(rng, 300), target, confidence).threshold for _ in range(200)
+    ]
+    rules = [t for t in chosen if t is not None]
+    over = sum(true_cascade_error(t) > target for t in rules) / len(chosen)
+    assert over <= 1 - confidence and len(rules) > 150
+
+
+def test_a_cascade_rule_the_held_out_items_contradict_is_refused():
+    examples = [example(i, (1.0, True), (1.0, True)) for i in range(400)]
+    _, held = split(examples, 0.25)
+    held_ids = {e.item_id for e in held}
+    drifted = [
+        CascadeExample(e.item_id, e.scores, (e.item_id not in held_ids,) * 2) for e in examples
+    ]
+    result = calibrate_cascade(drifted, 0.1, 0.9, holdout=0.25)
+    assert result["status"] == "refused_by_holdout" and "REFUSED" in result["message"]
 
 
 def test_no_stage_passing_says_how_many_more_reviews_would_do():

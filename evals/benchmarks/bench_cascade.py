@@ -122,8 +122,7 @@ def draft_costs(db: Path, stages: Sequence[Sequence[str]]) -> dict[str, list[flo
 def read_log(db: Path, stages: Sequence[Sequence[str]]) -> Scored:
     """Each stage's label and score from the stored drafts, as `labelagent calibrate` reads a
     cascade; a single stage (the jury) as it reads a decision: support over all its models."""
-    from agent.calibration.cascade import stage_score
-    from agent.cascade import cascade_key
+    from agent.cascade import cascade_key, stage_score
     from agent.guidelines import load_guideline
     from agent.store.annotations import load
 
