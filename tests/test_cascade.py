@@ -25,6 +25,7 @@ from agent.errors import ConfigError, ProviderUnreachable
 from agent.guidelines import load_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Sample, SampleRequest
+from agent.review.queue import claim, set_settings
 from agent.simserver import SimConfig, SimServer
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
@@ -367,3 +368,14 @@ def test_plan_shows_each_stage_and_what_the_cascade_decided_already(tmp_path, db
     ]  # fmt: skip
     twice = CliRunner().invoke(app, [*args, "--escalate-to", "openai/cheap"])
     assert twice.exit_code == 1 and "named twice" in twice.output
+
+
+def test_an_escalated_item_shows_each_stages_label_and_score_in_the_queue(tmp_path, db):
+    run(db, items(tmp_path, 3), *three_stages())
+    set_settings(db, "sentiment", overlap=1, blind_share=0.0)
+    claimed = {item.item_id: item for item in claim(db, "ana")}
+    assert claimed["t2"].stage_reasons == [
+        "stage 1 (cheap): label positive, score 0.560 -> to the next stage (low agreement)",
+        "stage 2 (middle): label positive, score 0.560 -> to the next stage (low agreement)",
+        "stage 3 (strong): label positive, score 0.560 -> to people (low agreement)",
+    ]
