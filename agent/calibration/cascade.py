@@ -193,7 +193,7 @@ def _no_rule(n: int, target_error: float, confidence: float, needed: int | None)
         f"{n} reviewed items that went through every stage are too few to guarantee an error"
         f" under {target_error:g} with probability {confidence:g}; about {needed} more reviews of"
         " such items (audit, --calibration-share, or imported labels) would let the best"
-        " thresholds pass if its current error rate holds"
+        " thresholds pass if their current error rate holds"
     )
 
 
