@@ -403,7 +403,7 @@ def run(args: argparse.Namespace, folder: Path) -> None:
         print()
         sizes = (len(reviewed), len(held))
         for name, outcomes in results.items():
-            compared = results["jury"] if name.startswith("cascade") else None
+            compared = results["jury"] if name in CASCADES else None
             report(name, outcomes, target, compared, per_review, sizes)
 
 
