@@ -14,10 +14,11 @@ scores: they are the random sample that calibrating the whole cascade rests on.
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agent.calibration.rule import Thresholds, latest_rule, thresholds_for
 from agent.errors import ConfigError
-from agent.records import Backend
+from agent.records import Backend, Verdict
 from agent.store.db import read_only
 
 STAGES = ">"
@@ -32,6 +33,29 @@ class Stage:
     @property
     def models(self) -> list[str]:
         return [b.name for b in self.backends]
+
+
+def stage_score(verdict: Verdict) -> float | None:
+    """What a stage's threshold gates: support where it applies, else agreement (None: the
+    stage cannot accept the item, a failed sample)."""
+    if verdict.label is None or verdict.n_failed:
+        return None
+    return verdict.support if verdict.support is not None else verdict.agreement
+
+
+def tried_stage(
+    models: list[str], verdict: Verdict, accepted: bool, reasons: list[str]
+) -> dict[str, Any]:
+    """A stage's entry in `decisions.stages_tried`: its models, where the item went ("auto",
+    "next", or "escalated" after the last stage), why, and the stage's label and score (what
+    the review queue shows of each stage)."""
+    return {
+        "models": models,
+        "route": "auto" if accepted else "next",
+        "reasons": reasons,
+        "label": verdict.label,
+        "score": stage_score(verdict),
+    }
 
 
 def cascade_key(stages: Sequence[Sequence[str]]) -> str:

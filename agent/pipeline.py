@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from agent import inputs
 from agent.budget import Budget
 from agent.calibration.rule import Thresholds, audit_draw, route
-from agent.cascade import Stage, cascade_key
+from agent.cascade import Stage, cascade_key, tried_stage
 from agent.consistency import build_verdict, round_size, should_stop
 from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
 from agent.examples import ExamplePicker, ExampleSettings, load_picker
@@ -345,13 +345,7 @@ class Labeler:
                 self.settings.audit_seed,
             )
             accepted = routed == "auto" or reasons == ["audit"]
-            tried.append(
-                {
-                    "models": stage.models,
-                    "route": "auto" if accepted else "next",
-                    "reasons": reasons,
-                }
-            )
+            tried.append(tried_stage(stage.models, verdict, accepted, reasons))
             if accepted and chosen is None:
                 chosen = (index, verdict, routed, reasons)
             if chosen is not None and not every_stage:

@@ -292,6 +292,9 @@ def evidence(item: QueueItem, queued: bool = True) -> None:
     st.markdown(f"**Agreement** {agreement} · **mean stated confidence** {confidence}")
     if item.disagreeing_models:
         labelled("Models that disagreed:", ", ".join(item.disagreeing_models))
+    if item.stage_reasons:
+        st.markdown("**Cascade stages**")
+        st.text("\n".join(item.stage_reasons))
     if item.rationales:
         st.markdown("**Rationales**")
         st.html(render.list_html(item.rationales))

@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
 from agent.calibration.rule import Thresholds
+from agent.cascade import Stage
 from agent.guidelines import parse_guideline
 from agent.pipeline import Labeler, RunSettings
 from agent.records import Sample
@@ -521,3 +522,24 @@ def test_hostile_item_text_ids_rationales_notes_and_labels_are_shown_verbatim(ta
     assert_nothing_untrusted_read_as_markdown(ada)
     ada.switch_page("screens/dashboard.py").run()
     assert_nothing_untrusted_read_as_markdown(ada)
+
+
+def test_an_escalated_cascade_item_shows_each_stages_label_and_score(tmp_path, monkeypatch):
+    db = tmp_path / "log.duckdb"
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "c0", "text": "a tweet"}])
+    answers = ["positive", "negative", "neutral", "positive", "negative"]
+    cheap, strong = SplitVotes(answers), SplitVotes(answers)
+    cheap.name, strong.name = "cheap", "strong"
+    no_audit = Thresholds(audit_share=0.0)
+    guideline = parse_guideline((GUIDELINES / "sentiment.md").read_text())
+    escalate_to = [Stage([strong], no_audit)]
+    Labeler(db, guideline, [cheap], RunSettings(), no_audit, escalate_to=escalate_to).run(path)
+    set_settings(db, guideline.name, overlap=1, blind_share=0.0)
+    add_reviewer(db, "ann", "reviewer", PASSWORDS["ann"])
+    monkeypatch.setenv("LABELAGENT_DB", str(db))
+    at = sign_in("ann")
+    assert "**Cascade stages**" in all_text(at)
+    assert [t.value for t in at.text] == [
+        "stage 1 (cheap): label negative, score 0.360 -> to the next stage (low agreement)\n"
+        "stage 2 (strong): label negative, score 0.360 -> to people (low agreement)"
+    ]

@@ -3,25 +3,38 @@ any stage accepts (`labelagent calibrate` on a cascade's decisions), and routing
 items again under the rule without new model calls (`--apply`).
 
 The examples are the reviewed items that went through every stage (audit and calibration-share
-items, `agent.cascade`), so each stage's verdict and score exist for each of them. Stage i's
-threshold is chosen by the single-model fixed-sequence test (`learn.select_threshold`) on the
-examples that stages 0..i-1, under their chosen thresholds, did not accept, at confidence
-1 - (1 - C) / S for S stages (Bonferroni over the stages, as in "Trust or Escalate", Jung et al.
-2025). Then with probability at least C every stage's accepted error is at most E, and so is
-the error among all the items accepted by any stage (a mixture of them).
+items, `agent.cascade`), so each stage's verdict and score exist for each of them. The method is
+a joint fixed-sequence test (Learn-then-Test, Angelopoulos et al. 2021) along a one-parameter
+family of threshold vectors fixed from the examples' scores alone, before any label is read
+(`family`): at step j every stage's threshold is the quantile of its own scores that lets it
+accept about a share j / MAX_LEVELS of the items, strictest first. Each step is tested with the
+one-sided Clopper-Pearson bound at level C on the error of everything the whole cascade accepts
+(whichever stage accepts an item, its label is the one counted), with the whole risk 1 - C and
+no split across stages, because the sequence does not depend on the labels; the loosest step
+reached before the first failure is kept (`learn.fixed_sequence`). Then with probability at
+least C the error among all the items accepted by any stage is at most E.
 """
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 
-from agent.calibration.learn import Example, check_holdout, reviews_needed, select_threshold, split
+from agent.calibration.learn import (
+    MAX_LEVELS,
+    Example,
+    Selection,
+    check_holdout,
+    fixed_sequence,
+    reviews_needed_for,
+    split,
+)
 from agent.calibration.rule import Thresholds, route, store_rule
-from agent.cascade import stage_models, stage_rule_thresholds
+from agent.cascade import stage_models, stage_rule_thresholds, stage_score, tried_stage
 from agent.consistency import build_verdict
 from agent.guidelines import Guideline
 from agent.records import Decision, Sample, Verdict
@@ -45,31 +58,42 @@ class CascadeExample:
     correct: tuple[bool, ...]
 
 
-def stage_score(verdict: Verdict) -> float | None:
-    """What a stage's threshold gates: support where it applies, else agreement."""
-    if verdict.label is None or verdict.n_failed:
-        return None
-    return verdict.support if verdict.support is not None else verdict.agreement
+def family(examples: Sequence[CascadeExample]) -> list[tuple[float | None, ...]]:
+    """The threshold vectors tested, strictest first: at step j of MAX_LEVELS every stage's
+    threshold is the (1 - j / MAX_LEVELS) quantile of its scores on the examples (None: a stage
+    with no score accepts nothing). Labels are never read."""
+    n_stages = len(examples[0].scores) if examples else 0
+    by_stage = [[e.scores[i] for e in examples if e.scores[i] is not None] for i in range(n_stages)]
+    steps: list[tuple[float | None, ...]] = []
+    for share in np.linspace(0, 1, MAX_LEVELS + 1):
+        step = tuple(
+            float(np.quantile(scores, 1 - share)) if scores else None for scores in by_stage
+        )
+        if not steps or step != steps[-1]:
+            steps.append(step)
+    return steps
+
+
+def counts(
+    examples: Sequence[CascadeExample], thresholds: Sequence[float | None]
+) -> tuple[int, int]:
+    """How many examples the cascade accepts under `thresholds`, and how many of them wrongly."""
+    accepted = [right for stage, right in outcome(examples, thresholds) if stage is not None]
+    return len(accepted), sum(not right for right in accepted)
 
 
 def select_stages(
     examples: Sequence[CascadeExample], target_error: float, confidence: float
-) -> list[float | None]:
-    """Each stage's threshold (None: the stage accepts nothing), chosen in stage order."""
-    n_stages = len(examples[0].scores) if examples else 0
-    level = 1 - (1 - confidence) / max(n_stages, 1)
-    remaining, chosen = list(examples), []
-    for i in range(n_stages):
-        found = [
-            Example(e.item_id, e.scores[i], e.correct[i])
-            for e in remaining
-            if e.scores[i] is not None
-        ]
-        threshold = select_threshold(found, target_error, level).threshold if found else None
-        chosen.append(threshold)
-        if threshold is not None:
-            remaining = [e for e in remaining if not _accepts(e, i, threshold)]
-    return chosen
+) -> Selection:
+    """The cascade's thresholds (`threshold` None: no step passed), by the joint test."""
+
+    def upper(k: int, n: int, _: object) -> float:
+        return binomial_upper(k, n, confidence) if n else 1.0
+
+    def accepted(thresholds: tuple[float | None, ...]) -> tuple[int, int]:
+        return counts(examples, thresholds)
+
+    return fixed_sequence(family(examples), accepted, upper, len(examples), target_error)
 
 
 def _accepts(e: CascadeExample, stage: int, threshold: float | None) -> bool:
@@ -110,7 +134,9 @@ def calibrate_cascade(
     holdout: float = 0.2,
 ) -> dict[str, Any]:
     cal, held = split(examples, holdout)
-    thresholds = select_stages(cal, target_error, confidence)
+    selection = select_stages(cal, target_error, confidence)
+    n_stages = len(cal[0].scores) if cal else len(examples[0].scores)
+    thresholds = list(selection.threshold or [None] * n_stages)
     out: dict[str, Any] = {
         "status": "rule",
         "target_error": target_error,
@@ -118,33 +144,25 @@ def calibrate_cascade(
         "n_calibration": len(cal),
         "n_holdout": len(held),
         "thresholds": thresholds,
+        "steps": [asdict(step) for step in selection.steps],
         "calibration": summary(cal, thresholds, confidence),
         "holdout": None,
         "more_reviews_needed": None,
     }
-    if all(t is None for t in thresholds):
-        n_stages = len(thresholds)
-        level = 1 - (1 - confidence) / max(n_stages, 1)
-        needs = [
-            reviews_needed(
-                [Example(e.item_id, e.scores[i], e.correct[i]) for e in cal if e.scores[i]],
-                target_error,
-                level,
-            )
-            for i in range(n_stages)
-        ]
-        known = [n for n in needs if n is not None]
-        out["more_reviews_needed"] = min(known) if known else None
-        out["status"] = "too_few" if known else "no_rule"
-        out["message"] = _no_rule(len(cal), target_error, confidence, out["more_reviews_needed"])
+    if selection.threshold is None:
+        needed = reviews_needed_for(
+            [counts(cal, t) for t in family(cal)], len(cal), target_error, confidence
+        )
+        out["more_reviews_needed"] = needed
+        out["status"] = "too_few" if needed is not None else "no_rule"
+        out["message"] = _no_rule(len(cal), target_error, confidence, needed)
         return out
     s = out["calibration"]
     out["message"] = (
         f"cascade thresholds {_shown(thresholds)}: {s['accepted']} of {len(cal)} reviewed items"
         f" accepted ({s['coverage']:.0%}; by stage {s['by_stage']}), {s['errors']} wrong; with"
         f" probability {confidence:g} the error of everything accepted is at most"
-        f" {target_error:g} (each of {len(thresholds)} stages tested at confidence"
-        f" {1 - (1 - confidence) / len(thresholds):.4g})"
+        f" {target_error:g} (one joint test of the {len(thresholds)} stages' thresholds)"
     )
     if held:
         h = summary(held, thresholds, confidence)
@@ -170,14 +188,14 @@ def _shown(thresholds: Sequence[float | None]) -> str:
 def _no_rule(n: int, target_error: float, confidence: float, needed: int | None) -> str:
     if needed is None:
         return (
-            f"no stage's threshold keeps the error under {target_error:g}: on {n} reviewed items"
+            f"no thresholds keep the error under {target_error:g}: on {n} reviewed items"
             " that went through every stage even the surest labels are wrong too often"
         )
     return (
         f"{n} reviewed items that went through every stage are too few to guarantee an error"
         f" under {target_error:g} with probability {confidence:g}; about {needed} more reviews of"
-        " such items (audit, --calibration-share, or imported labels) would let the best stage"
-        " pass if its current error rate holds"
+        " such items (audit, --calibration-share, or imported labels) would let the best"
+        " thresholds pass if their current error rate holds"
     )
 
 
@@ -262,7 +280,7 @@ def run_cascade_calibration(
         ],
         "target_error": target_error,
         "confidence": confidence,
-        "method": "fixed-sequence Clopper-Pearson per stage, Bonferroni over stages",
+        "method": "joint fixed-sequence Clopper-Pearson along per-stage score quantiles",
         "coverage": out["calibration"]["coverage"],
         "error_bound": out["calibration"]["error_bound"],
     }
@@ -270,6 +288,7 @@ def run_cascade_calibration(
         "reference": reference,
         "holdout_share": holdout,
         "holdout": out["holdout"],
+        "steps": out["steps"],
         "examples": [[e.item_id, list(e.scores), list(e.correct)] for e in examples],
     }
     out["calibration_id"] = store_rule(db, guideline.content_hash, key, rule, details)
@@ -328,8 +347,7 @@ def _walk(
             return None
         routed, reasons = route(verdict, thresholds, row.item_id, guideline.content_hash, secret)
         accepted = routed == "auto" or reasons == ["audit"]
-        step = {"models": stage_models(row.model)[index], "reasons": reasons}
-        tried.append(step | {"route": "auto" if accepted else "next"})
+        tried.append(tried_stage(stage_models(row.model)[index], verdict, accepted, reasons))
         if accepted:
             chosen = (index, verdict, routed, reasons)
             break

@@ -31,6 +31,7 @@ import hashlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
@@ -55,7 +56,7 @@ class Example:
 
 @dataclass(frozen=True)
 class Step:
-    threshold: float
+    threshold: Any  # a threshold, or a cascade's thresholds (one per stage)
     accepted: int
     errors: int
     upper: float | None  # None: skipped, too few items to pass even without an error
@@ -64,7 +65,7 @@ class Step:
 
 @dataclass
 class Selection:
-    threshold: float | None
+    threshold: Any
     steps: list[Step]
 
     @property
@@ -136,15 +137,30 @@ def select_threshold(
             return binomial_upper(k, n, confidence) if n else 1.0
         return hypergeometric_upper(k, n, int((others >= t).sum()), confidence)
 
+    def counts(t: float) -> tuple[int, int]:
+        accepted = scores >= t
+        return int(accepted.sum()), int(wrong[accepted].sum())
+
+    return fixed_sequence(levels(scores.tolist()), counts, upper, len(scores), target_error)
+
+
+def fixed_sequence(
+    candidates: Sequence[Any],
+    counts: Callable[[Any], tuple[int, int]],
+    upper: Callable[[int, int, Any], float],
+    total: int,
+    target_error: float,
+) -> Selection:
+    """The fixed-sequence test: `candidates` strictest first (a threshold, or a cascade's
+    thresholds), `counts(c)` the items c accepts among the `total` reviewed ones and how many of
+    them are wrong, `upper(k, n, c)` the bound at the confidence. The loosest candidate reached
+    before the first failure is kept; candidates too small to pass (`allowed_errors`) are
+    skipped, which depends on counts only."""
     steps: list[Step] = []
     chosen = None
-    candidates = levels(scores.tolist())
-    tolerated = allowed_errors(
-        upper, len(scores), candidates[-1] if candidates else 1.0, target_error
-    )
+    tolerated = allowed_errors(upper, total, candidates[-1] if candidates else 1.0, target_error)
     for t in candidates:
-        accepted = scores >= t
-        n, k = int(accepted.sum()), int(wrong[accepted].sum())
+        n, k = counts(t)
         if upper(min(tolerated(n), n), n, t) > target_error:
             steps.append(Step(t, n, k, None, False))
             continue
@@ -158,7 +174,7 @@ def select_threshold(
 
 
 def allowed_errors(
-    upper: Callable[[int, int, float], float], total: int, loosest: float, target_error: float
+    upper: Callable[[int, int, Any], float], total: int, loosest: Any, target_error: float
 ) -> Callable[[int], int]:
     """How many errors a threshold accepting n items must be able to show and still pass, to be
     tested at all: n * E * SKIP_SHARE when all `total` reviewed items could pass that way, else
@@ -204,23 +220,31 @@ def reviews_needed(
 ) -> int | None:
     """How many more reviewed items (drawn like these) the most promising threshold needs, if its
     observed error rate and share hold; None when no threshold's observed error is below E."""
+    scores = [e.score for e in examples]
+    counts = [
+        (sum(s >= t for s in scores), sum(not e.correct for e in examples if e.score >= t))
+        for t in levels(scores)
+    ]
+    return reviews_needed_for(counts, len(examples), target_error, confidence)
+
+
+def reviews_needed_for(
+    counts: Sequence[tuple[int, int]], total: int, target_error: float, confidence: float
+) -> int | None:
+    """`reviews_needed` from each candidate's (accepted, wrong) counts among `total` items."""
     best = None
-    n_total = len(examples)
-    for t in levels([e.score for e in examples]):
-        accepted = [e for e in examples if e.score >= t]
-        rate = sum(not e.correct for e in accepted) / len(accepted)
-        share = len(accepted) / n_total
-        if rate >= target_error:
+    for accepted, wrong in counts:
+        if not accepted or wrong / accepted >= target_error:
             continue
-        n = len(accepted)
+        rate, share, n = wrong / accepted, accepted / total, accepted
         while (
             n < 1_000_000
             and binomial_upper(max(math.ceil(rate * n), 1), n, confidence) > target_error
         ):
             n = max(n + 1, int(n * 1.1))
-        total = math.ceil(n / share)
-        best = total if best is None else min(best, total)
-    return None if best is None else max(best - n_total, 1)
+        needed = math.ceil(n / share)
+        best = needed if best is None else min(best, needed)
+    return None if best is None else max(best - total, 1)
 
 
 def check_holdout(held: Sequence[Example], threshold: float, confidence: float) -> dict:

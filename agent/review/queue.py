@@ -5,6 +5,7 @@ reviewers never hold the same item and an abandoned item returns to the queue. D
 makes the claim atomic across processes, the store's in-process lock across browser sessions.
 """
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -47,6 +48,7 @@ class QueueItem:
     blind: bool
     priority: float
     rationales: list[str] = field(default_factory=list)
+    stages_tried: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def why(self) -> str:
@@ -62,6 +64,27 @@ class QueueItem:
         if others:
             parts.append("reasons: " + ", ".join(r.replace("_", " ") for r in others))
         return f"priority {self.priority:.2f}: " + "; ".join(parts)
+
+    @property
+    def stage_reasons(self) -> list[str]:
+        """One line per stage of a cascade the item went through: its models, label and score,
+        and where the item went and why (no lines for a one-stage run)."""
+        if len(self.stages_tried) < 2:
+            return []
+        return [stage_line(i, stage) for i, stage in enumerate(self.stages_tried)]
+
+
+def stage_line(index: int, stage: dict[str, Any]) -> str:
+    label = stage.get("label")
+    shown = "—" if label is None else label if isinstance(label, str) else json.dumps(label)
+    score = stage.get("score")
+    went = {"auto": "accepted", "next": "to the next stage", "escalated": "to people"}
+    reasons = ", ".join(r.replace("_", " ") for r in stage.get("reasons", []))
+    return (
+        f"stage {index + 1} ({', '.join(stage.get('models', []))}): label {shown}, score "
+        f"{'—' if score is None else f'{score:.3f}'} -> {went.get(stage.get('route'), '?')}"
+        + (f" ({reasons})" if reasons else "")
+    )
 
 
 def set_settings(db: str | Path, guideline: str, overlap: int, blind_share: float) -> int:
@@ -125,6 +148,7 @@ def queue_item(decision: Escalated, key: str, priority: float, blind_share: floa
         votes=decision.votes,
         reasons=decision.reasons,
         disagreeing_models=decision.disagreeing_models,
+        stages_tried=decision.stages_tried,
         priority=priority,
         blind=is_blind(
             decision.item_id, decision.guideline_hash, decision.reasons, blind_share, key

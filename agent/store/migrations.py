@@ -307,7 +307,7 @@ CREATE TABLE retries (
         "cascades: the stage that decided an item and the stages it went through",
         """
 ALTER TABLE decisions ADD COLUMN stage INTEGER; -- the cascade stage (0 = --model) whose verdict this is: the one that accepted the item, else the last one tried; NULL before schema 8
-ALTER TABLE decisions ADD COLUMN stages_tried JSON; -- [{"models": [...], "route": auto | next | escalated, "reasons": [...]}] per stage tried, in order; NULL before schema 8
+ALTER TABLE decisions ADD COLUMN stages_tried JSON; -- [{"models": [...], "route": auto | next | escalated, "reasons": [...], "label": the stage verdict label, "score": its support or agreement}] per stage tried, in order (label and score: decisions made since they were added); NULL before schema 8
 ALTER TABLE decisions_history ADD COLUMN stage INTEGER;
 ALTER TABLE decisions_history ADD COLUMN stages_tried JSON;
 """,

@@ -7,7 +7,13 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agent.store.review.queue import ESCALATED_COLUMNS, Escalated, QueueFilter, escalated
+from agent.store.review.queue import (
+    ESCALATED_COLUMNS,
+    ESCALATED_WIDTH,
+    Escalated,
+    QueueFilter,
+    escalated,
+)
 
 # What an item's human reviews add up to, for adjudication.
 REVIEW_STATE = """
@@ -57,7 +63,8 @@ def cases(con: DuckDBPyConnection, where: QueueFilter, limit: int) -> list[CaseR
         """,
         [*params, limit],
     ).fetchall()
-    return [CaseRow(escalated(row[:11]), flagged=row[11], n_distinct=row[12]) for row in rows]
+    n = ESCALATED_WIDTH
+    return [CaseRow(escalated(row[:n]), flagged=row[n], n_distinct=row[n + 1]) for row in rows]
 
 
 def human_reviews(con: DuckDBPyConnection, item_id: str, guideline_hash: str) -> list[ReviewRow]:

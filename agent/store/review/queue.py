@@ -39,7 +39,8 @@ PRIORITY = """
 
 # The columns `escalated` reads, from decisions d, guidelines g and items i.
 ESCALATED_COLUMNS = """d.item_id, d.guideline_hash, g.name, g.task, i.fields, d.label,
-d.agreement, d.confidence, d.votes, d.reasons, d.disagreeing_models"""
+d.agreement, d.confidence, d.votes, d.reasons, d.disagreeing_models, d.stages_tried"""
+ESCALATED_WIDTH = ESCALATED_COLUMNS.count(",") + 1
 
 
 @dataclass
@@ -88,6 +89,7 @@ class Escalated:
     votes: dict[str, int]
     reasons: list[str]
     disagreeing_models: list[str]
+    stages_tried: list[dict[str, Any]]  # a cascade's stages (agent.cascade.tried_stage); else []
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,7 @@ def escalated(row: tuple[Any, ...]) -> Escalated:
         votes=json.loads(row[8]),
         reasons=json.loads(row[9]),
         disagreeing_models=json.loads(row[10]),
+        stages_tried=json.loads(row[11] or "[]"),
     )
 
 
@@ -194,7 +197,8 @@ def claimable(
         """,
         [reviewer, reviewer, reviewer, *params, size],
     ).fetchall()
-    return [Claimable(escalated(row[:11]), priority=row[11], blind_share=row[12]) for row in rows]
+    n = ESCALATED_WIDTH
+    return [Claimable(escalated(row[:n]), priority=row[n], blind_share=row[n + 1]) for row in rows]
 
 
 def put_claims(
