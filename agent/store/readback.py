@@ -46,6 +46,29 @@ class RowCounts:
     reviews: int
 
 
+@dataclass(frozen=True)
+class DraftCost:
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    cached_prompt_tokens: int | None
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class BatchRun:
+    """What a `label --batch` run left in the log."""
+
+    decided: int
+    decided_items: int
+    batches: int
+    batch_ids: int
+    drafts: int
+    duplicate_drafts: int  # (item, model, sample index) stored more than once
+    batch_statuses: list[tuple[str, int]]
+    stage_routes: list[tuple[int | None, str, int]]  # (stage, route, decisions)
+
+
 def drafts_in_order(con: DuckDBPyConnection) -> list[StoredDraft]:
     """Every draft, by item and sample index."""
     rows = con.execute(
@@ -103,3 +126,32 @@ def unreviewed_escalated(con: DuckDBPyConnection) -> int:
 def ping(con: DuckDBPyConnection) -> None:
     """The least a transaction can do: to time opening and closing the file."""
     con.execute("SELECT 1").fetchall()
+
+
+def draft_costs(con: DuckDBPyConnection) -> list[DraftCost]:
+    rows = con.execute(
+        "SELECT model, prompt_tokens, completion_tokens, cached_prompt_tokens, cost_usd FROM drafts"
+    ).fetchall()
+    return [DraftCost(*row) for row in rows]
+
+
+def batch_run(con: DuckDBPyConnection) -> BatchRun:
+    def one(sql: str) -> tuple:
+        return con.execute(sql).fetchone()
+
+    decided, decided_items = one("SELECT count(*), count(DISTINCT item_id) FROM decisions")
+    batches, batch_ids = one("SELECT count(*), count(DISTINCT batch_id) FROM batches")
+    (drafts,) = one("SELECT count(*) FROM drafts")
+    (duplicates,) = one(
+        "SELECT count(*) FROM (SELECT item_id, model, sample_index FROM drafts"
+        " GROUP BY item_id, model, sample_index HAVING count(*) > 1) AS repeated"
+    )
+    statuses = con.execute(
+        "SELECT status, count(*) FROM batches GROUP BY status ORDER BY status"
+    ).fetchall()
+    routes = con.execute(
+        "SELECT stage, route, count(*) FROM decisions GROUP BY stage, route ORDER BY stage, route"
+    ).fetchall()
+    return BatchRun(
+        decided, decided_items, batches, batch_ids, drafts, duplicates, statuses, routes
+    )

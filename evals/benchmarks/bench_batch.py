@@ -15,17 +15,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 
 from agent import prices
 from agent.simserver import SimConfig, SimServer
+from agent.store import readback
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
 MODEL = "openai/gpt-4o-mini"  # litellm's table has its batch price
 ESCALATE = "openai/gpt-4o"
+T = TypeVar("T")
 
 
 def corpus(where: Path, n: int) -> tuple[Path, dict[str, dict]]:
@@ -46,10 +50,10 @@ def command(db: Path, items: Path, url: str) -> list[str]:
     ]  # fmt: skip
 
 
-def query(db: Path, sql: str) -> list[tuple]:
+def query(db: Path, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute(sql).fetchall()
+        return read(con)
     finally:
         con.close()
 
@@ -86,14 +90,14 @@ def resume(run: list[str], attempts: int = 5) -> list[int]:
 
 def costs(db: Path) -> tuple[float, float]:
     """The drafts' cost as logged (batch price) and the online price of the same tokens."""
-    drafts = query(
-        db,
-        "SELECT model, prompt_tokens, completion_tokens, cached_prompt_tokens, cost_usd"
-        " FROM drafts",
-    )
-    batch = sum(row[4] for row in drafts)
+    drafts = query(db, readback.draft_costs)
+    batch = sum(d.cost_usd or 0.0 for d in drafts)
     online = sum(
-        prices.price(m, p or 0, c or 0, cached or 0) or 0.0 for m, p, c, cached, _ in drafts
+        prices.price(
+            d.model, d.prompt_tokens or 0, d.completion_tokens or 0, d.cached_prompt_tokens or 0
+        )
+        or 0.0
+        for d in drafts
     )
     return batch, online
 
@@ -123,25 +127,20 @@ def main() -> None:
             codes = resume(run)
             created, drawn = server.counts["batches_created"], server.counts["choices"]
         elapsed = time.monotonic() - started
-        decided, distinct = query(db, "SELECT count(*), count(DISTINCT item_id) FROM decisions")[0]
-        logged, logged_ids = query(db, "SELECT count(*), count(DISTINCT batch_id) FROM batches")[0]
-        drafts = query(db, "SELECT count(*) FROM drafts")[0][0]
-        statuses = query(db, "SELECT status, count(*) FROM batches GROUP BY 1 ORDER BY 1")
-        duplicates = query(
-            db,
-            "SELECT count(*) FROM (SELECT item_id, model, sample_index FROM drafts"
-            " GROUP BY ALL HAVING count(*) > 1)",
-        )[0][0]
-        by_stage = query(
-            db, "SELECT stage, route, count(*) FROM decisions GROUP BY ALL ORDER BY ALL"
-        )
+        stored = query(db, readback.batch_run)
         batch_cost, online_cost = costs(db)
     print(f"items: {args.items}; resumed runs' exit codes: {codes}; wall {elapsed:.1f} s")
-    print(f"items decided: {decided} ({distinct} distinct); by stage and route: {by_stage}")
-    print(f"batches created by the server: {created}; in the log: {logged} ({logged_ids} ids)")
-    print(f"batch statuses in the log: {statuses}")
-    print(f"samples the server drew in batches: {drawn}; drafts in the log: {drafts}")
-    print(f"duplicate drafts: {duplicates}")
+    print(
+        f"items decided: {stored.decided} ({stored.decided_items} distinct);"
+        f" by stage and route: {stored.stage_routes}"
+    )
+    print(
+        f"batches created by the server: {created}; in the log: {stored.batches}"
+        f" ({stored.batch_ids} ids)"
+    )
+    print(f"batch statuses in the log: {stored.batch_statuses}")
+    print(f"samples the server drew in batches: {drawn}; drafts in the log: {stored.drafts}")
+    print(f"duplicate drafts: {stored.duplicate_drafts}")
     print(
         f"cost of the drafts: ${batch_cost:.4f} at the batch price, ${online_cost:.4f} at the "
         f"online price of the same tokens ({batch_cost / online_cost:.0%})"

@@ -53,7 +53,7 @@ import duckdb
 from agent.consistency import next_batch
 from agent.guidelines import Guideline, load_guideline
 from agent.records import Item, Sample, SampleRequest
-from agent.store.readback import decided_labels, drafts_in_order
+from agent.store.readback import decided_labels, draft_costs, drafts_in_order
 from agent.tasks import aggregate, build_messages
 
 REPO = Path(__file__).resolve().parents[2]
@@ -852,12 +852,13 @@ def _rounds_one(url: str, items_path: Path, db: Path, schedule: str, args: Any) 
     progress = labeler.run(items_path)
     con = duckdb.connect(str(db), read_only=True)
     try:
-        dollars, prompt, cached = con.execute(
-            "SELECT sum(cost_usd), sum(prompt_tokens), sum(cached_prompt_tokens) FROM drafts"
-        ).fetchone()
-        labels = dict(con.execute("SELECT item_id, label FROM decisions").fetchall())
+        drafts = draft_costs(con)
+        labels = {d.item_id: d.label for d in decided_labels(con)}
     finally:
         con.close()
+    dollars = sum(d.cost_usd or 0.0 for d in drafts)
+    prompt = sum(d.prompt_tokens or 0 for d in drafts)
+    cached = sum(d.cached_prompt_tokens or 0 for d in drafts)
     return RoundsResult(
         schedule, progress.done, dollars, backend.requests, progress.requests_samples,
         prompt, cached, labels, backend.round_costs(),
