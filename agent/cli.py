@@ -27,6 +27,7 @@ from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
 from agent.inputs import IdField
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
+from agent.store.address import parse_db
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
     from agent.costs import Costs
@@ -43,7 +44,17 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
-Db = Annotated[Path, typer.Option("--db", help="The DuckDB log file (created if missing).")]
+Db = Annotated[
+    Path,  # or a PostgresUrl: Typer takes no union, parse_db decides
+    typer.Option(
+        "--db",
+        envvar="LABELAGENT_DB",
+        parser=parse_db,
+        metavar="FILE|URL",
+        help="The log: a DuckDB file (created if missing), or a PostgreSQL database "
+        "(postgresql://user@host:port/name).",
+    ),
+]
 GuidelineOpt = Annotated[
     Path,
     typer.Option(
