@@ -812,6 +812,33 @@ def migrate(db: Db = DEFAULT_DB) -> None:
         out.print(f"{db}: upgraded from schema version {before} to {after}.")
 
 
+@app.command("copy")
+def copy_command(
+    source: Annotated[
+        Path,
+        typer.Option("--from", parser=parse_db, metavar="FILE|URL", help="The log to copy."),
+    ],
+    target: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            parser=parse_db,
+            metavar="FILE|URL",
+            help="Where to: a new DuckDB file or an empty PostgreSQL database.",
+        ),
+    ],
+) -> None:
+    """Copy a whole log, every table row for row, between DuckDB files and PostgreSQL databases
+    (postgresql://user@host:port/name), either way. The target must hold no rows."""
+    from agent.store.copying import copy_log
+
+    with _reported():
+        copied = copy_log(source, target)
+    out.print(
+        f"Copied {sum(copied.values())} rows in {len(copied)} tables from {source} to {target}."
+    )
+
+
 reviewer_app = typer.Typer(help="Reviewer accounts for the review app.", no_args_is_help=True)
 app.add_typer(reviewer_app, name="reviewer")
 
