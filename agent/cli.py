@@ -786,16 +786,25 @@ def schema(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write the Markdown here instead of printing it.")
     ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            parser=parse_db,
+            metavar="FILE|URL",
+            help="Document the schema this log has (DuckDB file or PostgreSQL URL) instead.",
+        ),
+    ] = None,
 ) -> None:
-    """Print the documented schema of the DuckDB log."""
+    """Print the documented schema of the log (DuckDB or PostgreSQL)."""
     from agent.store.schema_doc import generate
 
-    text = generate()
+    with _reported():
+        text = generate(db)
+        if out_path:
+            out_path.write_text(text, encoding="utf-8")
     if not out_path:
         print(text, end="")
-        return
-    with _reported():
-        out_path.write_text(text, encoding="utf-8")
 
 
 @app.command()

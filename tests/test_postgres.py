@@ -9,12 +9,13 @@ import sys
 
 import psycopg
 import pytest
+from conftest import REPO
 
 from agent.errors import DatabaseError
 from agent.store.address import PostgresUrl, parse_db, redact
 from agent.store.db import migrate, read_only, require_existing, transaction
 from agent.store.migrations import MIGRATIONS
-from agent.store.schema_doc import describe
+from agent.store.schema_doc import describe, generate
 
 NEWEST = MIGRATIONS[-1].version
 
@@ -166,3 +167,15 @@ def test_a_wrong_url_on_the_command_line_is_one_clear_message(postgres_url):
     assert done.returncode == 1
     assert 'database "nowhere" does not exist' in done.stderr
     assert "Traceback" not in done.stderr and "s3cret" not in done.stderr
+
+
+def test_schema_of_a_postgresql_log_is_the_documented_schema(postgres_url):
+    migrate(postgres_url, target=NEWEST - 1)
+    older = labelagent("schema", "--db", postgres_url)
+    assert older.returncode == 0, older.stderr
+    assert f"Schema version {NEWEST - 1}." in older.stdout
+    migrate(postgres_url)
+    done = labelagent("schema", "--db", postgres_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == generate() == (REPO / "docs" / "schema.md").read_text(encoding="utf-8")
+    assert older.stdout != done.stdout

@@ -5,7 +5,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.store.db import Location, migrate, transaction
+from agent.store.db import Location, migrate, read_only, transaction
 from agent.store.migrations import MIGRATIONS
 
 _COLUMN = re.compile(r"^\s+(\w+)\s+[^-]*?--\s*(.+)$")
@@ -78,15 +78,20 @@ def _comments() -> dict[tuple[str, str], str]:
     return comments
 
 
-def generate() -> str:
+def generate(db: Location | None = None) -> str:
+    """The schema this labelagent makes, or with `db` the one that log has (read only)."""
     comments = _comments()
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "schema.duckdb"
-        migrate(db)
-        columns = describe(db)
+    if db is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            fresh = Path(tmp) / "schema.duckdb"
+            migrate(fresh)
+            version, columns = MIGRATIONS[-1].version, describe(fresh)
+    else:
+        with read_only(db, any_version=True) as version:
+            columns = describe(db)
     lines = [HEADER, "| DuckDB | PostgreSQL |", "|---|---|"]
     lines += [f"| {duckdb} | {postgres} |" for duckdb, postgres in POSTGRES_TYPES.items()]
-    lines += ["", f"Schema version {MIGRATIONS[-1].version}.", ""]
+    lines += ["", f"Schema version {version}.", ""]
     current = None
     for column in columns:
         if column.table != current:
