@@ -113,7 +113,7 @@ def set_setting(db: str | Path, name: str, value: str) -> float:
 def read_settings(con: duckdb.DuckDBPyConnection) -> dict[str, float | None]:
     stored = dict(
         con.execute(
-            "SELECT name, value FROM log_settings WHERE list_contains(?, name)", [list(SETTINGS)]
+            "SELECT name, value FROM log_settings WHERE name = ANY($1)", [list(SETTINGS)]
         ).fetchall()
     )
     return {name: float(stored[name]) if name in stored else None for name in SETTINGS}
@@ -133,9 +133,9 @@ def costs(db: str | Path, guideline_hash: str | None = None) -> Costs:
 def log_costs(con: duckdb.DuckDBPyConnection, guideline_hash: str | None = None) -> Costs:
     rate = read_settings(con)["reviewer_cost_per_hour"]
     guidelines = con.execute(
-        "SELECT guideline_hash, name FROM guidelines WHERE $g IS NULL OR guideline_hash = $g"
-        " ORDER BY name",
-        {"g": guideline_hash},
+        "SELECT guideline_hash, name FROM guidelines"
+        " WHERE CAST($1 AS VARCHAR) IS NULL OR guideline_hash = $1 ORDER BY name",
+        [guideline_hash],
     ).fetchall()
     return Costs(rate, [guideline_costs(con, ghash, name, rate) for ghash, name in guidelines])
 
@@ -146,14 +146,15 @@ def guideline_costs(
     spend = model_spend(con, ghash)
     model_cost = sum(s.cost_usd for s in spend)
     items, timed, seconds, median = con.execute(
-        "SELECT (SELECT count(*) FROM (SELECT item_id FROM decisions WHERE guideline_hash = $g"
-        "  UNION SELECT item_id FROM reviews WHERE guideline_hash = $g"
-        "  AND annotator_kind = 'human')),"
-        f" (SELECT count(*) FROM reviews WHERE guideline_hash = $g AND {TIMED}),"
+        "SELECT (SELECT count(*) FROM (SELECT item_id FROM decisions WHERE guideline_hash = $1"
+        "  UNION SELECT item_id FROM reviews WHERE guideline_hash = $1"
+        "  AND annotator_kind = 'human') AS touched),"
+        f" (SELECT count(*) FROM reviews WHERE guideline_hash = $1 AND {TIMED}),"
         f" (SELECT coalesce(sum(seconds_on_screen), 0) FROM reviews"
-        f"  WHERE guideline_hash = $g AND {TIMED}),"
-        f" (SELECT median(seconds_on_screen) FROM reviews WHERE guideline_hash = $g AND {PACED})",
-        {"g": ghash},
+        f"  WHERE guideline_hash = $1 AND {TIMED}),"
+        " (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_on_screen) FROM reviews"
+        f"  WHERE guideline_hash = $1 AND {PACED})",
+        [ghash],
     ).fetchone()
     reviewer_cost = _dollars(seconds, rate)
     sources = _by_source(con, ghash, reviewer_cost)
@@ -182,8 +183,8 @@ def model_spend(con: duckdb.DuckDBPyConnection, ghash: str) -> list[Spend]:
     rows = con.execute(
         "SELECT model, NULL AS stage, count(*), coalesce(sum(prompt_tokens), 0),"
         " coalesce(sum(cached_prompt_tokens), 0), coalesce(sum(completion_tokens), 0),"
-        " coalesce(sum(cost_usd), 0) FROM drafts WHERE guideline_hash = ?"
-        " GROUP BY ALL ORDER BY model",
+        " coalesce(sum(cost_usd), 0) FROM drafts WHERE guideline_hash = $1"
+        " GROUP BY model ORDER BY model",
         [ghash],
     ).fetchall()
     return [Spend(*row[:6], cost_usd=round(row[6], 6)) for row in rows]
@@ -194,9 +195,9 @@ def _by_source(
 ) -> list[SourceCost]:
     rows = con.execute(
         "SELECT f.source, count(*), coalesce(sum(d.cost), 0) FROM final_labels f"
-        " LEFT JOIN (SELECT item_id, sum(cost_usd) AS cost FROM drafts WHERE guideline_hash = $g"
-        "  GROUP BY 1) d USING (item_id) WHERE f.guideline_hash = $g GROUP BY 1",
-        {"g": ghash},
+        " LEFT JOIN (SELECT item_id, sum(cost_usd) AS cost FROM drafts WHERE guideline_hash = $1"
+        "  GROUP BY 1) d USING (item_id) WHERE f.guideline_hash = $1 GROUP BY 1",
+        [ghash],
     ).fetchall()
     found = {source: (labels, spent) for source, labels, spent in rows}
     out = []
@@ -219,7 +220,7 @@ def coverage_curve(
 ) -> list[CoveragePoint]:
     """One point per agreement level the decided labels reach: what accepting from there buys."""
     levels = con.execute(
-        "SELECT agreement, count(*) FROM decisions WHERE guideline_hash = ?"
+        "SELECT agreement, count(*) FROM decisions WHERE guideline_hash = $1"
         " AND label IS NOT NULL AND agreement IS NOT NULL GROUP BY 1 ORDER BY 1 DESC",
         [ghash],
     ).fetchall()

@@ -1,5 +1,7 @@
 """What the database holds: counts by route, reviews, cost."""
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,12 +53,10 @@ def status(db: str | Path) -> LogStatus:
             " (SELECT count(DISTINCT w.item_id) FROM retries w"
             "  WHERE w.guideline_hash = g.guideline_hash)"
             " FROM guidelines g LEFT JOIN decisions d USING (guideline_hash)"
-            " GROUP BY ALL ORDER BY g.name"
+            " GROUP BY g.guideline_hash, g.name, g.task ORDER BY g.name"
         ).fetchall()
-        reasons = con.execute(
-            "SELECT guideline_hash, reason, count(*) FROM"
-            " (SELECT guideline_hash, unnest(CAST(reasons AS VARCHAR[])) AS reason FROM decisions"
-            "  WHERE route = 'escalated') GROUP BY ALL ORDER BY 3 DESC"
+        escalated = con.execute(
+            "SELECT guideline_hash, reasons FROM decisions WHERE route = 'escalated'"
         ).fetchall()
         totals = con.execute(
             "SELECT (SELECT count(*) FROM items), (SELECT count(*) FROM drafts),"
@@ -66,9 +66,7 @@ def status(db: str | Path) -> LogStatus:
             " (SELECT count(DISTINCT (item_id, guideline_hash)) FROM retries)"
         ).fetchone()
         costs = log_costs(con)
-    by_reason: dict[str, dict[str, int]] = {}
-    for ghash, reason, count in reasons:
-        by_reason.setdefault(ghash, {})[reason] = count
+    by_reason = _reason_counts(escalated)
     return LogStatus(
         db=str(db),
         items=totals[0],
@@ -95,3 +93,12 @@ def status(db: str | Path) -> LogStatus:
         ],
         costs=costs,
     )
+
+
+def _reason_counts(escalated: list[tuple[str, str]]) -> dict[str, dict[str, int]]:
+    """Per guideline, how often each reason escalated an item, most first. Counted here rather
+    than in SQL: DuckDB and PostgreSQL have no common way to unnest a JSON list."""
+    counts: dict[str, Counter[str]] = {}
+    for ghash, reasons in escalated:
+        counts.setdefault(ghash, Counter()).update(json.loads(reasons))
+    return {ghash: dict(counter.most_common()) for ghash, counter in counts.items()}

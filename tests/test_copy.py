@@ -1,9 +1,12 @@
 """`labelagent copy`: a log made by a real labeling run moves DuckDB -> PostgreSQL -> DuckDB (and
-DuckDB -> DuckDB) with every row of every table intact (against a real PostgreSQL server)."""
+DuckDB -> DuckDB) with every row of every table intact; `labelagent status` reads the same figures
+from the copy in PostgreSQL (against a real PostgreSQL server)."""
 
+import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -11,8 +14,10 @@ import psycopg
 import pytest
 from conftest import GUIDELINES, REPO, label_command, write_jsonl
 
+from agent.costs import set_setting
 from agent.errors import DatabaseError
 from agent.simserver import SimConfig, SimServer
+from agent.status import status
 from agent.store.copying import copy_log
 from agent.store.db import migrate, transaction
 
@@ -148,3 +153,26 @@ def test_a_target_that_holds_rows_is_refused_and_left_as_it_was(labeled, postgre
         con.execute("INSERT INTO log_settings (name, value) VALUES ('x', 'y')")
     with pytest.raises(DatabaseError, match=r"1 rows in log_settings"):
         copy_log(labeled, other)
+
+
+def test_status_reads_the_same_figures_from_postgresql(labeled, postgres_url, tmp_path):
+    timed = tmp_path / "timed.duckdb"
+    copy_log(labeled, timed)
+    set_setting(timed, "reviewer_cost_per_hour", "30")
+    with transaction(timed) as con:
+        for item, seconds in (("c01", 12.5), ("c02", 4.0), ("c03", 30.25)):
+            con.execute(
+                "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, source,"
+                " seconds_on_screen) SELECT $1, guideline_hash, 'bob', '\"negative\"', 'correct',"
+                " 'review_ui', $2 FROM guidelines",
+                [item, seconds],
+            )
+    copy_log(timed, postgres_url)
+
+    on_duckdb, on_postgres = status(timed), status(postgres_url)
+    assert replace(on_postgres, db="") == replace(on_duckdb, db="")
+    assert on_duckdb.costs.guidelines[0].median_seconds_per_review == 12.5
+    assert on_duckdb.guidelines[0].escalation_reasons
+    shown = labelagent("status", "--db", postgres_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["reviews"] == on_duckdb.reviews == 13
