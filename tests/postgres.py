@@ -97,3 +97,12 @@ def postgres_url(postgres_server: str) -> str:
     with psycopg.connect(postgres_server, autocommit=True) as con:
         con.execute(f"CREATE DATABASE {name}")
     return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """An empty log on each backend in turn (a DuckDB file, then a PostgreSQL database), so a
+    store-level test written once runs on both."""
+    if request.param == "duckdb":
+        return tmp_path / "log.duckdb"
+    return request.getfixturevalue("postgres_url")
