@@ -27,7 +27,7 @@ from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
 from agent.inputs import IdField
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.store.address import parse_db
+from agent.store.address import PostgresUrl, parse_db
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
     from agent.costs import Costs
@@ -44,12 +44,32 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
+# The commands tested on PostgreSQL; the others refuse a postgresql:// --db, touching nothing.
+ON_POSTGRES = ("status", "migrate", "reviewer list", "settings show")  # and copy, schema --db
+
+
+def _refuse_postgres_yet(ctx: typer.Context, db: "Path | PostgresUrl") -> "Path | PostgresUrl":
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(reversed(names))
+    if isinstance(db, PostgresUrl) and command not in ON_POSTGRES:
+        raise typer.BadParameter(
+            f"`labelagent {command}` does not run on PostgreSQL yet; these do: "
+            f"{', '.join(ON_POSTGRES)}, copy, schema. Copy the log to a DuckDB file "
+            "(`labelagent copy --from URL --to FILE`) to use it there."
+        )
+    return db
+
+
 Db = Annotated[
     Path,  # or a PostgresUrl: Typer takes no union, parse_db decides
     typer.Option(
         "--db",
         envvar="LABELAGENT_DB",
         parser=parse_db,
+        callback=_refuse_postgres_yet,
         metavar="FILE|URL",
         help="The log: a DuckDB file (created if missing), or a PostgreSQL database "
         "(postgresql://user@host:port/name).",

@@ -178,3 +178,23 @@ def test_schema_of_a_postgresql_log_is_the_documented_schema(postgres_url):
     assert done.returncode == 0, done.stderr
     assert done.stdout == generate() == (REPO / "docs" / "schema.md").read_text(encoding="utf-8")
     assert older.stdout != done.stdout
+
+
+def test_the_commands_tested_on_postgresql_run_there(postgres_url):
+    migrate(postgres_url)
+    for command in (["settings", "show"], ["reviewer", "list"], ["status", "--json"]):
+        done = labelagent(*command, "--db", postgres_url)
+        assert done.returncode == 0, (command, done.stderr)
+
+
+def test_a_command_not_yet_ported_refuses_a_postgresql_url_and_touches_nothing(postgres_url):
+    items = REPO / "agent" / "demo_data"
+    done = labelagent(
+        "label", str(items), "-g", str(REPO / "guidelines" / "sentiment.md"), "--db", postgres_url
+    )
+    assert done.returncode == 2
+    assert "`labelagent label` does not run on PostgreSQL yet" in " ".join(done.stderr.split())
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone() == (0,)
