@@ -198,3 +198,25 @@ def test_a_command_not_yet_ported_refuses_a_postgresql_url_and_touches_nothing(p
         assert con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
         ).fetchone() == (0,)
+
+
+def test_a_connection_lost_mid_transaction_is_a_clear_error_and_keeps_nothing(postgres_url):
+    migrate(postgres_url)
+    stopped = pytest.raises(DatabaseError, match="PostgreSQL stopped the transaction")
+    with stopped as raised, transaction(postgres_url) as con:
+        con.execute("INSERT INTO log_settings (name, value) VALUES ('a', 'b')")
+        pid = con.execute("SELECT pg_backend_pid()").fetchone()[0]
+        with psycopg.connect(postgres_url) as other:
+            other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        con.execute("INSERT INTO log_settings (name, value) VALUES ('c', 'd')")
+    assert str(raised.value).startswith(f"{postgres_url}: ")
+    with transaction(postgres_url) as con:  # the pool replaces the dead connection
+        assert con.execute("SELECT count(*) FROM log_settings").fetchone() == (0,)
+
+
+def test_reading_an_empty_database_says_there_is_no_log_in_it(postgres_url):
+    with (
+        pytest.raises(DatabaseError, match="no labelagent log in this database"),
+        read_only(postgres_url),
+    ):
+        pass

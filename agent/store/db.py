@@ -59,10 +59,7 @@ def require_existing(path: Location) -> None:
         from agent.store import postgres
 
         if postgres.schema_version(url) == 0:
-            raise DatabaseError(
-                f"{url}: no labelagent log in this database",
-                hint=f"Run `labelagent label --db {url}` or `labelagent copy --to {url}` first.",
-            )
+            raise postgres.no_log(url)
         return
     if not Path(path).exists():
         raise DatabaseError(
@@ -85,7 +82,7 @@ def read_only(path: Location, any_version: bool = False) -> Iterator[int]:
         if version > NEWEST:
             raise _too_new(path, version)
         if version == 0 and not any_version:
-            raise not_a_log(path, "it has no tables")
+            raise _no_log(path)
         if version < NEWEST and not any_version:
             raise DatabaseError(
                 f"{path}: the database has schema version {version}; this labelagent reads "
@@ -95,6 +92,14 @@ def read_only(path: Location, any_version: bool = False) -> Iterator[int]:
         yield version
     finally:
         _read_only_paths.reset(token)
+
+
+def _no_log(path: Location) -> DatabaseError:
+    if url := postgres_url(path):
+        from agent.store import postgres
+
+        return postgres.no_log(url)
+    return not_a_log(path, "it has no tables")
 
 
 def _version(path: Location) -> int:

@@ -86,10 +86,16 @@ def transaction(db: PostgresUrl, read_only: bool = False) -> Iterator[psycopg.Co
             yield con
     except psycopg.OperationalError as e:
         raise DatabaseError(
-            f"{db}: lost the connection to PostgreSQL: {_reason(e)}; the transaction was rolled "
-            "back",
-            "Check that the server is up, then run the same command again.",
+            f"{db}: PostgreSQL stopped the transaction ({_reason(e)}); nothing of it was kept",
+            "Check that the server is up and reachable, then run the same command again.",
         ) from None
+
+
+def no_log(db: PostgresUrl) -> DatabaseError:
+    return DatabaseError(
+        f"{db}: no labelagent log in this database",
+        hint=f"Run `labelagent label --db {db}` or `labelagent copy --to {db}` first.",
+    )
 
 
 def not_a_log(db: PostgresUrl, why: str) -> DatabaseError:
