@@ -31,11 +31,13 @@ LOCK_WAIT_SECONDS = float(os.environ.get("LABELAGENT_DB_WAIT_SECONDS", "60"))
 # The log's transactions are small; one thread and a modest cap keep the agent's memory flat.
 DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB"}
 if TYPE_CHECKING:
+    from types import ModuleType
+
     import psycopg
 
 T = TypeVar("T")
-# psycopg is imported only when a postgresql:// URL is opened: DuckDB commands start faster.
 Connection: TypeAlias = "duckdb.DuckDBPyConnection | psycopg.Connection"
+Location = str | Path | PostgresUrl
 _IN_PROCESS = (
     threading.RLock()
 )  # DuckDB shares one instance per file within a process; one user at a time
@@ -49,17 +51,20 @@ NOT_DUCKDB = "not a valid DuckDB database file"
 _DAMAGE_SIGNS = (NOT_DUCKDB, "Corrupt database file", "read enough bytes")
 
 
-Location = str | Path | PostgresUrl
+def _postgres() -> "ModuleType":
+    """agent/store/postgres.py, imported when a postgresql:// URL is first opened: psycopg takes
+    about 130 ms to import, which DuckDB commands need not pay."""
+    from agent.store import postgres
+
+    return postgres
 
 
 def require_existing(path: Location) -> None:
     """For commands that read a log: a missing file (or a database with no log in it) is a
     mistake, not an empty log to create."""
     if url := postgres_url(path):
-        from agent.store import postgres
-
-        if postgres.schema_version(url) == 0:
-            raise postgres.no_log(url)
+        if _postgres().schema_version(url) == 0:
+            raise _postgres().no_log(url)
         return
     if not Path(path).exists():
         raise DatabaseError(
@@ -96,17 +101,13 @@ def read_only(path: Location, any_version: bool = False) -> Iterator[int]:
 
 def _no_log(path: Location) -> DatabaseError:
     if url := postgres_url(path):
-        from agent.store import postgres
-
-        return postgres.no_log(url)
+        return _postgres().no_log(url)
     return not_a_log(path, "it has no tables")
 
 
 def _version(path: Location) -> int:
     if url := postgres_url(path):
-        from agent.store import postgres
-
-        return postgres.schema_version(url)
+        return _postgres().schema_version(url)
     with connect(path) as con:
         return check_log(con, path)
 
@@ -131,9 +132,7 @@ def connect(path: Location, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Connect
     On PostgreSQL the block is one transaction on a pooled connection."""
     read_only = _key(path) in _read_only_paths.get()
     if url := postgres_url(path):
-        from agent.store import postgres
-
-        with postgres.transaction(url, read_only) as con:
+        with _postgres().transaction(url, read_only) as con:
             yield con
         return
     with _IN_PROCESS, _side_lock(path, wait, read_only), _open(path, wait, read_only) as con:
@@ -271,9 +270,7 @@ def transaction(path: Location) -> Iterator[Connection]:
 
 def _too_new(path: Location, version: int) -> DatabaseError:
     if url := postgres_url(path):
-        from agent.store import postgres
-
-        return postgres.too_new(url, version)
+        return _postgres().too_new(url, version)
     return DatabaseError(
         f"{path}: the database has schema version {version}, newer than this labelagent "
         f"knows ({NEWEST})",
@@ -335,9 +332,7 @@ def migrate(path: Location, target: int | None = None) -> list[int]:
     """Bring the database to the newest schema (or to `target`), then read back the items a run
     could not write (agent/store/journal.py); returns the versions applied."""
     if url := postgres_url(path):
-        from agent.store import postgres
-
-        return postgres.migrate(url, target)
+        return _postgres().migrate(url, target)
     applied = []
     with transaction(path) as con:
         current = check_log(con, path)
