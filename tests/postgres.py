@@ -20,6 +20,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from agent.store.address import PostgresUrl
+from agent.store.postgres import close
+
 NO_SERVER = (
     "no PostgreSQL server binary (initdb): install the Debian package `postgresql`, "
     "or put PostgreSQL's bin folder on PATH"
@@ -91,12 +94,17 @@ def postgres_server() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(postgres_server: str) -> str:
-    """A new empty database on the session's server, for one test."""
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A new empty database on the session's server, for one test; dropped after it, with the
+    connections this process kept to it."""
     name = f"test_{next(_database_numbers)}"
     with psycopg.connect(postgres_server, autocommit=True) as con:
         con.execute(f"CREATE DATABASE {name}")
-    return postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    url = postgres_server.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    close(PostgresUrl(url))
+    with psycopg.connect(postgres_server, autocommit=True) as con:
+        con.execute(f"DROP DATABASE {name} WITH (FORCE)")
 
 
 @pytest.fixture(params=["duckdb", "postgresql"])

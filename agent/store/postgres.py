@@ -71,6 +71,12 @@ def _pool(db: PostgresUrl) -> ConnectionPool:
     return _pools[db.url]
 
 
+def close(db: PostgresUrl) -> None:
+    """Close this process's connections to `db` (they are also closed at exit)."""
+    if pool := _pools.pop(db.url, None):
+        pool.close()
+
+
 def _reason(error: psycopg.Error) -> str:
     return " ".join(str(error).split())
 
