@@ -27,6 +27,7 @@ from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
 from agent.guidelines import load_guideline
 from agent.inputs import IdField
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
+from agent.store.address import PostgresUrl, parse_db
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
     from agent.costs import Costs
@@ -43,7 +44,37 @@ app = typer.Typer(
 console = Console(stderr=True)
 out = Console()
 
-Db = Annotated[Path, typer.Option("--db", help="The DuckDB log file (created if missing).")]
+# The commands tested on PostgreSQL; the others refuse a postgresql:// --db, touching nothing.
+ON_POSTGRES = ("status", "migrate", "reviewer list", "settings show")  # and copy, schema --db
+
+
+def _refuse_postgres_yet(ctx: typer.Context, db: "Path | PostgresUrl") -> "Path | PostgresUrl":
+    names = []
+    while ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(reversed(names))
+    if isinstance(db, PostgresUrl) and command not in ON_POSTGRES:
+        raise typer.BadParameter(
+            f"`labelagent {command}` does not run on PostgreSQL yet; these do: "
+            f"{', '.join(ON_POSTGRES)}, copy, schema. Copy the log to a DuckDB file "
+            "(`labelagent copy --from URL --to FILE`) to use it there."
+        )
+    return db
+
+
+Db = Annotated[
+    Path,  # or a PostgresUrl: Typer takes no union, parse_db decides
+    typer.Option(
+        "--db",
+        envvar="LABELAGENT_DB",
+        parser=parse_db,
+        callback=_refuse_postgres_yet,
+        metavar="FILE|URL",
+        help="The log: a DuckDB file (created if missing), or a PostgreSQL database "
+        "(postgresql://user@host:port/name).",
+    ),
+]
 GuidelineOpt = Annotated[
     Path,
     typer.Option(
@@ -805,16 +836,25 @@ def schema(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="Write the Markdown here instead of printing it.")
     ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            parser=parse_db,
+            metavar="FILE|URL",
+            help="Document the schema this log has (DuckDB file or PostgreSQL URL) instead.",
+        ),
+    ] = None,
 ) -> None:
-    """Print the documented schema of the DuckDB log."""
+    """Print the documented schema of the log (DuckDB or PostgreSQL)."""
     from agent.store.schema_doc import generate
 
-    text = generate()
+    with _reported():
+        text = generate(db)
+        if out_path:
+            out_path.write_text(text, encoding="utf-8")
     if not out_path:
         print(text, end="")
-        return
-    with _reported():
-        out_path.write_text(text, encoding="utf-8")
 
 
 @app.command()
@@ -829,6 +869,33 @@ def migrate(db: Db = DEFAULT_DB) -> None:
         out.print(f"{db} is already at schema version {after}; nothing to do.")
     else:
         out.print(f"{db}: upgraded from schema version {before} to {after}.")
+
+
+@app.command("copy")
+def copy_command(
+    source: Annotated[
+        Path,
+        typer.Option("--from", parser=parse_db, metavar="FILE|URL", help="The log to copy."),
+    ],
+    target: Annotated[
+        Path,
+        typer.Option(
+            "--to",
+            parser=parse_db,
+            metavar="FILE|URL",
+            help="Where to: a new DuckDB file or an empty PostgreSQL database.",
+        ),
+    ],
+) -> None:
+    """Copy a whole log, every table row for row, between DuckDB files and PostgreSQL databases
+    (postgresql://user@host:port/name), either way. The target must hold no rows."""
+    from agent.store.copying import copy_log
+
+    with _reported():
+        copied = copy_log(source, target)
+    out.print(
+        f"Copied {sum(copied.values())} rows in {len(copied)} tables from {source} to {target}."
+    )
 
 
 reviewer_app = typer.Typer(help="Reviewer accounts for the review app.", no_args_is_help=True)

@@ -9,6 +9,8 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+pytest_plugins = ["postgres"]  # the postgres_server and postgres_url fixtures
+
 REPO = Path(__file__).resolve().parent.parent
 GUIDELINES = REPO / "guidelines"
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -61,7 +61,7 @@ class AgreementLevel:
 
 def save_setting(con: DuckDBPyConnection, name: str, value: str, at: datetime) -> None:
     con.execute(
-        "INSERT INTO log_settings (name, value, created_at) VALUES (?, ?, ?)"
+        "INSERT INTO log_settings (name, value, created_at) VALUES ($1, $2, $3)"
         " ON CONFLICT (name) DO UPDATE SET value = excluded.value,"
         " created_at = excluded.created_at",
         [name, value, at],
@@ -79,7 +79,7 @@ def guideline_names(con: DuckDBPyConnection, guideline_hash: str | None) -> list
         rows = con.execute("SELECT guideline_hash, name FROM guidelines ORDER BY name").fetchall()
     else:
         rows = con.execute(
-            "SELECT guideline_hash, name FROM guidelines WHERE guideline_hash = ? ORDER BY name",
+            "SELECT guideline_hash, name FROM guidelines WHERE guideline_hash = $1 ORDER BY name",
             [guideline_hash],
         ).fetchall()
     return [GuidelineName(ghash, name) for ghash, name in rows]
@@ -87,15 +87,15 @@ def guideline_names(con: DuckDBPyConnection, guideline_hash: str | None) -> list
 
 def review_totals(con: DuckDBPyConnection, guideline_hash: str) -> ReviewTotals:
     row = con.execute(
-        "SELECT (SELECT count(*) FROM (SELECT item_id FROM decisions WHERE guideline_hash = ?"
-        "  UNION SELECT item_id FROM reviews WHERE guideline_hash = ?"
+        "SELECT (SELECT count(*) FROM (SELECT item_id FROM decisions WHERE guideline_hash = $1"
+        "  UNION SELECT item_id FROM reviews WHERE guideline_hash = $1"
         "  AND annotator_kind = 'human') AS decided_or_reviewed),"
-        f" (SELECT count(*) FROM reviews WHERE guideline_hash = ? AND {TIMED}),"
+        f" (SELECT count(*) FROM reviews WHERE guideline_hash = $1 AND {TIMED}),"
         " (SELECT coalesce(sum(seconds_on_screen), 0) FROM reviews"
-        f"  WHERE guideline_hash = ? AND {TIMED}),"
+        f"  WHERE guideline_hash = $1 AND {TIMED}),"
         " (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_on_screen) FROM reviews"
-        f"  WHERE guideline_hash = ? AND {PACED})",
-        [guideline_hash] * 5,
+        f"  WHERE guideline_hash = $1 AND {PACED})",
+        [guideline_hash],
     ).fetchone()
     items, timed, seconds, median = row
     return ReviewTotals(items, timed, seconds, median)
@@ -105,7 +105,7 @@ def model_spend(con: DuckDBPyConnection, guideline_hash: str) -> list[ModelSpend
     rows = con.execute(
         "SELECT model, count(*), coalesce(sum(prompt_tokens), 0),"
         " coalesce(sum(cached_prompt_tokens), 0), coalesce(sum(completion_tokens), 0),"
-        " coalesce(sum(cost_usd), 0) FROM drafts WHERE guideline_hash = ?"
+        " coalesce(sum(cost_usd), 0) FROM drafts WHERE guideline_hash = $1"
         " GROUP BY model ORDER BY model",
         [guideline_hash],
     ).fetchall()
@@ -115,9 +115,9 @@ def model_spend(con: DuckDBPyConnection, guideline_hash: str) -> list[ModelSpend
 def spend_by_source(con: DuckDBPyConnection, guideline_hash: str) -> list[SourceSpend]:
     rows = con.execute(
         "SELECT f.source, count(*), coalesce(sum(d.cost), 0) FROM final_labels f"
-        " LEFT JOIN (SELECT item_id, sum(cost_usd) AS cost FROM drafts WHERE guideline_hash = ?"
-        "  GROUP BY item_id) d USING (item_id) WHERE f.guideline_hash = ? GROUP BY f.source",
-        [guideline_hash, guideline_hash],
+        " LEFT JOIN (SELECT item_id, sum(cost_usd) AS cost FROM drafts WHERE guideline_hash = $1"
+        "  GROUP BY item_id) d USING (item_id) WHERE f.guideline_hash = $1 GROUP BY f.source",
+        [guideline_hash],
     ).fetchall()
     return [SourceSpend(*row) for row in rows]
 
@@ -125,7 +125,7 @@ def spend_by_source(con: DuckDBPyConnection, guideline_hash: str) -> list[Source
 def agreement_levels(con: DuckDBPyConnection, guideline_hash: str) -> list[AgreementLevel]:
     """The labelled decisions per agreement level, highest first."""
     rows = con.execute(
-        "SELECT agreement, count(*) FROM decisions WHERE guideline_hash = ?"
+        "SELECT agreement, count(*) FROM decisions WHERE guideline_hash = $1"
         " AND label IS NOT NULL AND agreement IS NOT NULL GROUP BY agreement"
         " ORDER BY agreement DESC",
         [guideline_hash],

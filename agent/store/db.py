@@ -1,4 +1,7 @@
-"""The DuckDB file: short-lived connections, so the agent, the review app and imports can share it.
+"""The log's database: a DuckDB file (the default), or PostgreSQL for a postgresql:// URL.
+
+Every function here takes either; agent/store/postgres.py does the PostgreSQL side.
+DuckDB: short-lived connections, so the agent, the review app and imports can share the file.
 
 DuckDB lets one process hold a file at a time (even read-only). Every operation here opens the file,
 does its work in one transaction and closes it again, retrying while another process holds the lock.
@@ -14,19 +17,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import IO, NoReturn, TypeVar
+from typing import IO, TYPE_CHECKING, NoReturn, TypeAlias, TypeVar
 
 import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
 from agent.errors import DatabaseError
+from agent.store.address import PostgresUrl, postgres_url
 from agent.store.migrations import MIGRATIONS
 
 # How long to wait for another process to let go of the file (LABELAGENT_DB_WAIT_SECONDS).
 LOCK_WAIT_SECONDS = float(os.environ.get("LABELAGENT_DB_WAIT_SECONDS", "60"))
 # The log's transactions are small; one thread and a modest cap keep the agent's memory flat.
 DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB"}
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import psycopg
+
 T = TypeVar("T")
+Connection: TypeAlias = "duckdb.DuckDBPyConnection | psycopg.Connection"
+Location = str | Path | PostgresUrl
 _IN_PROCESS = (
     threading.RLock()
 )  # DuckDB shares one instance per file within a process; one user at a time
@@ -40,8 +51,21 @@ NOT_DUCKDB = "not a valid DuckDB database file"
 _DAMAGE_SIGNS = (NOT_DUCKDB, "Corrupt database file", "read enough bytes")
 
 
-def require_existing(path: str | Path) -> None:
-    """For commands that read a log: a missing file is a mistake, not an empty log to create."""
+def _postgres() -> "ModuleType":
+    """agent/store/postgres.py, imported when a postgresql:// URL is first opened: psycopg takes
+    about 130 ms to import, which DuckDB commands need not pay."""
+    from agent.store import postgres
+
+    return postgres
+
+
+def require_existing(path: Location) -> None:
+    """For commands that read a log: a missing file (or a database with no log in it) is a
+    mistake, not an empty log to create."""
+    if url := postgres_url(path):
+        if _postgres().schema_version(url) == 0:
+            raise _postgres().no_log(url)
+        return
     if not Path(path).exists():
         raise DatabaseError(
             f"{path}: no such database", hint="Run `labelagent label` or `labelagent demo` first."
@@ -49,20 +73,21 @@ def require_existing(path: str | Path) -> None:
 
 
 @contextmanager
-def read_only(path: str | Path, any_version: bool = False) -> Iterator[int]:
+def read_only(path: Location, any_version: bool = False) -> Iterator[int]:
     """Inside this block every connection to `path` is read-only, so a read command can neither
     upgrade nor change the log. The file must exist and be a labelagent log at this labelagent's
     schema version (with `any_version`: any older one, or a DuckDB file with no tables yet);
     yields that version."""
-    require_existing(path)
+    url = postgres_url(path)
+    if url is None:
+        require_existing(path)
     token = _read_only_paths.set(_read_only_paths.get() | {_key(path)})
     try:
-        with connect(path) as con:
-            version = check_log(con, path)
+        version = _version(path)
         if version > NEWEST:
             raise _too_new(path, version)
         if version == 0 and not any_version:
-            raise not_a_log(path, "it has no tables")
+            raise _no_log(path)
         if version < NEWEST and not any_version:
             raise DatabaseError(
                 f"{path}: the database has schema version {version}; this labelagent reads "
@@ -74,7 +99,22 @@ def read_only(path: str | Path, any_version: bool = False) -> Iterator[int]:
         _read_only_paths.reset(token)
 
 
-def _key(path: str | Path) -> str:
+def _no_log(path: Location) -> DatabaseError:
+    if url := postgres_url(path):
+        return _postgres().no_log(url)
+    return not_a_log(path, "it has no tables")
+
+
+def _version(path: Location) -> int:
+    if url := postgres_url(path):
+        return _postgres().schema_version(url)
+    with connect(path) as con:
+        return check_log(con, path)
+
+
+def _key(path: Location) -> str:
+    if url := postgres_url(path):
+        return url.url
     return str(Path(path).resolve())
 
 
@@ -86,12 +126,15 @@ def _is_lock_error(error: Exception) -> bool:
 
 
 @contextmanager
-def connect(
-    path: str | Path, wait: float = LOCK_WAIT_SECONDS
-) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(path: Location, wait: float = LOCK_WAIT_SECONDS) -> Iterator[Connection]:
     """Open the database (read-only inside `read_only(path)`), waiting up to `wait` seconds while
-    another process holds it. A damaged file met while reading it becomes a DatabaseError."""
+    another process holds it. A damaged file met while reading it becomes a DatabaseError.
+    On PostgreSQL the block is one transaction on a pooled connection."""
     read_only = _key(path) in _read_only_paths.get()
+    if url := postgres_url(path):
+        with _postgres().transaction(url, read_only) as con:
+            yield con
+        return
     with _IN_PROCESS, _side_lock(path, wait, read_only), _open(path, wait, read_only) as con:
         try:
             yield con
@@ -209,8 +252,12 @@ def _open(path: str | Path, wait: float, read_only: bool) -> Iterator[duckdb.Duc
 
 
 @contextmanager
-def transaction(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(path: Location) -> Iterator[Connection]:
     """One transaction on a fresh connection: committed if the block succeeds, else rolled back."""
+    if postgres_url(path):
+        with connect(path) as con:
+            yield con
+        return
     with connect(path) as con:
         con.begin()
         try:
@@ -221,7 +268,9 @@ def transaction(path: str | Path) -> Iterator[duckdb.DuckDBPyConnection]:
         con.commit()
 
 
-def _too_new(path: str | Path, version: int) -> DatabaseError:
+def _too_new(path: Location, version: int) -> DatabaseError:
+    if url := postgres_url(path):
+        return _postgres().too_new(url, version)
     return DatabaseError(
         f"{path}: the database has schema version {version}, newer than this labelagent "
         f"knows ({NEWEST})",
@@ -279,9 +328,11 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 
-def migrate(path: str | Path, target: int | None = None) -> list[int]:
+def migrate(path: Location, target: int | None = None) -> list[int]:
     """Bring the database to the newest schema (or to `target`), then read back the items a run
     could not write (agent/store/journal.py); returns the versions applied."""
+    if url := postgres_url(path):
+        return _postgres().migrate(url, target)
     applied = []
     with transaction(path) as con:
         current = check_log(con, path)
@@ -306,7 +357,7 @@ def migrate(path: str | Path, target: int | None = None) -> list[int]:
     return applied
 
 
-def migrate_existing(path: str | Path) -> tuple[int, int]:
+def migrate_existing(path: Location) -> tuple[int, int]:
     """`labelagent migrate`: upgrade a log that exists; returns its schema version before and
     after."""
     require_existing(path)

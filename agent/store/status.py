@@ -1,5 +1,7 @@
 """The statements behind `labelagent status`: what the log holds, in all and per guideline."""
 
+import json
+from collections import Counter
 from dataclasses import dataclass
 
 from duckdb import DuckDBPyConnection
@@ -56,14 +58,15 @@ def guideline_counts(con: DuckDBPyConnection) -> list[GuidelineCounts]:
 
 
 def escalation_reasons(con: DuckDBPyConnection) -> list[ReasonCount]:
-    """Escalated decisions per guideline and reason, most first."""
-    rows = con.execute(
-        "SELECT guideline_hash, reason, count(*) FROM"
-        " (SELECT guideline_hash, unnest(CAST(reasons AS VARCHAR[])) AS reason FROM decisions"
-        "  WHERE route = 'escalated') AS escalated GROUP BY guideline_hash, reason"
-        " ORDER BY count(*) DESC"
+    """Escalated decisions per guideline and reason, most first. Counted here rather than in
+    SQL: DuckDB and PostgreSQL have no common way to unnest a JSON list."""
+    counts: Counter[tuple[str, str]] = Counter()
+    escalated = con.execute(
+        "SELECT guideline_hash, reasons FROM decisions WHERE route = 'escalated'"
     ).fetchall()
-    return [ReasonCount(*row) for row in rows]
+    for guideline_hash, reasons in escalated:
+        counts.update((guideline_hash, reason) for reason in json.loads(reasons))
+    return [ReasonCount(g, reason, n) for (g, reason), n in counts.most_common()]
 
 
 def log_totals(con: DuckDBPyConnection) -> LogTotals:

@@ -1,0 +1,178 @@
+"""`labelagent copy`: a log made by a real labeling run moves DuckDB -> PostgreSQL -> DuckDB (and
+DuckDB -> DuckDB) with every row of every table intact; `labelagent status` reads the same figures
+from the copy in PostgreSQL (against a real PostgreSQL server)."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+import psycopg
+import pytest
+from conftest import GUIDELINES, REPO, label_command, write_jsonl
+
+from agent.costs import set_setting
+from agent.errors import DatabaseError
+from agent.simserver import SimConfig, SimServer
+from agent.status import status
+from agent.store.copying import copy_log
+from agent.store.db import migrate, transaction
+
+SENTIMENTS = ("positive", "negative", "neutral")
+ENV = {
+    **os.environ,
+    "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    "OPENAI_API_KEY": "sk-test",
+    "COLUMNS": "200",
+}
+
+
+def labelagent(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "agent.cli", *map(str, args)],
+        env=ENV,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def labeled(tmp_path_factory) -> Path:
+    """A log from a labeling run against the simulated server, with imported human labels."""
+    folder = tmp_path_factory.mktemp("labeled")
+    db = folder / "log.duckdb"
+    items = [{"id": f"c{i:02d}", "text": f"message «{i}» \u2603"} for i in range(30)]
+    gold = {item["id"]: {"label": SENTIMENTS[i % 3]} for i, item in enumerate(items)}
+    path = write_jsonl(folder / "items.jsonl", items)
+    config = SimConfig(accuracy=0.7, gold=gold, latency_ms=5, seed=11)
+    with SimServer(config) as server:
+        run = subprocess.run(
+            label_command(db, path, server.url, concurrency=8),
+            env=ENV,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+    assert run.returncode == 0, run.stderr
+    human = write_jsonl(
+        folder / "human.jsonl",
+        [{"id": item["id"], "label": "neutral"} for item in items[:10]],
+    )
+    sentiment = GUIDELINES / "sentiment.md"
+    imported = labelagent("import-labels", human, "--annotator", "ann", "-g", sentiment, "--db", db)
+    assert imported.returncode == 0, imported.stderr
+    reviewer = labelagent("reviewer", "add", "bob", "--db", db)
+    assert reviewer.returncode == 0, reviewer.stderr
+    student = labelagent("student", "train", "-g", sentiment, "--include-auto", "--db", db)
+    assert student.returncode == 0, student.stderr
+    return db
+
+
+def duckdb_tables(db: Path) -> dict[str, list[tuple]]:
+    """Every row of every table, in a fixed order."""
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_name FROM duckdb_tables() ORDER BY table_name"
+            ).fetchall()
+        ]
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in names}
+    finally:
+        con.close()
+
+
+def test_a_labeled_log_goes_to_postgresql_and_back_with_every_row(labeled, postgres_url, tmp_path):
+    there = labelagent("copy", "--from", labeled, "--to", postgres_url)
+    assert there.returncode == 0, there.stderr
+    back = tmp_path / "back.duckdb"
+    again = labelagent("copy", "--from", postgres_url, "--to", back)
+    assert again.returncode == 0, again.stderr
+
+    before, after = duckdb_tables(labeled), duckdb_tables(back)
+    assert {t: len(r) for t, r in after.items()} == {t: len(r) for t, r in before.items()}
+    for table in before:
+        assert after[table] == before[table], table
+    assert len(before["drafts"]) >= 30 and len(before["reviews"]) == 10
+    assert len(before["reviewers"]) == 1 and len(before["students"]) == 1  # a BLOB column
+    assert f"from {labeled} to {postgres_url}" in there.stdout
+
+
+def test_postgresql_holds_the_same_text_and_continues_the_review_numbers(labeled, postgres_url):
+    copy_log(labeled, postgres_url)
+    with transaction(postgres_url) as con:
+        in_postgres = con.execute("SELECT item_id, fields FROM items ORDER BY item_id").fetchall()
+        top = con.execute("SELECT max(review_id) FROM reviews").fetchone()[0]
+        con.execute(
+            "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, source)"
+            " VALUES ('c00', 'g', 'bob', '\"positive\"', 'accept', 'review_ui')"
+        )
+        new = con.execute("SELECT max(review_id) FROM reviews").fetchone()[0]
+    con = duckdb.connect(str(labeled), read_only=True)
+    in_duckdb = con.execute("SELECT item_id, fields FROM items ORDER BY item_id").fetchall()
+    con.close()
+    assert in_postgres == in_duckdb
+    assert new > top
+
+
+def test_a_duckdb_file_copies_to_another_and_its_reviews_keep_counting(labeled, tmp_path):
+    target = tmp_path / "copy.duckdb"
+    copied = copy_log(labeled, target)
+    assert copied["reviews"] == 10 and copied["schema_migrations"] >= 10
+    assert duckdb_tables(target) == duckdb_tables(labeled)
+    with transaction(target) as con:
+        con.execute(
+            "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, source)"
+            " VALUES ('c00', 'g', 'bob', '\"positive\"', 'accept', 'review_ui')"
+        )
+        ids = [r[0] for r in con.execute("SELECT review_id FROM reviews").fetchall()]
+    assert len(set(ids)) == 11
+
+
+def test_a_target_that_holds_rows_is_refused_and_left_as_it_was(labeled, postgres_url, tmp_path):
+    copy_log(labeled, postgres_url)
+    with psycopg.connect(postgres_url) as con:
+        con.execute("DELETE FROM reviews WHERE review_id = (SELECT min(review_id) FROM reviews)")
+    done = labelagent("copy", "--from", labeled, "--to", postgres_url)
+    assert done.returncode == 1
+    assert f"{postgres_url}: the target already holds a log" in done.stderr
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT count(*) FROM reviews").fetchone()[0] == 9
+
+    other = tmp_path / "other.duckdb"
+    migrate(other)
+    with transaction(other) as con:
+        con.execute("INSERT INTO log_settings (name, value) VALUES ('x', 'y')")
+    with pytest.raises(DatabaseError, match=r"1 rows in log_settings"):
+        copy_log(labeled, other)
+
+
+def test_status_reads_the_same_figures_from_postgresql(labeled, postgres_url, tmp_path):
+    timed = tmp_path / "timed.duckdb"
+    copy_log(labeled, timed)
+    set_setting(timed, "reviewer_cost_per_hour", "30")
+    with transaction(timed) as con:
+        for item, seconds in (("c01", 12.5), ("c02", 4.0), ("c03", 30.25)):
+            con.execute(
+                "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, source,"
+                " seconds_on_screen) SELECT $1, guideline_hash, 'bob', '\"negative\"', 'correct',"
+                " 'review_ui', $2 FROM guidelines",
+                [item, seconds],
+            )
+    copy_log(timed, postgres_url)
+
+    on_duckdb, on_postgres = status(timed), status(postgres_url)
+    assert replace(on_postgres, db="") == replace(on_duckdb, db="")
+    assert on_duckdb.costs.guidelines[0].median_seconds_per_review == 12.5
+    assert on_duckdb.guidelines[0].escalation_reasons
+    shown = labelagent("status", "--db", postgres_url, "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["reviews"] == on_duckdb.reviews == 13
