@@ -1091,6 +1091,13 @@ def review(
     port: Annotated[
         int, typer.Option(min=1, max=65535, help="Port of the review app on this machine.")
     ] = 8501,
+    host: Annotated[
+        str,
+        typer.Option(
+            help="Address the app listens on: 127.0.0.1 is this machine only; another address "
+            "serves anyone who reaches it (put a TLS proxy in front: review_ui/README.md)."
+        ),
+    ] = "127.0.0.1",
     guideline: Annotated[
         str | None,
         typer.Option(help="Set --overlap/--blind-share for this guideline (name or hash)."),
@@ -1123,12 +1130,15 @@ def review(
     import subprocess
 
     from review_ui.hold import Hold
-    from review_ui.launch import prepare, streamlit_command
+    from review_ui.launch import check_host, exposure_warning, prepare, streamlit_command
 
     with _reported():
+        check_host(host)
+        if warning := exposure_warning(host):
+            console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
         prepare(db, guideline, overlap, blind_share, out)
     held = Hold(lease_minutes, batch)
-    raise typer.Exit(subprocess.call(streamlit_command(db, port, held)))
+    raise typer.Exit(subprocess.call(streamlit_command(db, port, held, host)))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
