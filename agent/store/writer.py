@@ -1,12 +1,15 @@
 """The labeling run's writes: finished items, batched, never dropped.
 
-An item leaves the buffer only after the transaction holding it has committed. While the
-database cannot be written (another process holds it, the disk is full) the write is tried
-again; if it stays unwritable, the buffered items, and every item finished after that, go to the
-journal (agent/store/journal.py), and `failure()` is the error that stops the run.
+An item leaves the buffer only after the transaction holding it has committed. Between flushes the
+database stays open in this process (`KeptOpen`: a flush costs no open, checkpoint and close) and is
+handed to any other process that asks for it within `PROBE_SECONDS` and the time to close it.
+While the database cannot be written (another process holds it, the disk is full) the write is
+tried again; if it stays unwritable, the buffered items, and every item finished after that, go
+to the journal (agent/store/journal.py), and `failure()` is the error that stops the run.
 """
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +19,11 @@ import duckdb
 
 from agent.errors import DatabaseError
 from agent.store import journal, log
+from agent.store.db import KeptOpen
 
 ATTEMPTS = 3  # each waits up to LABELAGENT_DB_WAIT_SECONDS for a held file
 PAUSE_SECONDS = 1.0  # before the second attempt; doubled before each later one
+PROBE_SECONDS = 0.05  # how often the writer looks whether another process waits for the file
 T = TypeVar("T")
 
 
@@ -45,6 +50,33 @@ class ResultWriter:
         self.journal: Path | None = None
         self.journaled = 0
         self._flushing = asyncio.Lock()
+        self.kept = KeptOpen(db)
+        self._prober: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Hold the database open from now on (letting go whenever another process asks)."""
+        await asyncio.to_thread(self._hold)
+        self._prober = asyncio.create_task(self._let_go_when_asked())
+
+    async def close(self) -> None:
+        """Stop holding the database; call after the last flush."""
+        if self._prober is not None:
+            self._prober.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._prober
+        await asyncio.to_thread(self.kept.close)
+
+    def _hold(self) -> None:
+        try:
+            with_retries(self.db, self.kept.hold)
+        except DatabaseError as e:
+            self.cause = " ".join(str(e).split())
+
+    async def _let_go_when_asked(self) -> None:
+        while True:
+            await asyncio.sleep(PROBE_SECONDS)
+            if self.kept.asked():
+                await asyncio.to_thread(self.kept.let_go)
 
     def add(self, entry: dict[str, Any]) -> None:
         """One finished item: {"drafts": [...], "decision": row or None, "retry": row or None}."""
@@ -74,9 +106,13 @@ class ResultWriter:
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
-            with_retries(self.db, lambda: log.write_entries(self.db, batch))
+            with_retries(self.db, lambda: self._hold_and_write(batch))
         except DatabaseError as e:
             self.cause = " ".join(str(e).split())
+
+    def _hold_and_write(self, batch: list[dict[str, Any]]) -> None:
+        self.kept.hold()
+        log.write_entries(self.db, batch)
 
     def failure(self) -> DatabaseError | None:
         if self.cause is None:
