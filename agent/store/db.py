@@ -11,6 +11,7 @@ import fcntl
 import os
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -334,6 +335,7 @@ class KeptOpen:
     def __init__(self, path: str | Path) -> None:
         self.path = path
         self.con: duckdb.DuckDBPyConnection | None = None
+        self.opened = 0.0  # time.monotonic() when the connection was opened
         self._probe: IO[str] | None = None
 
     def hold(self) -> None:
@@ -341,6 +343,7 @@ class KeptOpen:
         with connect(self.path):
             if self.con is None:
                 self.con = duckdb.connect(str(self.path), config=DUCKDB_CONFIG)
+                self.opened = time.monotonic()
                 self._probe = self._probe or _lock_file(self.path, read_only=False)
                 _kept[_key(self.path)] = self
 

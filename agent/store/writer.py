@@ -24,6 +24,9 @@ from agent.store.db import KeptOpen
 ATTEMPTS = 3  # each waits up to LABELAGENT_DB_WAIT_SECONDS for a held file
 PAUSE_SECONDS = 1.0  # before the second attempt; doubled before each later one
 PROBE_SECONDS = 0.05  # how often the writer looks whether another process waits for the file
+# DuckDB keeps what an open file's writes read (its indexes above all) in memory; closing it now
+# and then keeps a long run's memory flat, as when every write opened and closed it.
+KEEP_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -75,7 +78,8 @@ class ResultWriter:
     async def _let_go_when_asked(self) -> None:
         while True:
             await asyncio.sleep(PROBE_SECONDS)
-            if self.kept.asked():
+            kept_for = time.monotonic() - self.kept.opened
+            if self.kept.asked() or (self.kept.con and kept_for >= KEEP_SECONDS):
                 await asyncio.to_thread(self.kept.let_go)
 
     def add(self, entry: dict[str, Any]) -> None:
