@@ -27,7 +27,9 @@ from agent.store.migrations import MIGRATIONS
 # How long to wait for another process to let go of the file (LABELAGENT_DB_WAIT_SECONDS).
 LOCK_WAIT_SECONDS = float(os.environ.get("LABELAGENT_DB_WAIT_SECONDS", "60"))
 # The log's transactions are small; one thread and a modest cap keep the agent's memory flat.
-DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB"}
+# A checkpoint once the write-ahead log holds 1 MB (not 16): a run that keeps the file open then
+# hands it over without first checkpointing a minute of writes.
+DUCKDB_CONFIG = {"threads": "1", "memory_limit": "256MB", "checkpoint_threshold": "1MB"}
 T = TypeVar("T")
 _IN_PROCESS = (
     threading.RLock()

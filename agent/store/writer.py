@@ -9,7 +9,7 @@ to the journal (agent/store/journal.py), and `failure()` is the error that stops
 """
 
 import asyncio
-import contextlib
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -54,19 +54,19 @@ class ResultWriter:
         self.journaled = 0
         self._flushing = asyncio.Lock()
         self.kept = KeptOpen(db)
-        self._prober: asyncio.Task | None = None
+        self._closing = threading.Event()
+        self._watcher = threading.Thread(target=self._let_go_when_asked, daemon=True)
 
     async def start(self) -> None:
         """Hold the database open from now on (letting go whenever another process asks)."""
         await asyncio.to_thread(self._hold)
-        self._prober = asyncio.create_task(self._let_go_when_asked())
+        self._watcher.start()
 
     async def close(self) -> None:
         """Stop holding the database; call after the last flush."""
-        if self._prober is not None:
-            self._prober.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._prober
+        self._closing.set()
+        if self._watcher.is_alive():
+            await asyncio.to_thread(self._watcher.join)
         await asyncio.to_thread(self.kept.close)
 
     def _hold(self) -> None:
@@ -75,12 +75,13 @@ class ResultWriter:
         except DatabaseError as e:
             self.cause = " ".join(str(e).split())
 
-    async def _let_go_when_asked(self) -> None:
-        while True:
-            await asyncio.sleep(PROBE_SECONDS)
+    def _let_go_when_asked(self) -> None:
+        """A thread of its own, so that a busy event loop does not keep another process
+        waiting."""
+        while not self._closing.wait(PROBE_SECONDS):
             kept_for = time.monotonic() - self.kept.opened
             if self.kept.asked() or (self.kept.con and kept_for >= KEEP_SECONDS):
-                await asyncio.to_thread(self.kept.let_go)
+                self.kept.let_go()
 
     def add(self, entry: dict[str, Any]) -> None:
         """One finished item: {"drafts": [...], "decision": row or None, "retry": row or None}."""
