@@ -86,18 +86,19 @@ class RetryPolicy:
     def __init__(self, attempts: int = 6, base: float = 0.5, cap: float = 30.0) -> None:
         self.attempts, self.base, self.cap = attempts, base, cap
 
-    def wait(self, retry_state: Any) -> float:
-        error = retry_state.outcome.exception()
+    def wait_after(self, error: BaseException | None, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1 for the first)."""
         told = retry_after_seconds(error) if error else None
-        backoff = random.uniform(
-            0, min(self.cap, self.base * 2 ** (retry_state.attempt_number - 1))
-        )
+        backoff = random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))
         return min(self.cap, told) if told is not None else backoff
 
-    def retrying(self) -> AsyncRetrying:
+    def retrying(self, done: int = 0) -> AsyncRetrying:
+        """Tenacity's loop over the attempts left after `done` failed ones."""
         return AsyncRetrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self.wait,
+            stop=stop_after_attempt(self.attempts - done),
+            wait=lambda state: self.wait_after(
+                state.outcome.exception(), state.attempt_number + done
+            ),
             retry=retry_if_exception(is_transient),
             reraise=True,
         )
@@ -373,14 +374,25 @@ class RemoteBackend:
         return float("inf") if price is None else price
 
     async def _send(self, body: dict[str, Any], tokens: int) -> Reply:
-        async for attempt in self.retry.retrying():
+        """Send under the retry policy. The first attempt goes without tenacity, whose per-call
+        machinery (~0.1 ms of CPU a request) only a failed attempt needs."""
+        try:
+            return await self._attempt(body, tokens)
+        except Exception as e:
+            if not is_transient(e) or self.retry.attempts < 2:
+                raise
+            await asyncio.sleep(self.retry.wait_after(e, 1))
+        async for attempt in self.retry.retrying(done=1):
             with attempt:
-                async with self.flow.slot(tokens):
-                    self.requests += 1
-                    reply = await self.transport.send(body)
-                self.flow.learn(reply.headers)
-                return reply
+                return await self._attempt(body, tokens)
         raise AssertionError("unreachable: tenacity reraises")
+
+    async def _attempt(self, body: dict[str, Any], tokens: int) -> Reply:
+        async with self.flow.slot(tokens):
+            self.requests += 1
+            reply = await self.transport.send(body)
+        self.flow.learn(reply.headers)
+        return reply
 
     async def _reask(self, request: SampleRequest, answer: str | None, failed: Sample) -> Sample:
         """Show the model its invalid answer and the error, and ask again (bounded)."""

@@ -139,6 +139,7 @@ class Labeler:
         log.record_guideline(self.db, self.guideline)
         log.start_run(self.db, self._run_record(run_id, summary))
         writer = ResultWriter(self.db, self.settings.flush_items, self.settings.flush_seconds)
+        await writer.start()
         chunks = self._added_chunks(summary, id_field.name)
         status = "stopped"
         try:
@@ -149,6 +150,7 @@ class Labeler:
             await writer.flush()
             if writer.failure() is None:
                 log.finish_run(self.db, run_id, status)
+            await writer.close()
             for backend in self.backends:
                 if hasattr(backend, "aclose"):  # a remote model's connections
                     await backend.aclose()

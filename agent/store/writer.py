@@ -1,12 +1,15 @@
 """The labeling run's writes: finished items, batched, never dropped.
 
-An item leaves the buffer only after the transaction holding it has committed. While the
-database cannot be written (another process holds it, the disk is full) the write is tried
-again; if it stays unwritable, the buffered items, and every item finished after that, go to the
-journal (agent/store/journal.py), and `failure()` is the error that stops the run.
+An item leaves the buffer only after the transaction holding it has committed. Between flushes the
+database stays open in this process (`KeptOpen`: a flush costs no open, checkpoint and close) and is
+handed to any other process that asks for it within `PROBE_SECONDS` and the time to close it.
+While the database cannot be written (another process holds it, the disk is full) the write is
+tried again; if it stays unwritable, the buffered items, and every item finished after that, go
+to the journal (agent/store/journal.py), and `failure()` is the error that stops the run.
 """
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +19,14 @@ import duckdb
 
 from agent.errors import DatabaseError
 from agent.store import journal, log
+from agent.store.db import KeptOpen
 
 ATTEMPTS = 3  # each waits up to LABELAGENT_DB_WAIT_SECONDS for a held file
 PAUSE_SECONDS = 1.0  # before the second attempt; doubled before each later one
+PROBE_SECONDS = 0.05  # how often the writer looks whether another process waits for the file
+# DuckDB keeps what an open file's writes read (its indexes above all) in memory; closing it now
+# and then keeps a long run's memory flat, as when every write opened and closed it.
+KEEP_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -45,6 +53,35 @@ class ResultWriter:
         self.journal: Path | None = None
         self.journaled = 0
         self._flushing = asyncio.Lock()
+        self.kept = KeptOpen(db)
+        self._closing = threading.Event()
+        self._watcher = threading.Thread(target=self._let_go_when_asked, daemon=True)
+
+    async def start(self) -> None:
+        """Hold the database open from now on (letting go whenever another process asks)."""
+        await asyncio.to_thread(self._hold)
+        self._watcher.start()
+
+    async def close(self) -> None:
+        """Stop holding the database; call after the last flush."""
+        self._closing.set()
+        if self._watcher.is_alive():
+            await asyncio.to_thread(self._watcher.join)
+        await asyncio.to_thread(self.kept.close)
+
+    def _hold(self) -> None:
+        try:
+            with_retries(self.db, self.kept.hold)
+        except DatabaseError as e:
+            self.cause = " ".join(str(e).split())
+
+    def _let_go_when_asked(self) -> None:
+        """A thread of its own, so that a busy event loop does not keep another process
+        waiting."""
+        while not self._closing.wait(PROBE_SECONDS):
+            kept_for = time.monotonic() - self.kept.opened
+            if self.kept.asked() or (self.kept.con and kept_for >= KEEP_SECONDS):
+                self.kept.let_go()
 
     def add(self, entry: dict[str, Any]) -> None:
         """One finished item: {"drafts": [...], "decision": row or None, "retry": row or None}."""
@@ -74,9 +111,13 @@ class ResultWriter:
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
-            with_retries(self.db, lambda: log.write_entries(self.db, batch))
+            with_retries(self.db, lambda: self._hold_and_write(batch))
         except DatabaseError as e:
             self.cause = " ".join(str(e).split())
+
+    def _hold_and_write(self, batch: list[dict[str, Any]]) -> None:
+        self.kept.hold()
+        log.write_entries(self.db, batch)
 
     def failure(self) -> DatabaseError | None:
         if self.cause is None:

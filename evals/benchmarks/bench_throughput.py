@@ -10,10 +10,10 @@ Each measurement runs against `python -m agent.simserver` as a separate process 
 
 1. overhead: `Labeler` + `RemoteBackend` vs a bare client replaying the very same requests
    (same bodies, `n` and `seed`; per item in order, items concurrently), interleaved in one run:
-   labelagent on the openai SDK vs bare `openai.AsyncOpenAI`, then labelagent through litellm
-   (the openai provider forced, `--transport litellm`) vs bare `litellm.acompletion`.
-   Client CPU per request and wall time, as ratios.
-   long: the same at 1,500 ms latency (openai pair only).
+   at 200 ms, labelagent on the openai SDK vs bare `openai.AsyncOpenAI`, then labelagent through
+   litellm (the openai provider forced, `--transport litellm`) vs bare `litellm.acompletion`;
+   at 1,500 ms (a second server), the openai pair. Each round runs every arm once. Printed at the
+   end: client CPU per request and wall time as ratios, with their targets.
    ratelimit: the server allows --ratelimit-rpm requests a minute (429 beyond); labelagent with
    its default settings: requests per minute achieved, and failed samples.
 2. adaptive: samples per item with adaptive consistency vs fixed K; do the majorities agree?
@@ -41,7 +41,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ TARGET_LONG_WALL = 1.05  # at 1,500 ms
 TARGET_RATE_SHARE = 0.90
 TARGET_HELP_SECONDS = 0.5
 DEFAULT_CONCURRENCY = 64  # labelagent label's default --concurrency
-STEPS = ("overhead", "long", "ratelimit", "adaptive", "rounds", "memory", "startup")
+STEPS = ("overhead", "ratelimit", "adaptive", "rounds", "memory", "startup")
 PAIRS = {"openai": ("labelagent", "bare openai"), "litellm": ("labelagent/litellm", "bare litellm")}
 TARGET_ADAPTIVE_SHARE = 0.60
 TARGET_AGREEMENT = 0.99
@@ -449,55 +449,80 @@ def response_labels(responses: list[Any]) -> list[Any]:
 
 @dataclass
 class OverheadSetup:
-    """Everything the timed rounds share."""
+    """One latency's timed rounds: its server, items and the arms compared there."""
 
+    name: str
+    latency: float
     server: Server
     items_path: Path
+    warm_path: Path
     folder: Path
     template: Template
     users: dict[str, dict[str, str]]
     settings: dict[str, Any]
+    pairs: list[str]
 
 
 def overhead(args: argparse.Namespace, folder: Path) -> None:
-    _overhead(args, folder, args.items, args.latency_ms, args.pairs or list(PAIRS), "overhead")
+    """At 200 ms (openai and litellm pairs) and at 1,500 ms (openai pair), rounds interleaved:
+    each round runs every arm of both latencies, labelagent then its bare client, in turn."""
+    template = capture_template(args.mode, load_guideline(GUIDELINE), folder / "capture")
+    plans = [
+        (f"{args.latency_ms:,.0f} ms", args.items, args.latency_ms, args.pairs or list(PAIRS)),
+        (f"{args.long_latency_ms:,.0f} ms", args.long_items, args.long_latency_ms, ["openai"]),
+    ]
+    with ExitStack() as servers:
+        setups = [
+            _prepare(args, folder / f"latency-{i}", template, plan, servers)
+            for i, plan in enumerate(plans)
+            if plan[1] > 0
+        ]
+        for setup in setups:
+            _warm_up(setup, args)
+        runs: dict[str, dict[str, list[Measured]]] = {s.name: {} for s in setups}
+        checks: dict[str, dict[str, Any]] = {s.name: {} for s in setups}
+        for round_ in range(args.repeats):
+            for setup in setups:
+                _overhead_round(setup, args, round_, runs[setup.name], checks[setup.name])
+    _report_comparisons([(s, _report_overhead(s, runs[s.name], checks[s.name])) for s in setups])
 
 
-def long_latency(args: argparse.Namespace, folder: Path) -> None:
-    _overhead(args, folder, args.long_items, args.long_latency_ms, ["openai"], "long")
-
-
-def _overhead(
-    args: argparse.Namespace, folder: Path, n_items: int, latency: float, pairs: list, name: str
-) -> None:
+def _prepare(
+    args: argparse.Namespace,
+    folder: Path,
+    template: Template,
+    plan: tuple[str, int, float, list[str]],
+    servers: ExitStack,
+) -> OverheadSetup:
+    name, n_items, latency, pairs = plan
     guideline = load_guideline(GUIDELINE)
     rows, source = load_rows(args.data, n_items, args.seed)
     warm_rows = synthetic_rows(args.warmup, args.seed + 1, prefix="warm")
     items_path, _ = write_inputs(rows, folder)
     warm_path, _ = write_inputs(warm_rows, folder / "warm")
     gold_path = write_inputs(warm_rows + rows, folder / "all")[1]  # one gold table for both
-    template = capture_template(args.mode, guideline, folder / "capture")
     settings = {
         "samples": args.samples,
         "stop_confidence": args.stop_confidence,
         "flush_seconds": args.flush_seconds,
     }
-    print(f"\n== 1. {name}: labelagent vs a bare client, {len(rows)} items from {source}")
+    print(
+        f"\n== 1. overhead at {name}: labelagent vs a bare client, {len(rows)} items from {source}"
+    )
     print(
         f"   K={args.samples}, stop_confidence={args.stop_confidence}, concurrency "
         f"{args.concurrency}, server latency {latency:g} ms, mode {args.mode}, "
         f"{args.warmup} warm-up items first (not counted), log written every "
-        f"{args.flush_seconds:g} s; {args.repeats} round(s), each "
-        f"interleaved: {', '.join(f'{a} then {b}' for a, b in (PAIRS[p] for p in pairs))}"
+        f"{args.flush_seconds:g} s; {args.repeats} round(s), interleaved with the other "
+        f"latency's: {', '.join(f'{a} then {b}' for a, b in (PAIRS[p] for p in pairs))}"
     )
     users = {i.item_id: build_messages(guideline, i)[-1] for i in read_items(items_path)}
     setup_seconds = time_setup(items_path, folder / "setup.duckdb")
-    with sim_server(gold_path, latency, args.accuracy, args.seed) as server:
-        setup = OverheadSetup(server, items_path, folder, template, users, settings)
-        _warm_up(setup, warm_path, args, pairs)
-        runs, check = _overhead_rounds(setup, args, pairs)
     print(f"   labelagent's setup alone (scan, migrate, insert items): {setup_seconds:.2f} s")
-    _report_overhead(runs, check, pairs, latency >= 1000)
+    server = servers.enter_context(sim_server(gold_path, latency, args.accuracy, args.seed))
+    return OverheadSetup(
+        name, latency, server, items_path, warm_path, folder, template, users, settings, pairs
+    )
 
 
 def time_setup(items_path: Path, db: Path) -> float:
@@ -516,53 +541,56 @@ def time_setup(items_path: Path, db: Path) -> float:
     return time.perf_counter() - started
 
 
-def _warm_up(setup: OverheadSetup, warm_path: Path, args: Any, pairs: list[str]) -> None:
+def _warm_up(setup: OverheadSetup, args: Any) -> None:
     """Warm each client's lazy imports and caches (not timed)."""
     if args.warmup <= 0:
         return
     url = setup.server.url
     guideline = load_guideline(GUIDELINE)
-    jobs = [(build_messages(guideline, i)[-1], [(2, 0)]) for i in read_items(warm_path)]
-    for kind in pairs:
+    jobs = [(build_messages(guideline, i)[-1], [(2, 0)]) for i in read_items(setup.warm_path)]
+    for kind in setup.pairs:
         db = setup.folder / f"warm-{kind}.duckdb"
-        run_labeler(url, warm_path, db, setup.settings, args.mode, args.concurrency, transport=kind)
+        run_labeler(
+            url, setup.warm_path, db, setup.settings, args.mode, args.concurrency, transport=kind
+        )
         asyncio.run(bare_replay(url, kind, jobs, setup.template, args.concurrency))
 
 
-def _overhead_rounds(
-    setup: OverheadSetup, args: Any, pairs: list[str]
-) -> tuple[dict[str, list[Measured]], dict[str, Any]]:
-    runs: dict[str, list[Measured]] = {}
-    check: dict[str, Any] = {}
+def _overhead_round(
+    setup: OverheadSetup,
+    args: Any,
+    round_: int,
+    runs: dict[str, list[Measured]],
+    check: dict[str, Any],
+) -> None:
+    """Each pair once: labelagent, then the bare client replaying the requests it made."""
     server = setup.server
-    for round_ in range(args.repeats):
-        for kind in pairs:
-            ours_name, bare_name = PAIRS[kind]
-            db = setup.folder / f"overhead-{kind}-{round_}.duckdb"
-            ours = run_labeler(
-                server.url,
-                setup.items_path,
-                db,
-                setup.settings,
-                args.mode,
-                args.concurrency,
-                server,
-                transport=kind,
+    for kind in setup.pairs:
+        ours_name, bare_name = PAIRS[kind]
+        db = setup.folder / f"overhead-{kind}-{round_}.duckdb"
+        ours = run_labeler(
+            server.url,
+            setup.items_path,
+            db,
+            setup.settings,
+            args.mode,
+            args.concurrency,
+            server,
+            transport=kind,
+        )
+        runs.setdefault(ours_name, []).append(ours)
+        drafts = stored_drafts(db)
+        ids = list(setup.users)
+        plans = [request_plan(len(drafts[i]), args.samples, args.stop_confidence) for i in ids]
+        jobs = list(zip((setup.users[i] for i in ids), plans, strict=True))
+        with measuring(server) as measured:
+            requests, choices, responses = asyncio.run(
+                bare_replay(server.url, kind, jobs, setup.template, args.concurrency)
             )
-            runs.setdefault(ours_name, []).append(ours)
-            drafts = stored_drafts(db)
-            ids = list(setup.users)
-            plans = [request_plan(len(drafts[i]), args.samples, args.stop_confidence) for i in ids]
-            jobs = list(zip((setup.users[i] for i in ids), plans, strict=True))
-            with measuring(server) as measured:
-                requests, choices, responses = asyncio.run(
-                    bare_replay(server.url, kind, jobs, setup.template, args.concurrency)
-                )
-            measured.requests, measured.samples = requests, choices
-            runs.setdefault(bare_name, []).append(measured)
-            if round_ == 0:
-                check[kind] = _compare_answers(ids, drafts, responses)
-    return runs, check
+        measured.requests, measured.samples = requests, choices
+        runs.setdefault(bare_name, []).append(measured)
+        if round_ == 0:
+            check[kind] = _compare_answers(ids, drafts, responses)
 
 
 def _compare_answers(
@@ -579,13 +607,15 @@ def _compare_answers(
 
 
 def _report_overhead(
-    runs: dict[str, list[Measured]], check: dict[str, Any], pairs: list[str], long: bool
-) -> None:
+    setup: OverheadSetup, runs: dict[str, list[Measured]], check: dict[str, Any]
+) -> dict[str, tuple[float, float]]:
+    """Prints the latency's figures; returns per pair (CPU ratio, wall ratio), medians."""
     walls = {name: statistics.median(m.wall for m in measured) for name, measured in runs.items()}
     per_request = {
         name: statistics.median(m.cpu / m.requests for m in measured)
         for name, measured in runs.items()
     }
+    print(f"\n== 1. overhead at {setup.name}: results")
     for name, measured in runs.items():
         m, wall = measured[0], walls[name]
         server_cpu = "n/a" if m.server_cpu is None else f"{m.server_cpu:.1f} s"
@@ -599,23 +629,41 @@ def _report_overhead(
             f"   {'':<18} CPU: client {per_request[name] * 1000:.2f} ms/request,"
             f" server {server_cpu}{window}"
         )
-    for kind in pairs:
+    ratios = {}
+    for kind in setup.pairs:
         ours, bare = PAIRS[kind]
         c = check[kind]
         print(
             f"   {ours} vs {bare}: {c['same']}/{c['total']} samples got the same answer "
             f"({c['failed']} failed samples in labelagent's run)"
         )
-        cpu = per_request[ours] / per_request[bare]
-        wall = walls[ours] / walls[bare]
-        cpu_target = TARGET_CPU[kind]
-        print(
-            f"   CPU per request {ours} / {bare}: {cpu:.3f} (target <= {cpu_target}) "
-            f"{_flag(cpu <= cpu_target)}"
-        )
-        wall_target = TARGET_LONG_WALL if long else TARGET_WALL
-        flag = _flag(wall <= wall_target) if kind == "openai" else "(no target)"
-        print(f"   wall {ours} / {bare}: {wall:.3f} (target <= {wall_target}) {flag}")
+        ratios[kind] = (per_request[ours] / per_request[bare], walls[ours] / walls[bare])
+    return ratios
+
+
+def _report_comparisons(
+    results: list[tuple[OverheadSetup, dict[str, tuple[float, float]]]],
+) -> None:
+    """The issue's comparisons, all from the one interleaved run: CPU per request against each
+    bare client, and wall time against bare openai at each latency."""
+    print("\n== 1. overhead: the comparisons (labelagent / bare, medians over rounds)")
+    for setup, ratios in results:
+        long = setup.latency >= 1000
+        for kind, (cpu, wall) in ratios.items():
+            bare = PAIRS[kind][1]
+            cpu_target = None if long else TARGET_CPU[kind]
+            _comparison(f"CPU per request vs {bare}, {setup.name}", cpu, cpu_target)
+            if kind == "openai":
+                _comparison(
+                    f"wall time vs {bare}, {setup.name}",
+                    wall,
+                    TARGET_LONG_WALL if long else TARGET_WALL,
+                )
+
+
+def _comparison(what: str, ratio: float, target: float | None) -> None:
+    goal = "(no target)" if target is None else f"target <= {target}  {_flag(ratio <= target)}"
+    print(f"   {what:<42} {ratio:6.3f}  {goal}")
 
 
 # --- rate limit -------------------------------------------------------------------------------
@@ -1061,8 +1109,13 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         choices=tuple(PAIRS),
         help="1. overhead: labelagent/bare pairs, by transport (repeatable); default: both",
     )
-    add("--long-items", type=int, default=2000, help="1. long: items")
-    add("--long-latency-ms", type=float, default=1500.0, help="1. long: server latency")
+    add(
+        "--long-items",
+        type=int,
+        default=2000,
+        help="1. overhead: items at the long latency (0: skip it)",
+    )
+    add("--long-latency-ms", type=float, default=1500.0, help="1. overhead: the long latency")
     add("--ratelimit-items", type=int, default=1500, help="1. ratelimit: items")
     add("--ratelimit-rpm", type=int, default=3000, help="1. ratelimit: the server's limit")
     add("--adaptive-items", type=int, default=2000, help="2. adaptive: items")
@@ -1090,7 +1143,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
         "--flush-seconds",
         type=float,
         default=1.0,
-        help="1. overhead and long: labelagent's RunSettings.flush_seconds (its log's writes)",
+        help="1. overhead: labelagent's RunSettings.flush_seconds (its log's writes)",
     )
     add(
         "--data",
@@ -1106,7 +1159,6 @@ def main(argv: list[str] | None = None) -> None:
     chosen = args.only or list(STEPS)
     steps = {
         "overhead": overhead,
-        "long": long_latency,
         "ratelimit": ratelimit,
         "adaptive": adaptive,
         "rounds": rounds,
