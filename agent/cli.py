@@ -614,6 +614,15 @@ def eval_(
     ] = None,
     reference: Reference = "humans",
     bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap resamples per interval.")] = 500,
+    exclude_example_neighbours: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out the model labels of every item whose trusted label any prompt of the "
+            "guideline showed as a few-shot example (label --examples; any run, any model), so "
+            "every model figure is on items whose reference label never entered a prompt, as on "
+            "a held-out set. Human-vs-human figures keep every item."
+        ),
+    ] = False,
 ) -> None:
     """LLM-vs-human and human-vs-human agreement per guideline and model, with 95% intervals.
 
@@ -621,7 +630,12 @@ def eval_(
     from evals.evaluate import evaluate
 
     with _reported():
-        result = evaluate(db, reference, n_resamples=bootstrap)
+        result = evaluate(
+            db,
+            reference,
+            n_resamples=bootstrap,
+            exclude_example_neighbours=exclude_example_neighbours,
+        )
         if html:
             from evals.report import write_html
 
@@ -645,6 +659,11 @@ def _print_eval(result: dict[str, Any]) -> None:
             cells = [_estimate(c["metrics"].get(k)) for k in names]
             table.add_row(c["annotator"], c["kind"], str(c["n"]), *cells)
         out.print(table)
+        if g["left_out_as_examples"]:
+            out.print(
+                f"left out: the model labels of {g['left_out_as_examples']} items whose labels "
+                "were shown as examples"
+            )
         agreement = g["human_agreement"]
         if agreement:
             out.print(

@@ -208,3 +208,24 @@ def test_the_evaluation_shows_accuracy_and_coverage_by_example_setting(tmp_path,
         for r in result["teaching"]
     ] == [(0, 0, 5, 1.0, 0.4), (5, 2, 5, 1.0, 1.0)]
     assert teaching_rows(result)[1]["examples"] == "2 similar"
+
+
+def test_eval_can_leave_out_items_whose_labels_were_shown_as_examples(tmp_path, db):
+    import_gold(tmp_path, db, GOLD)
+    new = [{"id": "n1", "text": "I hate the terrible wait"}, {"id": "n2", "text": "love it"}]
+    items = [{"id": r["id"], "text": r["text"]} for r in GOLD] + new
+    path = write_jsonl(tmp_path / "items.jsonl", items)
+    right = {r["id"]: r["label"] for r in GOLD} | {"n1": "positive", "n2": "negative"}
+    label(db, path, FakeBackend(by_item=right), ExampleSettings(n=4))
+    import_gold(tmp_path, db, [{**new[0], "label": "negative"}, {**new[1], "label": "positive"}])
+
+    def model_figures(*option: str) -> tuple[int, float, int]:
+        result = cli("eval", "--db", db, "--reference", "gold", "--json", *option)
+        assert result.exit_code == 0, result.output
+        (g,) = json.loads(result.output)["guidelines"]
+        (model,) = [c for c in g["comparisons"] if c["kind"] == "model"]
+        return model["n"], model["metrics"]["accuracy"]["value"], g["left_out_as_examples"]
+
+    # Every gold item was another item's example, so its right label vouches for nothing.
+    assert model_figures() == (7, round(5 / 7, 4), 0)
+    assert model_figures("--exclude-example-neighbours") == (2, 0.0, 5)
