@@ -269,11 +269,24 @@ def label(
     example_selector: Annotated[
         str,
         typer.Option(
-            help="Which examples: similar (the N most alike each item, by TF-IDF), diverse "
+            help="Which examples: similar (the N most alike each item, by TF-IDF or "
+            "--embedding-model), diverse "
             "(every label in turn, the same for all items) or fixed (N at random, the same for "
             "all items).",
         ),
     ] = "similar",
+    embedding_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Rank similar examples by this embedding model's vectors (a litellm model, "
+            "e.g. openai/text-embedding-3-small) instead of TF-IDF; the trusted labels are "
+            "embedded once at the start, each item as it comes.",
+        ),
+    ] = None,
+    embedding_api_base: Annotated[
+        str | None,
+        typer.Option(help="Where to ask --embedding-model (an OpenAI-compatible server's URL)."),
+    ] = None,
     transport: Annotated[
         str,
         typer.Option(
@@ -293,7 +306,7 @@ def label(
     from agent.pipeline import Labeler, RunSettings
 
     with _reported():
-        shots = ExampleSettings(examples, example_selector)
+        shots = ExampleSettings(examples, example_selector, embedding_model, embedding_api_base)
         g = load_guideline(guideline)
         asked = [[model or "local", *(jury or [])], *([m] for m in escalate_to or [])]
         check_stages(asked)

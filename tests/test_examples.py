@@ -229,3 +229,51 @@ def test_eval_can_leave_out_items_whose_labels_were_shown_as_examples(tmp_path, 
     # Every gold item was another item's example, so its right label vouches for nothing.
     assert model_figures() == (7, round(5 / 7, 4), 0)
     assert model_figures("--exclude-example-neighbours") == (2, 0.0, 5)
+
+
+def test_similar_examples_can_be_ranked_by_an_embedding_model(tmp_path, db):
+    import_gold(tmp_path, db, GOLD)
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "n1", "text": "terrible wait, I hate it"}])
+    with SimServer(SimConfig(accuracy=1.0, gold={"n1": {"label": "negative"}})) as server:
+        result = cli(
+            "label", path, "-g", SENTIMENT.path, "--db", db, "--model", "openai/sim",
+            "--api-base", server.url, "--mode", "json", "--examples", "2",
+            "--embedding-model", "openai/sim-embed", "--embedding-api-base", server.url,
+        )  # fmt: skip
+        embedded = server.counts["embeddings"]
+    assert result.exit_code == 0, result.output
+    assert embedded == 2, "the pool once, then the item"
+    ((ids,),) = rows(db, "SELECT DISTINCT CAST(example_ids AS VARCHAR) FROM drafts")
+    assert json.loads(ids) == ["g2", "g5"]
+    ((settings,),) = rows(
+        db, "SELECT CAST(settings->'examples' AS VARCHAR) FROM runs WHERE command = 'label'"
+    )
+    assert json.loads(settings)["embedding_model"] == "openai/sim-embed"
+
+
+@pytest.mark.parametrize(
+    "model, where",
+    [("openai/no-such-embedder", None), ("openai/sim-embed", "http://127.0.0.1:9/v1")],
+)
+def test_an_unknown_or_unreachable_embedding_model_stops_before_labeling(
+    tmp_path, db, model, where
+):
+    import_gold(tmp_path, db, GOLD)
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "n1", "text": "hello"}])
+    with SimServer(SimConfig(accuracy=1.0)) as server:
+        result = cli(
+            "label", path, "-g", SENTIMENT.path, "--db", db, "--model", "openai/sim",
+            "--api-base", server.url, "--mode", "json", "--examples", "2",
+            "--embedding-model", model, "--embedding-api-base", where or server.url,
+        )  # fmt: skip
+        asked = server.counts["ok"]
+    assert result.exit_code == 1
+    assert f"embedding model {model}" in result.output
+    assert "--embedding-model" in result.output and "Traceback" not in result.output
+    assert asked == 0
+    assert rows(db, "SELECT count(*) FROM drafts") == [(0,)]
+
+
+def test_an_embedding_model_ranks_only_similar_examples():
+    with pytest.raises(ConfigError, match="--embedding-model ranks similar examples"):
+        ExampleSettings(2, "diverse", embedding_model="openai/sim-embed")

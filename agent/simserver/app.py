@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.simserver.config import SimConfig
+from agent.simserver.embeddings import embeddings_response
 from agent.simserver.faults import FaultPlan, rate_limited, server_error, truncate
 from agent.simserver.labels import TEXT_LABEL, AnswerPlan, compile_plan, draw_answer, draw_label
 from agent.simserver.ratelimit import RequestLimit
@@ -296,6 +297,16 @@ async def chat_completions(request: web.Request) -> web.Response:
     return response
 
 
+async def embeddings(request: web.Request) -> web.Response:
+    state: SimState = request.app[STATE]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad_request("request body is not JSON")
+    state.count("embeddings")
+    return embeddings_response(body, state.config.embedding_models)
+
+
 async def list_models(request: web.Request) -> web.Response:
     state: SimState = request.app[STATE]
     data = [
@@ -313,6 +324,7 @@ def make_app(state: SimState) -> web.Application:
     app = web.Application(client_max_size=32 * 1024 * 1024)
     app[STATE] = state
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/health", health)
     return app
