@@ -210,6 +210,22 @@ def test_the_evaluation_shows_accuracy_and_coverage_by_example_setting(tmp_path,
     assert teaching_rows(result)[1]["examples"] == "2 similar"
 
 
+def test_the_report_draws_accuracy_and_coverage_by_trusted_labels(tmp_path, db):
+    import_gold(tmp_path, db, GOLD[:3])
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": r["id"], "text": r["text"]} for r in GOLD])
+    right = FakeBackend(by_item={r["id"]: r["label"] for r in GOLD})
+    label(db, path, right, ExampleSettings(2))
+    import_gold(tmp_path, db, GOLD[3:])
+    label(db, path, right, ExampleSettings(2))
+    report = tmp_path / "report.html"
+    result = cli("eval", "--db", db, "--html", report)
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    section = html[html.index("<h3>Examples from reviews</h3>") :]
+    assert '<img src="data:image/png;base64,' in section.split("</section>")[0]
+    assert 'alt="Accuracy and coverage by trusted labels available"' in section
+
+
 def test_eval_can_leave_out_items_whose_labels_were_shown_as_examples(tmp_path, db):
     import_gold(tmp_path, db, GOLD)
     new = [{"id": "n1", "text": "I hate the terrible wait"}, {"id": "n2", "text": "love it"}]
