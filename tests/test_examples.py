@@ -114,6 +114,15 @@ def test_the_embedded_model_sees_examples_before_the_item_with_their_answers():
     assert cue.strip() == "Label:"
 
 
+def test_the_embedded_model_sees_the_item_in_its_examples_own_pattern():
+    """A 270M base model continues a pattern: a blank line before the item's cue, which no example
+    has, cost 15 points of accuracy on tweeteval_sentiment (45% against 30%, 40 items)."""
+    shown = [{"fields": {"text": "great phone"}, "label": "positive"}]
+    prompt = "".join(prompt_segments(SENTIMENT, {"text": "I love it"}, None, shown))
+    assert 'Text: "great phone"\nLabel: positive\n' in prompt
+    assert prompt.endswith('Text: "I love it"\nLabel:')
+
+
 def test_asking_for_examples_without_trusted_labels_says_what_to_do(tmp_path, db):
     import_gold(tmp_path, db, GOLD, model=True)  # a model's labels are never examples
     items = write_jsonl(tmp_path / "items.jsonl", [{"id": "n1", "text": "hello"}])
