@@ -32,9 +32,10 @@ For tweeteval_sentiment and a 10-intent subset of banking77 (its 10 most common 
 seeded 1,000 gold-labeled items are the pool of trusted labels; the next `--test-items` are
 labeled, none of them in the pool. Each test item is scored (`LocalBackend.score`, what `label
 --model local --examples N` runs) with 0, 4 and 8 similar examples (`agent.examples`, TF-IDF) and
-with 8 random ones (the `fixed` selector), against the pool's majority class. Items go one at a
-time through every setting, and each result is appended to `--out` as it comes, so a run cut
-short still gives every setting on the same items.
+with 8 random ones (the `fixed` selector), against the pool's majority class and against the
+majority label of the 8 similar examples themselves (no model: what the retrieval alone gives).
+Items go one at a time through every setting, and each result is appended to `--out` as it
+comes, so a run cut short still gives every setting on the same items.
 """
 
 import argparse

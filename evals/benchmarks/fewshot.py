@@ -23,6 +23,7 @@ SETTINGS = {
     "8 similar": ExampleSettings(8, "similar"),
     "8 random": ExampleSettings(8, "fixed"),
 }
+VOTED = "8 similar"  # its examples' own majority label is measured too: what the model adds to it
 SENTIMENT_BODY = "Label the overall sentiment that the author of the tweet expresses."
 INTENT_BODY = "Label what the bank's customer wants in this message."
 
@@ -86,6 +87,8 @@ def run(args: argparse.Namespace, name: str, backend: LocalBackend) -> None:
                 shown = picker.for_item(item) if picker.settings.n else []
                 result[setting] = predictions(backend, g, item, shown)
                 result[setting]["seconds"] = time.perf_counter() - started
+                if setting == VOTED:
+                    result["vote"] = Counter(e.label for e in shown).most_common(1)[0][0]
             out.write(json.dumps(result) + "\n")
             out.flush()
     majority = Counter(r["label"] for r in pool).most_common(1)[0][0]
@@ -111,6 +114,7 @@ def summary(args: argparse.Namespace) -> list[dict[str, Any]]:
         majority = Counter(r["label"] for r in rows[:size]).most_common(1)[0][0]
         line: dict[str, Any] = {"dataset": name, "items": len(done), "pool": size}
         line["majority class"] = sum(r["gold"] == majority for r in done) / len(done)
+        line["vote"] = sum(r.get("vote") == r["gold"] for r in done) / len(done)
         for setting in SETTINGS:
             for method in SCORING:
                 hits = sum(r[setting][method] == r["gold"] for r in done)
@@ -125,6 +129,8 @@ def show(table: list[dict[str, Any]]) -> None:
         where = f"{line['items']} test items, none in the pool of {line['pool']}"
         print(f"\n{line['dataset']}: {where}")
         print(f"  {'majority class':<32} {line['majority class']:>6.1%}")
+        vote = f"majority label of the {VOTED} examples (no model)"
+        print(f"  {vote:<32} {line['vote']:>6.1%}")
         for setting in SETTINGS:
             cells = "  ".join(f"{m} {line[f'{setting} ({m})']:>6.1%}" for m in SCORING)
             print(f"  {setting:<32} {cells}   {line[f'{setting} s/item']:.1f} s/item")
