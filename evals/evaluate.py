@@ -392,7 +392,10 @@ def teaching(
         if row.item_id in left_out:
             continue
         shown = row.examples or {}
-        key = (row.model, shown.get("pool", 0), shown.get("selector", "none"), shown.get("n", 0))
+        selector = shown.get("selector", "none")
+        if shown.get("embedding_model"):
+            selector = f"{selector} by {shown['embedding_model']}"
+        key = (row.model, shown.get("pool", 0), selector, shown.get("n", 0))
         groups.setdefault(key, []).append(row)
 
     def accuracy(rows: list) -> float | None:

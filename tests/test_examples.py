@@ -274,6 +274,9 @@ def test_similar_examples_can_be_ranked_by_an_embedding_model(tmp_path, db):
         db, "SELECT CAST(settings->'examples' AS VARCHAR) FROM runs WHERE command = 'label'"
     )
     assert json.loads(settings)["embedding_model"] == "openai/sim-embed"
+    result = cli("eval", "--db", db, "--json")
+    (g,) = json.loads(result.output)["guidelines"]
+    assert [row["selector"] for row in g["teaching"]] == ["similar by openai/sim-embed"]
 
 
 @pytest.mark.parametrize(

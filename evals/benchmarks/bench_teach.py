@@ -240,6 +240,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--fewshot", action="store_true", help="the embedded model with examples instead")
     add("--test-items", type=int, default=60, help="few-shot: items labeled per dataset")
     add("--out", type=Path, default=Path("fewshot_items.jsonl"), help="few-shot: per item")
+    add("--fewshot-settings", help="few-shot: comma-separated settings (default: all)")
     return parser.parse_args(argv)
 
 

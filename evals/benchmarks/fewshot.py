@@ -28,6 +28,17 @@ SENTIMENT_BODY = "Label the overall sentiment that the author of the tweet expre
 INTENT_BODY = "Label what the bank's customer wants in this message."
 
 
+def chosen(args: argparse.Namespace) -> list[str]:
+    """The settings asked for (`--fewshot-settings`, names of SETTINGS), every one by default."""
+    names = args.fewshot_settings.split(",") if args.fewshot_settings else list(SETTINGS)
+    unknown = [name for name in names if name not in SETTINGS]
+    if unknown or VOTED not in names:
+        raise SystemExit(
+            f"--fewshot-settings: use names from {list(SETTINGS)}, {VOTED!r} among them"
+        )
+    return names
+
+
 def read(data: Path, name: str) -> list[dict[str, Any]]:
     with open(data / name / "items.jsonl", encoding="utf-8") as f:
         return [json.loads(line) for line in f]
@@ -74,7 +85,7 @@ def run(args: argparse.Namespace, name: str, backend: LocalBackend) -> None:
     size = pool_size(rows, args.test_items)
     pool, test = rows[:size], rows[size : size + args.test_items]
     examples = [as_example(r) for r in pool]
-    pickers = {k: ExamplePicker(g, examples, s) for k, s in SETTINGS.items()}
+    pickers = {k: ExamplePicker(g, examples, SETTINGS[k]) for k in chosen(args)}
     done = {(r["dataset"], r["id"]) for r in _results(args.out)}
     with open(args.out, "a", encoding="utf-8") as out:
         for row in test:
@@ -113,9 +124,10 @@ def summary(args: argparse.Namespace) -> list[dict[str, Any]]:
         size = pool_size(rows, args.test_items)
         majority = Counter(r["label"] for r in rows[:size]).most_common(1)[0][0]
         line: dict[str, Any] = {"dataset": name, "items": len(done), "pool": size}
+        line["settings"] = chosen(args)
         line["majority class"] = sum(r["gold"] == majority for r in done) / len(done)
         line["vote"] = sum(r.get("vote") == r["gold"] for r in done) / len(done)
-        for setting in SETTINGS:
+        for setting in chosen(args):
             for method in SCORING:
                 hits = sum(r[setting][method] == r["gold"] for r in done)
                 line[f"{setting} ({method})"] = hits / len(done)
@@ -131,7 +143,7 @@ def show(table: list[dict[str, Any]]) -> None:
         print(f"  {'majority class':<32} {line['majority class']:>6.1%}")
         vote = f"majority label of the {VOTED} examples (no model)"
         print(f"  {vote:<32} {line['vote']:>6.1%}")
-        for setting in SETTINGS:
+        for setting in line["settings"]:
             cells = "  ".join(f"{m} {line[f'{setting} ({m})']:>6.1%}" for m in SCORING)
             print(f"  {setting:<32} {cells}   {line[f'{setting} s/item']:.1f} s/item")
         gain = line["8 similar (calibrated_na)"] - line["majority class"]
