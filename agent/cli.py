@@ -300,11 +300,24 @@ def label(
     example_selector: Annotated[
         str,
         typer.Option(
-            help="Which examples: similar (the N most alike each item, by TF-IDF), diverse "
+            help="Which examples: similar (the N most alike each item, by TF-IDF or "
+            "--embedding-model), diverse "
             "(every label in turn, the same for all items) or fixed (N at random, the same for "
             "all items).",
         ),
     ] = "similar",
+    embedding_model: Annotated[
+        str | None,
+        typer.Option(
+            help="Rank similar examples by this embedding model's vectors (a litellm model, "
+            "e.g. openai/text-embedding-3-small) instead of TF-IDF; the trusted labels are "
+            "embedded once at the start, each item as it comes.",
+        ),
+    ] = None,
+    embedding_api_base: Annotated[
+        str | None,
+        typer.Option(help="Where to ask --embedding-model (an OpenAI-compatible server's URL)."),
+    ] = None,
     transport: Annotated[
         str,
         typer.Option(
@@ -337,7 +350,7 @@ def label(
     from agent.pipeline import Labeler, RunSettings
 
     with _reported():
-        shots = ExampleSettings(examples, example_selector)
+        shots = ExampleSettings(examples, example_selector, embedding_model, embedding_api_base)
         g = load_guideline(guideline)
         asked = [[model or "local", *(jury or [])], *([m] for m in escalate_to or [])]
         check_stages(asked)
@@ -675,6 +688,15 @@ def eval_(
     ] = None,
     reference: Reference = "humans",
     bootstrap: Annotated[int, typer.Option(min=50, help="Bootstrap resamples per interval.")] = 500,
+    exclude_example_neighbours: Annotated[
+        bool,
+        typer.Option(
+            help="Leave out the model labels of every item whose trusted label any prompt of the "
+            "guideline showed as a few-shot example (label --examples; any run, any model), so "
+            "every model figure is on items whose reference label never entered a prompt, as on "
+            "a held-out set. Human-vs-human figures keep every item."
+        ),
+    ] = False,
 ) -> None:
     """LLM-vs-human and human-vs-human agreement per guideline and model, with 95% intervals.
 
@@ -682,7 +704,12 @@ def eval_(
     from evals.evaluate import evaluate
 
     with _reported():
-        result = evaluate(db, reference, n_resamples=bootstrap)
+        result = evaluate(
+            db,
+            reference,
+            n_resamples=bootstrap,
+            exclude_example_neighbours=exclude_example_neighbours,
+        )
         if html:
             from evals.report import write_html
 
@@ -706,6 +733,11 @@ def _print_eval(result: dict[str, Any]) -> None:
             cells = [_estimate(c["metrics"].get(k)) for k in names]
             table.add_row(c["annotator"], c["kind"], str(c["n"]), *cells)
         out.print(table)
+        if g["left_out_as_examples"]:
+            out.print(
+                f"left out: the model labels of {g['left_out_as_examples']} items whose labels "
+                "were shown as examples"
+            )
         agreement = g["human_agreement"]
         if agreement:
             out.print(

@@ -30,6 +30,7 @@ from agent.tasks import answer_model, parse_answer, system_prompt, task_for
 from agent.transports import Reply, cached_prompt_tokens, make_transport, provider_of, raw_answer
 from agent.transports.batches import BatchClient
 from agent.transports.flow import Flow
+from agent.transports.openai_sdk import NO_KEY
 
 MODES = ("auto", "tools", "json_schema", "json")
 CACHE_MARKING_PROVIDERS = ("anthropic",)  # cache only the prefix a request marks
@@ -534,3 +535,44 @@ def _short(error: BaseException, limit: int = 300) -> str:
     for pattern in (_BEARER, _CREDENTIAL):
         text = pattern.sub(lambda match: match.group(1) + REDACTED, text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def embed(
+    model: str,
+    texts: list[str],
+    api_base: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 60.0,
+    batch: int = 256,
+) -> list[list[float]]:
+    """The embedding of each text, in order, through litellm.aembedding (`batch` texts a
+    request, transient errors retried). ModelError, naming the model and where it was asked,
+    when it is unknown, refused or unreachable."""
+    import litellm
+
+    litellm.suppress_debug_info = True
+    options: dict[str, Any] = {"timeout": timeout, "num_retries": 0}
+    if api_base:
+        options["api_base"] = api_base
+    if api_key:
+        options["api_key"] = api_key
+    elif api_base and model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+        options["api_key"] = NO_KEY  # a server of one's own that checks no key
+    vectors: list[list[float]] = []
+    for start in range(0, len(texts), batch):
+        try:
+            async for attempt in RetryPolicy(attempts=3, cap=5.0).retrying():
+                with attempt:
+                    response = await litellm.aembedding(
+                        model=model, input=texts[start : start + batch], **options
+                    )
+        except Exception as e:
+            where = api_base or f"the {model.split('/', 1)[0]} API"
+            raise ModelError(
+                f"embedding model {model} at {where}: {_describe(e)}",
+                hint="Check the --embedding-model name (litellm's provider/model form) and "
+                "--embedding-api-base, or leave out --embedding-model to rank by TF-IDF.",
+            ) from None
+        rows = sorted(response.data, key=lambda row: row["index"])
+        vectors.extend(list(row["embedding"]) for row in rows)
+    return vectors

@@ -130,7 +130,7 @@ class Labeler:
         migrate(self.db)
         with transaction(self.db) as con:
             self.audit_key = audit_key(con)
-        self._pick_examples()
+        await self._pick_examples()
         run_id = uuid.uuid4().hex[:12]
         self.progress = Progress(total=total, run_id=run_id)
         self.budget = self._budget()
@@ -159,13 +159,14 @@ class Labeler:
         self._raise_if_incomplete(writer)
         return self.progress
 
-    def _pick_examples(self) -> None:
+    async def _pick_examples(self) -> None:
         """With --examples, the pool of trusted labels, read once. The example setting (N, the
         selector, the pool's ids and labels) is part of the run's prompt hash: a prompt with
         other examples is another configuration, whose drafts and decisions are its own."""
         if self.example_settings is None or self.example_settings.n == 0:
             return
         self.examples = load_picker(self.db, self.guideline, self.example_settings)
+        await self.examples.embed_pool()
         combined = f"{prompt_hash(self.guideline)}:{self.examples.setting_hash}"
         self.prompt_hash = hashlib.sha256(combined.encode()).hexdigest()[:16]
 
@@ -311,6 +312,8 @@ class Labeler:
         whether any model answered. The stages are tried in order until one accepts the item
         (all of them for audit and calibration items); stored drafts are reused, so a resumed
         item goes on where it stopped."""
+        if self.examples:
+            await self.examples.embed_item(item)
         examples = self.examples.for_item(item) if self.examples else []
         shown = [e.item.item_id for e in examples] if self.examples else None
         messages = build_messages(self.guideline, item, examples)

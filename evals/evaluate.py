@@ -4,7 +4,8 @@ cost per final label. The result is a plain dict: `--json` prints it, the HTML r
 review app's Report page draw it."""
 
 import json
-from dataclasses import asdict
+from collections.abc import Set
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from agent.costs import costs
 from agent.errors import ConfigError
 from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
 from agent.store.db import read_only
-from agent.store.teaching import decisions_by_setting
+from agent.store.teaching import decisions_by_setting, example_item_ids
 from agent.tasks import task_for
 from evals import metrics
 
@@ -33,8 +34,17 @@ NOTES = [
 
 
 def evaluate(
-    db: str | Path, reference: str = HUMANS, n_resamples: int = 500, seed: int = 0
+    db: str | Path,
+    reference: str = HUMANS,
+    n_resamples: int = 500,
+    seed: int = 0,
+    exclude_example_neighbours: bool = False,
 ) -> dict[str, Any]:
+    """`exclude_example_neighbours`: leave out the model labels of every item whose trusted
+    label a prompt of the guideline showed as an example (drafts.example_ids, any run, any
+    model). Every model figure is then on items whose reference label never entered a prompt, as
+    on a held-out set: near-duplicates that were each other's examples cannot vouch for each
+    other. Human labels are kept, so human-vs-human agreement is unchanged."""
     with read_only(db):
         found = [load(db, ghash) for ghash, _ in guideline_hashes(db)]
         known = sorted({name for data in found for name in data.annotators()})
@@ -48,14 +58,34 @@ def evaluate(
             "db": str(db),
             "notes": NOTES,
             "guidelines": [
-                evaluate_guideline(data, db, reference, n_resamples, seed) for data in found
+                evaluate_guideline(
+                    data,
+                    db,
+                    reference,
+                    n_resamples,
+                    seed,
+                    example_item_ids(db, data.guideline.content_hash)
+                    if exclude_example_neighbours
+                    else set(),
+                )
+                for data in found
             ],
         }
 
 
 def evaluate_guideline(
-    data: GuidelineData, db: str | Path, reference: str, n_resamples: int, seed: int
+    data: GuidelineData,
+    db: str | Path,
+    reference: str,
+    n_resamples: int,
+    seed: int,
+    left_out: Set[str] = frozenset(),
 ) -> dict[str, Any]:
+    """`left_out`: items whose model labels are left out of every figure (see `evaluate`)."""
+    data = replace(
+        data,
+        annotations=[a for a in data.annotations if a.kind != "model" or a.item_id not in left_out],
+    )
     g = data.guideline
     ref_all = data.reference(reference)
     opts = {"n_resamples": n_resamples, "seed": seed}
@@ -78,6 +108,7 @@ def evaluate_guideline(
         "n_items": len({a.item_id for a in data.annotations}),
         "n_reference_items": len(ref_all),
         "seen_model_label": data.seen_model_label,
+        "left_out_as_examples": len(left_out),
         "comparisons": comparisons,
         "human_agreement": agreement,
         "inside_human_range": _inside(comparisons, agreement),
@@ -85,7 +116,7 @@ def evaluate_guideline(
         "prevalence": prevalence(data, ref_all),
         "cost": cost(data, rate),
         "trusted_cost": priced,
-        "teaching": teaching(data, db, ref_all),
+        "teaching": teaching(data, db, ref_all, left_out),
     }
 
 
@@ -348,7 +379,9 @@ def cost(data: GuidelineData, rate: float | None = None) -> dict[str, Any]:
     }
 
 
-def teaching(data: GuidelineData, db: str | Path, ref: dict[str, str]) -> list[dict[str, Any]]:
+def teaching(
+    data: GuidelineData, db: str | Path, ref: dict[str, str], left_out: Set[str] = frozenset()
+) -> list[dict[str, Any]]:
     """Per model and example setting (`label --examples`, with the trusted labels its examples
     were drawn from): the share of items auto-accepted (coverage, at the rule the run used) and
     the accuracy of its labels, all and auto-accepted, against the reference. An item is never
@@ -356,8 +389,13 @@ def teaching(data: GuidelineData, db: str | Path, ref: dict[str, str]) -> list[d
     task = task_for(data.guideline)
     groups: dict[tuple, list] = {}
     for row in decisions_by_setting(db, data.guideline.content_hash):
+        if row.item_id in left_out:
+            continue
         shown = row.examples or {}
-        key = (row.model, shown.get("pool", 0), shown.get("selector", "none"), shown.get("n", 0))
+        selector = shown.get("selector", "none")
+        if shown.get("embedding_model"):
+            selector = f"{selector} by {shown['embedding_model']}"
+        key = (row.model, shown.get("pool", 0), selector, shown.get("n", 0))
         groups.setdefault(key, []).append(row)
 
     def accuracy(rows: list) -> float | None:

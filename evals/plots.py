@@ -420,3 +420,36 @@ def figure_to_data_uri(fig: Figure, fmt: str = "png") -> str:
     fig.savefig(buffer, format=fmt, dpi=DPI, bbox_inches="tight")
     mime = "image/svg+xml" if fmt == "svg" else f"image/{fmt}"
     return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
+
+
+def teaching_loop(rows: Sequence[Mapping[str, Any]] | None) -> Figure | None:
+    """What reviews bought: accuracy and coverage (auto-accepted share) against the number of
+    trusted labels the examples were drawn from, one line per model and example setting."""
+    lines: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows or []:
+        setting = "no examples" if not row["examples"] else f"{row['examples']} {row['selector']}"
+        lines.setdefault(f"{row['model']}, {setting}", []).append(row)
+    if not lines:
+        return None
+    fig = _figure((8.0, 3.2))
+    accuracy, coverage = fig.subplots(1, 2, sharex=True)
+    colors = MODEL_COLORS + HUMAN_COLORS
+    for index, (name, points) in enumerate(sorted(lines.items())):
+        points = sorted(points, key=lambda p: p["trusted_labels"])
+        style = {"marker": "o", "color": colors[index % len(colors)], "label": name}
+        judged = [p for p in points if p["accuracy"] is not None]
+        if judged:
+            accuracy.plot(
+                [p["trusted_labels"] for p in judged], [p["accuracy"] for p in judged], **style
+            )
+        coverage.plot(
+            [p["trusted_labels"] for p in points], [p["coverage"] for p in points], **style
+        )
+    for ax, title in ((accuracy, "Accuracy against the reference"), (coverage, "Coverage")):
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        ax.set_xlabel("Trusted labels available")
+        ax.set_title(title, fontsize=9)
+    coverage.legend(fontsize=7, loc="lower right")
+    fig.suptitle("The loop: what reviews bought, by example setting", fontsize=10)
+    return fig

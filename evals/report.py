@@ -278,8 +278,8 @@ def rule_rows(rule: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 
 def figures(guideline: Result) -> dict[str, Figure]:
     """The guideline's figures by name, those without data left out: `confusion:<annotator>`
-    for each model, `agreement_by_label`, `reliability`, `risk_coverage`, `prevalence`, `cost`.
-    The HTML report and the review app's Report page both draw these."""
+    for each model, `agreement_by_label`, `reliability`, `risk_coverage`, `prevalence`, `cost`,
+    `teaching`. The HTML report and the review app's Report page both draw these."""
     reference = guideline.get("reference", "reference")
     calibration = guideline.get("calibration") or {}
     drawn: dict[str, Figure | None] = {
@@ -301,6 +301,7 @@ def figures(guideline: Result) -> dict[str, Figure]:
     )
     drawn["prevalence"] = plots.prevalence(guideline.get("prevalence"))
     drawn["cost"] = plots.cost(guideline.get("cost"))
+    drawn["teaching"] = plots.teaching_loop(guideline.get("teaching"))
     return {name: fig for name, fig in drawn.items() if fig is not None}
 
 

@@ -114,6 +114,15 @@ def test_the_embedded_model_sees_examples_before_the_item_with_their_answers():
     assert cue.strip() == "Label:"
 
 
+def test_the_embedded_model_sees_the_item_in_its_examples_own_pattern():
+    """A 270M base model continues a pattern: a blank line before the item's cue, which no example
+    has, cost 15 points of accuracy on tweeteval_sentiment (45% against 30%, 40 items)."""
+    shown = [{"fields": {"text": "great phone"}, "label": "positive"}]
+    prompt = "".join(prompt_segments(SENTIMENT, {"text": "I love it"}, None, shown))
+    assert 'Text: "great phone"\nLabel: positive\n' in prompt
+    assert prompt.endswith('Text: "I love it"\nLabel:')
+
+
 def test_asking_for_examples_without_trusted_labels_says_what_to_do(tmp_path, db):
     import_gold(tmp_path, db, GOLD, model=True)  # a model's labels are never examples
     items = write_jsonl(tmp_path / "items.jsonl", [{"id": "n1", "text": "hello"}])
@@ -208,3 +217,91 @@ def test_the_evaluation_shows_accuracy_and_coverage_by_example_setting(tmp_path,
         for r in result["teaching"]
     ] == [(0, 0, 5, 1.0, 0.4), (5, 2, 5, 1.0, 1.0)]
     assert teaching_rows(result)[1]["examples"] == "2 similar"
+
+
+def test_the_report_draws_accuracy_and_coverage_by_trusted_labels(tmp_path, db):
+    import_gold(tmp_path, db, GOLD[:3])
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": r["id"], "text": r["text"]} for r in GOLD])
+    right = FakeBackend(by_item={r["id"]: r["label"] for r in GOLD})
+    label(db, path, right, ExampleSettings(2))
+    import_gold(tmp_path, db, GOLD[3:])
+    label(db, path, right, ExampleSettings(2))
+    report = tmp_path / "report.html"
+    result = cli("eval", "--db", db, "--html", report)
+    assert result.exit_code == 0, result.output
+    html = report.read_text()
+    section = html[html.index("<h3>Examples from reviews</h3>") :]
+    assert '<img src="data:image/png;base64,' in section.split("</section>")[0]
+    assert 'alt="Accuracy and coverage by trusted labels available"' in section
+
+
+def test_eval_can_leave_out_items_whose_labels_were_shown_as_examples(tmp_path, db):
+    import_gold(tmp_path, db, GOLD)
+    new = [{"id": "n1", "text": "I hate the terrible wait"}, {"id": "n2", "text": "love it"}]
+    items = [{"id": r["id"], "text": r["text"]} for r in GOLD] + new
+    path = write_jsonl(tmp_path / "items.jsonl", items)
+    right = {r["id"]: r["label"] for r in GOLD} | {"n1": "positive", "n2": "negative"}
+    label(db, path, FakeBackend(by_item=right), ExampleSettings(n=4))
+    import_gold(tmp_path, db, [{**new[0], "label": "negative"}, {**new[1], "label": "positive"}])
+
+    def model_figures(*option: str) -> tuple[int, float, int]:
+        result = cli("eval", "--db", db, "--reference", "gold", "--json", *option)
+        assert result.exit_code == 0, result.output
+        (g,) = json.loads(result.output)["guidelines"]
+        (model,) = [c for c in g["comparisons"] if c["kind"] == "model"]
+        return model["n"], model["metrics"]["accuracy"]["value"], g["left_out_as_examples"]
+
+    # Every gold item was another item's example, so its right label vouches for nothing.
+    assert model_figures() == (7, round(5 / 7, 4), 0)
+    assert model_figures("--exclude-example-neighbours") == (2, 0.0, 5)
+
+
+def test_similar_examples_can_be_ranked_by_an_embedding_model(tmp_path, db):
+    import_gold(tmp_path, db, GOLD)
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "n1", "text": "terrible wait, I hate it"}])
+    with SimServer(SimConfig(accuracy=1.0, gold={"n1": {"label": "negative"}})) as server:
+        result = cli(
+            "label", path, "-g", SENTIMENT.path, "--db", db, "--model", "openai/sim",
+            "--api-base", server.url, "--mode", "json", "--examples", "2",
+            "--embedding-model", "openai/sim-embed", "--embedding-api-base", server.url,
+        )  # fmt: skip
+        embedded = server.counts["embeddings"]
+    assert result.exit_code == 0, result.output
+    assert embedded == 2, "the pool once, then the item"
+    ((ids,),) = rows(db, "SELECT DISTINCT CAST(example_ids AS VARCHAR) FROM drafts")
+    assert json.loads(ids) == ["g2", "g5"]
+    ((settings,),) = rows(
+        db, "SELECT CAST(settings->'examples' AS VARCHAR) FROM runs WHERE command = 'label'"
+    )
+    assert json.loads(settings)["embedding_model"] == "openai/sim-embed"
+    result = cli("eval", "--db", db, "--json")
+    (g,) = json.loads(result.output)["guidelines"]
+    assert [row["selector"] for row in g["teaching"]] == ["similar by openai/sim-embed"]
+
+
+@pytest.mark.parametrize(
+    "model, where",
+    [("openai/no-such-embedder", None), ("openai/sim-embed", "http://127.0.0.1:9/v1")],
+)
+def test_an_unknown_or_unreachable_embedding_model_stops_before_labeling(
+    tmp_path, db, model, where
+):
+    import_gold(tmp_path, db, GOLD)
+    path = write_jsonl(tmp_path / "items.jsonl", [{"id": "n1", "text": "hello"}])
+    with SimServer(SimConfig(accuracy=1.0)) as server:
+        result = cli(
+            "label", path, "-g", SENTIMENT.path, "--db", db, "--model", "openai/sim",
+            "--api-base", server.url, "--mode", "json", "--examples", "2",
+            "--embedding-model", model, "--embedding-api-base", where or server.url,
+        )  # fmt: skip
+        asked = server.counts["ok"]
+    assert result.exit_code == 1
+    assert f"embedding model {model}" in result.output
+    assert "--embedding-model" in result.output and "Traceback" not in result.output
+    assert asked == 0
+    assert rows(db, "SELECT count(*) FROM drafts") == [(0,)]
+
+
+def test_an_embedding_model_ranks_only_similar_examples():
+    with pytest.raises(ConfigError, match="--embedding-model ranks similar examples"):
+        ExampleSettings(2, "diverse", embedding_model="openai/sim-embed")

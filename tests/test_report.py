@@ -97,6 +97,14 @@ def test_write_html_writes_one_file(tmp_path):
     assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
 
 
+TEACHING = [
+    {"model": "local:gemma3", "trusted_labels": 0, "selector": "none", "examples": 0,
+     "coverage": 0.4, "accuracy": 0.55},
+    {"model": "local:gemma3", "trusted_labels": 250, "selector": "similar", "examples": 8,
+     "coverage": 0.5, "accuracy": 0.62},
+    {"model": "local:gemma3", "trusted_labels": 1000, "selector": "similar", "examples": 8,
+     "coverage": 0.6, "accuracy": None},
+]  # fmt: skip
 PLOTS = [
     (plots.reliability_diagram, (CALIBRATION["reliability"], "agreement"), ({"bins": []},)),
     (plots.risk_coverage, (CALIBRATION["risk_coverage"], 0.3, CALIBRATION["rule"]), ([],)),
@@ -104,6 +112,7 @@ PLOTS = [
     (plots.agreement_by_label, (CARD["comparisons"], CARD["labels"]), (RATING["comparisons"], [])),
     (plots.prevalence, (CARD["prevalence"],), ([],)),
     (plots.cost, (CARD["cost"],), (None,)),
+    (plots.teaching_loop, (TEACHING,), ([],)),
 ]
 
 

@@ -104,6 +104,21 @@ def test_models_endpoint_lists_configured_ids() -> None:
     assert [model.id for model in listed.data] == ["sim", "sim-large"]
 
 
+def test_embeddings_endpoint_gives_the_same_unit_vectors_and_refuses_unknown_models() -> None:
+    texts = ["terrible wait, I hate it", "I hate the terrible wait", "wonderful screen"]
+    with SimServer() as server:
+        first = client_for(server).embeddings.create(model="sim-embed", input=texts)
+        again = client_for(server).embeddings.create(model="sim-embed", input=texts[0])
+        with pytest.raises(openai.NotFoundError, match="sim-embed"):
+            client_for(server).embeddings.create(model="nope", input=texts)
+    a, b, c = (row.embedding for row in first.data)
+    assert again.data[0].embedding == a
+    assert sum(x * x for x in a) == pytest.approx(1.0)
+    assert sum(x * y for x, y in zip(a, b, strict=True)) > sum(
+        x * y for x, y in zip(a, c, strict=True)
+    )
+
+
 def test_tool_call_answer_has_openai_shape() -> None:
     with SimServer(SimConfig(gold=sentiment_gold(3), accuracy=1.0)) as server:
         response = client_for(server).chat.completions.create(

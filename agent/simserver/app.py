@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from agent.simserver.config import BATCH_FAULT_KINDS, SimConfig
+from agent.simserver.embeddings import embeddings_response
 from agent.simserver.faults import FaultPlan, rate_limited, server_error, truncate
 from agent.simserver.labels import TEXT_LABEL, AnswerPlan, compile_plan, draw_answer, draw_label
 from agent.simserver.ratelimit import RequestLimit
@@ -337,6 +338,16 @@ async def chat_completions(request: web.Request) -> web.Response:
     return response
 
 
+async def embeddings(request: web.Request) -> web.Response:
+    state: SimState = request.app[STATE]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad_request("request body is not JSON")
+    state.count("embeddings")
+    return embeddings_response(body, state.config.embedding_models)
+
+
 async def list_models(request: web.Request) -> web.Response:
     state: SimState = request.app[STATE]
     data = [
@@ -358,6 +369,7 @@ def make_app(state: SimState) -> web.Application:
     app[STATE] = state
     add_routes(app)
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_get("/v1/models", list_models)
     app.router.add_post("/v1/messages", anthropic.messages)
     app.router.add_get("/health", health)

@@ -16,6 +16,7 @@ class SimConfig:
     `fail_first` makes the first requests fail with these fault kinds, in order.
     `max_concurrent` queues requests beyond that many in flight (like a server with few slots).
     `models` is what GET /v1/models lists; completions accept any model name.
+    `embedding_models` are the names /v1/embeddings answers (hashed bags of words); others: 404.
     `keep_history=False` stops recording request bodies (for long benchmarks).
     `rpm` enforces a requests-per-minute limit: 429 beyond it, `x-ratelimit-*` headers always.
     Batches (agent/simserver/batches.py) finish `batch_delay_seconds` after their creation;
@@ -38,6 +39,7 @@ class SimConfig:
     fail_first: list[str] = field(default_factory=list)
     max_concurrent: int | None = None
     models: tuple[str, ...] = ("sim",)
+    embedding_models: tuple[str, ...] = ("sim-embed",)
     keep_history: bool = True
     rpm: int | None = None
     batch_delay_seconds: float = 0.0

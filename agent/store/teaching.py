@@ -35,3 +35,14 @@ def decisions_by_setting(db: str | Path, guideline_hash: str) -> list[DecisionRo
         DecisionRow(item_id, model, json.loads(setting) if setting else None, label, route)
         for item_id, model, setting, label, route in found
     ]
+
+
+def example_item_ids(db: str | Path, guideline_hash: str) -> set[str]:
+    """Every item whose trusted label some prompt of the guideline showed as an example."""
+    with transaction(db) as con:
+        found = con.execute(
+            "SELECT DISTINCT CAST(example_ids AS VARCHAR) FROM drafts"
+            " WHERE guideline_hash = ? AND example_ids IS NOT NULL",
+            [guideline_hash],
+        ).fetchall()
+    return {item_id for (ids,) in found for item_id in json.loads(ids)}

@@ -31,10 +31,11 @@ Few-shot on the embedded model (`--fewshot`, slow: seconds per item and setting 
 For tweeteval_sentiment and a 10-intent subset of banking77 (its 10 most common intents), a
 seeded 1,000 gold-labeled items are the pool of trusted labels; the next `--test-items` are
 labeled, none of them in the pool. Each test item is scored (`LocalBackend.score`, what `label
---model local --examples N` runs) with 0, 4, 8 similar examples (`agent.examples`, TF-IDF) and
-with 8 random ones (the `fixed` selector), against the pool's majority class. Items go one at a
-time through every setting, and each result is appended to `--out` as it comes, so a run cut
-short still gives every setting on the same items.
+--model local --examples N` runs) with 0, 4 and 8 similar examples (`agent.examples`, TF-IDF) and
+with 8 random ones (the `fixed` selector), against the pool's majority class and against the
+majority label of the 8 similar examples themselves (no model: what the retrieval alone gives).
+Items go one at a time through every setting, and each result is appended to `--out` as it
+comes, so a run cut short still gives every setting on the same items.
 """
 
 import argparse
@@ -239,6 +240,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     add("--fewshot", action="store_true", help="the embedded model with examples instead")
     add("--test-items", type=int, default=60, help="few-shot: items labeled per dataset")
     add("--out", type=Path, default=Path("fewshot_items.jsonl"), help="few-shot: per item")
+    add("--fewshot-settings", help="few-shot: comma-separated settings (default: all)")
     return parser.parse_args(argv)
 
 

@@ -23,8 +23,20 @@ SETTINGS = {
     "8 similar": ExampleSettings(8, "similar"),
     "8 random": ExampleSettings(8, "fixed"),
 }
+VOTED = "8 similar"  # its examples' own majority label is measured too: what the model adds to it
 SENTIMENT_BODY = "Label the overall sentiment that the author of the tweet expresses."
 INTENT_BODY = "Label what the bank's customer wants in this message."
+
+
+def chosen(args: argparse.Namespace) -> list[str]:
+    """The settings asked for (`--fewshot-settings`, names of SETTINGS), every one by default."""
+    names = args.fewshot_settings.split(",") if args.fewshot_settings else list(SETTINGS)
+    unknown = [name for name in names if name not in SETTINGS]
+    if unknown or VOTED not in names:
+        raise SystemExit(
+            f"--fewshot-settings: use names from {list(SETTINGS)}, {VOTED!r} among them"
+        )
+    return names
 
 
 def read(data: Path, name: str) -> list[dict[str, Any]]:
@@ -73,7 +85,7 @@ def run(args: argparse.Namespace, name: str, backend: LocalBackend) -> None:
     size = pool_size(rows, args.test_items)
     pool, test = rows[:size], rows[size : size + args.test_items]
     examples = [as_example(r) for r in pool]
-    pickers = {k: ExamplePicker(g, examples, s) for k, s in SETTINGS.items()}
+    pickers = {k: ExamplePicker(g, examples, SETTINGS[k]) for k in chosen(args)}
     done = {(r["dataset"], r["id"]) for r in _results(args.out)}
     with open(args.out, "a", encoding="utf-8") as out:
         for row in test:
@@ -86,6 +98,8 @@ def run(args: argparse.Namespace, name: str, backend: LocalBackend) -> None:
                 shown = picker.for_item(item) if picker.settings.n else []
                 result[setting] = predictions(backend, g, item, shown)
                 result[setting]["seconds"] = time.perf_counter() - started
+                if setting == VOTED:
+                    result["vote"] = Counter(e.label for e in shown).most_common(1)[0][0]
             out.write(json.dumps(result) + "\n")
             out.flush()
     majority = Counter(r["label"] for r in pool).most_common(1)[0][0]
@@ -110,8 +124,10 @@ def summary(args: argparse.Namespace) -> list[dict[str, Any]]:
         size = pool_size(rows, args.test_items)
         majority = Counter(r["label"] for r in rows[:size]).most_common(1)[0][0]
         line: dict[str, Any] = {"dataset": name, "items": len(done), "pool": size}
+        line["settings"] = chosen(args)
         line["majority class"] = sum(r["gold"] == majority for r in done) / len(done)
-        for setting in SETTINGS:
+        line["vote"] = sum(r.get("vote") == r["gold"] for r in done) / len(done)
+        for setting in chosen(args):
             for method in SCORING:
                 hits = sum(r[setting][method] == r["gold"] for r in done)
                 line[f"{setting} ({method})"] = hits / len(done)
@@ -125,7 +141,9 @@ def show(table: list[dict[str, Any]]) -> None:
         where = f"{line['items']} test items, none in the pool of {line['pool']}"
         print(f"\n{line['dataset']}: {where}")
         print(f"  {'majority class':<32} {line['majority class']:>6.1%}")
-        for setting in SETTINGS:
+        vote = f"majority label of the {VOTED} examples (no model)"
+        print(f"  {vote:<32} {line['vote']:>6.1%}")
+        for setting in line["settings"]:
             cells = "  ".join(f"{m} {line[f'{setting} ({m})']:>6.1%}" for m in SCORING)
             print(f"  {setting:<32} {cells}   {line[f'{setting} s/item']:.1f} s/item")
         gain = line["8 similar (calibrated_na)"] - line["majority class"]
