@@ -48,6 +48,7 @@ out = Console()
 ON_POSTGRES = (
     "status",
     "migrate",
+    "export",
     "reviewer add",
     "reviewer reset-password",
     "reviewer remove",

@@ -16,6 +16,7 @@ from conftest import GUIDELINES, REPO, label_command, write_jsonl
 
 from agent.costs import set_setting
 from agent.errors import DatabaseError
+from agent.exporting import export
 from agent.simserver import SimConfig, SimServer
 from agent.status import status
 from agent.store.copying import copy_log
@@ -176,3 +177,19 @@ def test_status_reads_the_same_figures_from_postgresql(labeled, postgres_url, tm
     shown = labelagent("status", "--db", postgres_url, "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["reviews"] == on_duckdb.reviews == 13
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_export_from_postgresql_writes_the_same_bytes_as_from_duckdb(
+    labeled, postgres_url, tmp_path, suffix
+):
+    copy_log(labeled, postgres_url)
+    from_duckdb, from_postgres = tmp_path / f"d{suffix}", tmp_path / f"p{suffix}"
+    assert export(labeled, from_duckdb) == export(postgres_url, from_postgres) >= 10
+    assert from_postgres.read_bytes() == from_duckdb.read_bytes()
+
+    done = labelagent(
+        "export", "--db", postgres_url, "--guideline", "sentiment", "-o", from_postgres
+    )
+    assert done.returncode == 0, done.stderr
+    assert from_postgres.read_bytes() == from_duckdb.read_bytes()
