@@ -49,6 +49,7 @@ ON_POSTGRES = (
     "status",
     "migrate",
     "export",
+    "import-labels",
     "reviewer add",
     "reviewer reset-password",
     "reviewer remove",

@@ -1,12 +1,14 @@
 """Commands that run on either backend, each run the same way against a DuckDB file and a
 PostgreSQL database (`any_db`, a real server from tests/postgres.py)."""
 
+import json
 import os
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import GUIDELINES, REPO, write_jsonl
 
+from agent.exporting import export
 from agent.review.accounts import list_reviewers
 from agent.store.db import transaction
 
@@ -64,3 +66,37 @@ def test_reviewer_add_reset_password_and_remove(any_db):
     nobody = labelagent("reviewer", "remove", "carol", "--db", any_db)
     assert nobody.returncode == 1
     assert "has no reviewer 'carol'" in nobody.stderr
+
+
+def test_import_labels_adds_reviews_once_and_fills_placeholders(any_db, tmp_path):
+    sentiment = GUIDELINES / "sentiment.md"
+    bare = write_jsonl(tmp_path / "bare.jsonl", [{"id": "a", "label": "positive"}])
+    full = write_jsonl(
+        tmp_path / "full.jsonl",
+        [
+            {"id": "a", "text": "fine \u2603", "label": "positive", "p": 0.9},
+            {"id": "b", "text": "bad", "label": "negative", "p": 0.5},
+        ],
+    )
+    first = labelagent("import-labels", bare, "--annotator", "ann", "-g", sentiment, "--db", any_db)
+    assert first.returncode == 0, first.stderr
+    assert "1 reviews added (0 already there), 1 new items" in first.stdout
+    args = ("--annotator", "bob", "-g", sentiment, "--confidence-field", "p", "--db", any_db)
+    second = labelagent("import-labels", full, *args)
+    assert second.returncode == 0, second.stderr
+    assert "2 reviews added (0 already there), 2 new items" in second.stdout
+    again = labelagent("import-labels", full, *args)
+    assert "0 reviews added (2 already there), 0 new items" in again.stdout
+    with transaction(any_db) as con:
+        items = con.execute(
+            "SELECT item_id, fields, placeholder FROM items ORDER BY item_id"
+        ).fetchall()
+        confidences = con.execute(
+            "SELECT reviewer, confidence FROM reviews ORDER BY reviewer, item_id"
+        ).fetchall()
+    assert [(i, json.loads(fields)["text"], placeholder) for i, fields, placeholder in items] == [
+        ("a", "fine \u2603", False),
+        ("b", "bad", False),
+    ]
+    assert confidences == [("ann", None), ("bob", 0.9), ("bob", 0.5)]
+    assert export(any_db, tmp_path / "out.csv") == 2

@@ -12,7 +12,7 @@ from agent.errors import InputError
 from agent.guidelines import Guideline
 from agent.inputs import ItemKeys, content_id
 from agent.records import Decision, Item, Sample
-from agent.store.db import transaction
+from agent.store.db import Connection, changed_rows, transaction
 
 _ID_CHECK_ROWS = 10_000  # ids checked against the log at a time
 
@@ -44,7 +44,7 @@ def record_guideline(db: str | Path, guideline: Guideline) -> None:
     with transaction(db) as con:
         con.execute(
             "INSERT INTO guidelines (guideline_hash, name, task, path, content)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             [
                 guideline.content_hash,
                 guideline.name,
@@ -93,15 +93,16 @@ def insert_items(db: str | Path, dataset: str, chunk: list[Item]) -> int:
     return added
 
 
-def fill_placeholders(con: duckdb.DuckDBPyConnection, table: str, dataset: str) -> int:
+def fill_placeholders(con: Connection, table: str, dataset: str) -> int:
     """Give the placeholder items named in `table` (item_id, fields, content_hash) their fields;
     returns how many."""
-    return con.execute(
-        "UPDATE items SET dataset = ?, fields = n.fields, content_hash = n.content_hash,"
+    return changed_rows(
+        con,
+        "UPDATE items SET dataset = $1, fields = n.fields, content_hash = n.content_hash,"
         f" placeholder = false FROM {table} n"
         " WHERE items.item_id = n.item_id AND items.placeholder",
         [dataset],
-    ).fetchall()[0][0]
+    )
 
 
 def _item_rows(chunk: list[Item]) -> list[dict[str, Any]]:
