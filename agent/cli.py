@@ -46,8 +46,10 @@ out = Console()
 
 # The commands tested on PostgreSQL; the others refuse a postgresql:// --db, touching nothing.
 ON_POSTGRES = (
+    "calibrate",
     "status",
     "migrate",
+    "eval",
     "export",
     "import-labels",
     "reviewer add",

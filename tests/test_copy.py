@@ -193,3 +193,43 @@ def test_export_from_postgresql_writes_the_same_bytes_as_from_duckdb(
     )
     assert done.returncode == 0, done.stderr
     assert from_postgres.read_bytes() == from_duckdb.read_bytes()
+
+
+def test_eval_reads_the_same_figures_from_postgresql(labeled, postgres_url):
+    copy_log(labeled, postgres_url)
+    on_duckdb = labelagent("eval", "--db", labeled, "--json")
+    on_postgres = labelagent("eval", "--db", postgres_url, "--json")
+    assert on_duckdb.returncode == 0 and on_postgres.returncode == 0, on_postgres.stderr
+    figures = [json.loads(done.stdout) for done in (on_duckdb, on_postgres)]
+    for shown in figures:
+        del shown["db"], shown["generated_at"]
+    assert figures[0]["guidelines"][0]["comparisons"]
+    assert figures[1] == figures[0]
+
+
+def test_calibrate_chooses_the_same_rule_on_postgresql_and_stores_it_there(
+    labeled, postgres_url, tmp_path
+):
+    on_duckdb = tmp_path / "log.duckdb"
+    copy_log(labeled, on_duckdb)
+    copy_log(labeled, postgres_url)
+    figures = []
+    for db in (on_duckdb, postgres_url):
+        done = labelagent(
+            "calibrate",
+            "--target-error",
+            "0.9",
+            "--confidence",
+            "0.5",
+            "-g",
+            "sentiment",
+            "--json",
+            "--db",
+            db,
+        )
+        assert done.returncode == 0, done.stderr
+        figures.append(json.loads(done.stdout))
+        del figures[-1]["calibration_id"]
+    assert figures[1] == figures[0]
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT count(*) FROM calibrations").fetchone() == (1,)

@@ -354,20 +354,20 @@ def run_cost(db: str | Path, run_id: str) -> float:
         ).fetchone()[0]
 
 
-def draft_votes(con: duckdb.DuckDBPyConnection, guideline_hash: str) -> dict[str, list[Vote]]:
+def draft_votes(con: Connection, guideline_hash: str) -> dict[str, list[Vote]]:
     """For every decided item, the valid drafts its verdict was built from, as (whether the draft
     chose the decision's label, its stated confidence): a cascade's decision, only the drafts of
     the models of its stage. Labels are stored as canonical JSON, so equal labels are equal
     strings."""
     rows = con.execute(
-        "SELECT d.item_id, CAST(x.label AS VARCHAR) = CAST(d.label AS VARCHAR), x.confidence"
+        "SELECT d.item_id, CAST(x.label AS VARCHAR) = CAST(d.label AS VARCHAR), x.confidence,"
+        " d.stage, CAST(d.stages_tried AS VARCHAR), x.model"
         " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-        " WHERE d.guideline_hash = ? AND d.label IS NOT NULL AND x.error IS NULL AND"
-        " (d.stage IS NULL OR list_contains(CAST(json_extract(d.stages_tried,"
-        " '$[' || d.stage || '].models') AS VARCHAR[]), x.model))",
+        " WHERE d.guideline_hash = $1 AND d.label IS NOT NULL AND x.error IS NULL",
         [guideline_hash],
     ).fetchall()
     votes: dict[str, list[Vote]] = {}
-    for item_id, chose, confidence in rows:
-        votes.setdefault(item_id, []).append((bool(chose), confidence))
+    for item_id, chose, confidence, stage, stages_tried, model in rows:
+        if stage is None or model in json.loads(stages_tried)[stage]["models"]:
+            votes.setdefault(item_id, []).append((bool(chose), confidence))
     return votes
