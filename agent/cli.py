@@ -52,6 +52,7 @@ ON_POSTGRES = (
     "eval",
     "export",
     "import-labels",
+    "plan",
     "reviewer add",
     "reviewer reset-password",
     "reviewer remove",

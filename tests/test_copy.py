@@ -207,29 +207,41 @@ def test_eval_reads_the_same_figures_from_postgresql(labeled, postgres_url):
     assert figures[1] == figures[0]
 
 
-def test_calibrate_chooses_the_same_rule_on_postgresql_and_stores_it_there(
-    labeled, postgres_url, tmp_path
-):
+def test_calibrate_chooses_and_applies_the_same_rule_on_postgresql(labeled, postgres_url, tmp_path):
     on_duckdb = tmp_path / "log.duckdb"
     copy_log(labeled, on_duckdb)
     copy_log(labeled, postgres_url)
-    figures = []
+    figures, decisions = [], []
+    calibrate = ("calibrate", "--target-error", "0.9", "--confidence", "0.5", "-g", "sentiment")
     for db in (on_duckdb, postgres_url):
-        done = labelagent(
-            "calibrate",
-            "--target-error",
-            "0.9",
-            "--confidence",
-            "0.5",
-            "-g",
-            "sentiment",
-            "--json",
-            "--db",
-            db,
-        )
+        done = labelagent(*calibrate, "--apply", "--json", "--db", db)
         assert done.returncode == 0, done.stderr
         figures.append(json.loads(done.stdout))
         del figures[-1]["calibration_id"]
+        with transaction(db) as con:
+            decisions.append(
+                con.execute(
+                    "SELECT item_id, route, CAST(reasons AS VARCHAR) FROM decisions"
+                    " ORDER BY item_id"
+                ).fetchall()
+            )
+    assert figures[0]["rerouted"]["to_auto"] + figures[0]["rerouted"]["to_escalated"] > 0
     assert figures[1] == figures[0]
+    assert decisions[1] == decisions[0]
     with psycopg.connect(postgres_url) as con:
         assert con.execute("SELECT count(*) FROM calibrations").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM decisions_history").fetchone()[0] > 0
+
+
+def test_plan_counts_the_same_decided_items_on_postgresql(labeled, postgres_url):
+    copy_log(labeled, postgres_url)
+    items, sentiment = labeled.parent / "items.jsonl", GUIDELINES / "sentiment.md"
+    plans = []
+    for db in (labeled, postgres_url):
+        done = labelagent(
+            "plan", items, "-g", sentiment, "--model", "openai/sim", "--json", "--db", db
+        )
+        assert done.returncode == 0, done.stderr
+        plans.append(json.loads(done.stdout))
+    assert plans[0]["already_decided"] == 30
+    assert plans[1] == plans[0]

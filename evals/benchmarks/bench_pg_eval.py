@@ -33,11 +33,7 @@ def build(db: Path, n: int) -> str:
         synthetic.fill_sentiment(
             con, guideline.content_hash, prompt_hash(guideline), n, 20, 5, min(1000, n // 5)
         )
-        con.execute(
-            "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind,"
-            " source) SELECT item_id, guideline_hash, 'gold', label, 'import', true, 'import'"
-            " FROM decisions"
-        )
+        synthetic.add_gold_reviews(con)
     return guideline.content_hash
 
 
