@@ -32,6 +32,6 @@ row count on either; where the two must differ (a temporary table from Python ro
 DuckDB for PostgreSQL) the function branches on the connection. The rest (label, review) still
 use `?` and DuckDB-only SQL: JSON casts to lists (`CAST(x AS VARCHAR[])`, `unnest`,
 `json_extract`, `list_contains`, `list`), `GROUP BY ALL`, `median`, `strftime`, `starts_with`,
-`INSERT OR REPLACE`,
-an INSERT's row count read as its result row, and range()/printf()/list literals (synthetic.py).
+`INSERT OR REPLACE`, an INSERT's row count read as its result row, and range()/printf()/list
+literals (synthetic.py).
 """
