@@ -45,7 +45,21 @@ console = Console(stderr=True)
 out = Console()
 
 # The commands tested on PostgreSQL; the others refuse a postgresql:// --db, touching nothing.
-ON_POSTGRES = ("status", "migrate", "reviewer list", "settings show")  # and copy, schema --db
+ON_POSTGRES = (
+    "calibrate",
+    "status",
+    "migrate",
+    "eval",
+    "export",
+    "import-labels",
+    "plan",
+    "reviewer add",
+    "reviewer reset-password",
+    "reviewer remove",
+    "reviewer list",
+    "settings set",
+    "settings show",
+)  # and copy, schema --db
 
 
 def _refuse_postgres_yet(ctx: typer.Context, db: "Path | PostgresUrl") -> "Path | PostgresUrl":

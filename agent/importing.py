@@ -18,6 +18,7 @@ from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.records import Item
 from agent.safe_text import shown
 from agent.store import log
+from agent.store.address import postgres_url
 from agent.store.db import migrate, read_only, transaction
 from agent.store.imports import ImportedRow, imported_kinds, insert_imported, model_decided
 from agent.tasks import task_for
@@ -79,7 +80,7 @@ def import_labels(
                     confidence=confidence,
                 )
             )
-    if Path(db).exists():
+    if postgres_url(db) or Path(db).exists():
         _check_kind(db, annotator, kind)
     migrate(db)
     log.record_guideline(db, guideline)

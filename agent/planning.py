@@ -9,6 +9,7 @@ from agent.cascade import cascade_key, check_stages
 from agent.guidelines import Guideline
 from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.store import cascades, log
+from agent.store.address import postgres_url
 from agent.store.db import read_only, transaction
 from agent.tasks import build_messages, prompt_hash
 
@@ -101,7 +102,7 @@ def plan(
     key = cascade_key(stages)
     total = summary.n_items if limit is None else min(limit, summary.n_items)
     decided, seen, prompt_chars = 0, 0, []
-    exists = Path(db).exists()
+    exists = postgres_url(db) is not None or Path(db).exists()
     with read_only(db) if exists else nullcontext():
         for chunk in inputs.iter_items(summary.path, id_field.name, summary.id_source):
             chunk = chunk[: total - seen]

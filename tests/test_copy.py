@@ -16,6 +16,7 @@ from conftest import GUIDELINES, REPO, label_command, write_jsonl
 
 from agent.costs import set_setting
 from agent.errors import DatabaseError
+from agent.exporting import export
 from agent.simserver import SimConfig, SimServer
 from agent.status import status
 from agent.store.copying import copy_log
@@ -176,3 +177,71 @@ def test_status_reads_the_same_figures_from_postgresql(labeled, postgres_url, tm
     shown = labelagent("status", "--db", postgres_url, "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["reviews"] == on_duckdb.reviews == 13
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_export_from_postgresql_writes_the_same_bytes_as_from_duckdb(
+    labeled, postgres_url, tmp_path, suffix
+):
+    copy_log(labeled, postgres_url)
+    from_duckdb, from_postgres = tmp_path / f"d{suffix}", tmp_path / f"p{suffix}"
+    assert export(labeled, from_duckdb) == export(postgres_url, from_postgres) >= 10
+    assert from_postgres.read_bytes() == from_duckdb.read_bytes()
+
+    done = labelagent(
+        "export", "--db", postgres_url, "--guideline", "sentiment", "-o", from_postgres
+    )
+    assert done.returncode == 0, done.stderr
+    assert from_postgres.read_bytes() == from_duckdb.read_bytes()
+
+
+def test_eval_reads_the_same_figures_from_postgresql(labeled, postgres_url):
+    copy_log(labeled, postgres_url)
+    on_duckdb = labelagent("eval", "--db", labeled, "--json")
+    on_postgres = labelagent("eval", "--db", postgres_url, "--json")
+    assert on_duckdb.returncode == 0 and on_postgres.returncode == 0, on_postgres.stderr
+    figures = [json.loads(done.stdout) for done in (on_duckdb, on_postgres)]
+    for shown in figures:
+        del shown["db"], shown["generated_at"]
+    assert figures[0]["guidelines"][0]["comparisons"]
+    assert figures[1] == figures[0]
+
+
+def test_calibrate_chooses_and_applies_the_same_rule_on_postgresql(labeled, postgres_url, tmp_path):
+    on_duckdb = tmp_path / "log.duckdb"
+    copy_log(labeled, on_duckdb)
+    copy_log(labeled, postgres_url)
+    figures, decisions = [], []
+    calibrate = ("calibrate", "--target-error", "0.9", "--confidence", "0.5", "-g", "sentiment")
+    for db in (on_duckdb, postgres_url):
+        done = labelagent(*calibrate, "--apply", "--json", "--db", db)
+        assert done.returncode == 0, done.stderr
+        figures.append(json.loads(done.stdout))
+        del figures[-1]["calibration_id"]
+        with transaction(db) as con:
+            decisions.append(
+                con.execute(
+                    "SELECT item_id, route, CAST(reasons AS VARCHAR) FROM decisions"
+                    " ORDER BY item_id"
+                ).fetchall()
+            )
+    assert figures[0]["rerouted"]["to_auto"] + figures[0]["rerouted"]["to_escalated"] > 0
+    assert figures[1] == figures[0]
+    assert decisions[1] == decisions[0]
+    with psycopg.connect(postgres_url) as con:
+        assert con.execute("SELECT count(*) FROM calibrations").fetchone() == (1,)
+        assert con.execute("SELECT count(*) FROM decisions_history").fetchone()[0] > 0
+
+
+def test_plan_counts_the_same_decided_items_on_postgresql(labeled, postgres_url):
+    copy_log(labeled, postgres_url)
+    items, sentiment = labeled.parent / "items.jsonl", GUIDELINES / "sentiment.md"
+    plans = []
+    for db in (labeled, postgres_url):
+        done = labelagent(
+            "plan", items, "-g", sentiment, "--model", "openai/sim", "--json", "--db", db
+        )
+        assert done.returncode == 0, done.stderr
+        plans.append(json.loads(done.stdout))
+    assert plans[0]["already_decided"] == 30
+    assert plans[1] == plans[0]

@@ -24,10 +24,14 @@ Who owns what (tables as in docs/schema.md):
 - readback.py, synthetic.py: for evals/benchmarks/ only: whole-log reads and counts, and large
   logs built in SQL.
 
-A second backend (PostgreSQL) goes behind these same functions. Parameters are `?`
-placeholders. DuckDB-only SQL still used: JSON casts to lists (`CAST(x AS VARCHAR[])`,
-`unnest`, `json_extract`, `list_contains`, `list`), `GROUP BY ALL`, `SELECT * REPLACE`, `median`,
-`strftime`, `starts_with`, `INSERT OR REPLACE`, an INSERT's row count read as its result row,
-temporary tables from Python lists (`log._register`) or pyarrow (`register`), COPY to a file
-(exports.py), and range()/printf()/list literals (synthetic.py).
+A second backend (PostgreSQL) goes behind these same functions. The statements of the commands
+that run there (status, migrate, copy, schema, settings, reviewer, export, import-labels, eval,
+calibrate, plan) take `$n` placeholders and SQL both accept; `db.changed_rows` reads a write's
+row count on either; where the two must differ (a temporary table from Python rows: pyarrow or
+`log._register` on DuckDB, COPY on PostgreSQL; export's COPY to a file, run by an in-memory
+DuckDB for PostgreSQL) the function branches on the connection. The rest (label, review) still
+use `?` and DuckDB-only SQL: JSON casts to lists (`CAST(x AS VARCHAR[])`, `unnest`,
+`json_extract`, `list_contains`, `list`), `GROUP BY ALL`, `median`, `strftime`, `starts_with`,
+`INSERT OR REPLACE`, an INSERT's row count read as its result row, and range()/printf()/list
+literals (synthetic.py).
 """

@@ -87,13 +87,13 @@ def guideline_hashes(db: str | Path) -> list[tuple[str, str]]:
 def load(db: str | Path, guideline_hash: str) -> GuidelineData:
     with transaction(db) as con:
         content, path = con.execute(
-            "SELECT content, path FROM guidelines WHERE guideline_hash = ?", [guideline_hash]
+            "SELECT content, path FROM guidelines WHERE guideline_hash = $1", [guideline_hash]
         ).fetchall()[0]
         guideline = parse_guideline(content, path or guideline_hash)
         decisions = con.execute(DECISIONS, [guideline_hash]).fetchall()
         supports = item_supports(guideline, draft_votes(con, guideline.content_hash))
         reviews = con.execute(REVIEWS, [guideline_hash]).fetchall()
-        cost, seconds, finals = con.execute(TOTALS, [guideline_hash] * 3).fetchall()[0]
+        cost, seconds, finals = con.execute(TOTALS, [guideline_hash]).fetchall()[0]
         trained = trained_items(con)
     # A student's labels on the items it was trained on say nothing about it: left out.
     annotations = [
@@ -123,17 +123,17 @@ SELECT d.item_id, d.model, CAST(d.label AS VARCHAR), d.agreement, d.confidence, 
        d.n_failed, json_array_length(d.disagreeing_models),
        (SELECT count(DISTINCT x.model) FROM drafts x
         WHERE x.item_id = d.item_id AND x.guideline_hash = d.guideline_hash)
-FROM decisions d WHERE d.guideline_hash = ? AND d.label IS NOT NULL
+FROM decisions d WHERE d.guideline_hash = $1 AND d.label IS NOT NULL
 """
 REVIEWS = """
 SELECT item_id, reviewer, CAST(label AS VARCHAR), blind, annotator_kind, confidence
 FROM reviews
-WHERE guideline_hash = ? AND label IS NOT NULL AND action IN ('accept', 'correct', 'import')
+WHERE guideline_hash = $1 AND label IS NOT NULL AND action IN ('accept', 'correct', 'import')
 """
 TOTALS = """
-SELECT (SELECT sum(cost_usd) FROM drafts WHERE guideline_hash = ?),
-       (SELECT sum(seconds_on_screen) FROM reviews WHERE guideline_hash = ?),
-       (SELECT count(*) FROM final_labels WHERE guideline_hash = ?)
+SELECT (SELECT sum(cost_usd) FROM drafts WHERE guideline_hash = $1),
+       (SELECT sum(seconds_on_screen) FROM reviews WHERE guideline_hash = $1),
+       (SELECT count(*) FROM final_labels WHERE guideline_hash = $1)
 """
 
 

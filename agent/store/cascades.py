@@ -30,7 +30,7 @@ def decided_drafts(con: DuckDBPyConnection, guideline_hash: str, key: str) -> li
     rows = con.execute(
         "SELECT x.item_id, x.model, x.sample_index, x.label, x.confidence, x.error"
         " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-        " WHERE d.guideline_hash = ? AND d.model = ?"
+        " WHERE d.guideline_hash = $1 AND d.model = $2"
         " ORDER BY x.item_id, x.model, x.sample_index",
         [guideline_hash, key],
     ).fetchall()
@@ -39,7 +39,7 @@ def decided_drafts(con: DuckDBPyConnection, guideline_hash: str, key: str) -> li
 
 def decision_count(con: DuckDBPyConnection, guideline_hash: str, key: str) -> int:
     return con.execute(
-        "SELECT count(*) FROM decisions WHERE guideline_hash = ? AND model = ?",
+        "SELECT count(*) FROM decisions WHERE guideline_hash = $1 AND model = $2",
         [guideline_hash, key],
     ).fetchone()[0]
 
@@ -49,7 +49,7 @@ def draws_per_model(con: DuckDBPyConnection, guideline_hash: str, key: str) -> l
     rows = con.execute(
         "SELECT x.model, count(*) FROM decisions d"
         " JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-        " WHERE d.guideline_hash = ? AND d.model = ? GROUP BY x.model",
+        " WHERE d.guideline_hash = $1 AND d.model = $2 GROUP BY x.model",
         [guideline_hash, key],
     ).fetchall()
     return [ModelDraws(*row) for row in rows]

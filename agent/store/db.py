@@ -279,6 +279,15 @@ def transaction(path: Location) -> Iterator[Connection]:
         con.commit()
 
 
+def changed_rows(con: Connection, sql: str, params: list[object]) -> int:
+    """Run an INSERT, UPDATE or DELETE and return how many rows it changed: DuckDB returns the
+    count as a result row, psycopg as the cursor's rowcount."""
+    cursor = con.execute(sql, params)
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        return cursor.fetchall()[0][0]
+    return cursor.rowcount
+
+
 def _too_new(path: Location, version: int) -> DatabaseError:
     if url := postgres_url(path):
         return _postgres().too_new(url, version)

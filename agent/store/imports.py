@@ -1,12 +1,20 @@
 """The statements behind `labelagent import-labels`: imported labels go in as reviews (source
 `import`), with their items (or placeholders for items without their fields)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pyarrow as pa
 from duckdb import DuckDBPyConnection
 
+from agent.store.db import Connection, changed_rows
 from agent.store.log import fill_placeholders
+
+# The rows of an import on PostgreSQL, as the temporary table that pyarrow gives DuckDB.
+IMPORTED_TABLE = (
+    "CREATE TEMP TABLE imported (item_id VARCHAR, fields JSON, content_hash VARCHAR,"
+    " placeholder BOOLEAN, label JSON, source_key VARCHAR, confidence DOUBLE PRECISION)"
+    " ON COMMIT DROP"
+)
 
 
 @dataclass(frozen=True)
@@ -29,7 +37,7 @@ class Added:
 
 
 def insert_imported(
-    con: DuckDBPyConnection,
+    con: Connection,
     rows: list[ImportedRow],
     dataset: str,
     guideline_hash: str,
@@ -37,34 +45,49 @@ def insert_imported(
     kind: str,
 ) -> Added:
     """Add the rows' items and reviews; a row stored already adds nothing."""
-    con.register("imported", pa.Table.from_pylist([vars(row) for row in rows]))
+    _stage(con, rows)
     complete = "(SELECT * FROM imported WHERE NOT placeholder)"
     new_items = fill_placeholders(con, complete, dataset)
-    new_items += con.execute(
+    new_items += changed_rows(
+        con,
         "INSERT INTO items (item_id, dataset, fields, content_hash, placeholder)"
-        " SELECT item_id, ?, fields, content_hash, placeholder FROM imported"
+        " SELECT item_id, $1, fields, content_hash, placeholder FROM imported"
         " ON CONFLICT DO NOTHING",
         [dataset],
-    ).fetchall()[0][0]
-    added = con.execute(
+    )
+    added = changed_rows(
+        con,
         "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind, source,"
         " source_key, annotator_kind, confidence)"
-        " SELECT item_id, ?, ?, label, 'import', true, 'import', source_key, ?,"
-        " CAST(confidence AS DOUBLE) FROM imported ON CONFLICT DO NOTHING",
+        " SELECT item_id, $1, $2, label, 'import', true, 'import', source_key, $3,"
+        " CAST(confidence AS DOUBLE PRECISION) FROM imported ON CONFLICT DO NOTHING",
         [guideline_hash, annotator, kind],
-    ).fetchall()[0][0]
+    )
     return Added(new_items, added)
 
 
-def imported_kinds(con: DuckDBPyConnection, annotator: str) -> list[str]:
+def _stage(con: Connection, rows: list[ImportedRow]) -> None:
+    """The rows as the temporary table `imported`: registered from pyarrow on DuckDB, copied in
+    by COPY on PostgreSQL (dropped at commit)."""
+    if isinstance(con, DuckDBPyConnection):
+        con.register("imported", pa.Table.from_pylist([vars(row) for row in rows]))
+        return
+    con.execute(IMPORTED_TABLE)
+    columns = ", ".join(field.name for field in fields(ImportedRow))
+    with con.cursor().copy(f"COPY imported ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(tuple(vars(row).values()))
+
+
+def imported_kinds(con: Connection, annotator: str) -> list[str]:
     """The annotator kinds (human, model) this annotator's imports carry."""
     rows = con.execute(
-        "SELECT DISTINCT annotator_kind FROM reviews WHERE reviewer = ? AND source = 'import'",
+        "SELECT DISTINCT annotator_kind FROM reviews WHERE reviewer = $1 AND source = 'import'",
         [annotator],
     ).fetchall()
     return [kind for (kind,) in rows]
 
 
-def model_decided(con: DuckDBPyConnection, model: str) -> bool:
+def model_decided(con: Connection, model: str) -> bool:
     """Whether a model of this name made a decision in the log."""
-    return bool(con.execute("SELECT 1 FROM decisions WHERE model = ? LIMIT 1", [model]).fetchall())
+    return bool(con.execute("SELECT 1 FROM decisions WHERE model = $1 LIMIT 1", [model]).fetchall())

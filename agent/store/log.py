@@ -12,7 +12,7 @@ from agent.errors import InputError
 from agent.guidelines import Guideline
 from agent.inputs import ItemKeys, content_id
 from agent.records import Decision, Item, Sample
-from agent.store.db import transaction
+from agent.store.db import Connection, changed_rows, transaction
 
 _ID_CHECK_ROWS = 10_000  # ids checked against the log at a time
 
@@ -32,6 +32,16 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, rows: list[dict[str, An
     )
 
 
+def _copy_in(con: Connection, name: str, like: str, rows: list[dict[str, Any]]) -> None:
+    """On PostgreSQL: the rows as the temporary table `name`, with the columns of table `like`,
+    filled by COPY."""
+    columns = list(rows[0])
+    con.execute(f"CREATE TEMP TABLE {name} (LIKE {like} INCLUDING DEFAULTS)")
+    with con.cursor().copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[column] for column in columns])
+
+
 def _unregister(con: duckdb.DuckDBPyConnection, name: str) -> None:
     con.execute(f"DROP TABLE {name}")
 
@@ -44,7 +54,7 @@ def record_guideline(db: str | Path, guideline: Guideline) -> None:
     with transaction(db) as con:
         con.execute(
             "INSERT INTO guidelines (guideline_hash, name, task, path, content)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             [
                 guideline.content_hash,
                 guideline.name,
@@ -93,15 +103,16 @@ def insert_items(db: str | Path, dataset: str, chunk: list[Item]) -> int:
     return added
 
 
-def fill_placeholders(con: duckdb.DuckDBPyConnection, table: str, dataset: str) -> int:
+def fill_placeholders(con: Connection, table: str, dataset: str) -> int:
     """Give the placeholder items named in `table` (item_id, fields, content_hash) their fields;
     returns how many."""
-    return con.execute(
-        "UPDATE items SET dataset = ?, fields = n.fields, content_hash = n.content_hash,"
+    return changed_rows(
+        con,
+        "UPDATE items SET dataset = $1, fields = n.fields, content_hash = n.content_hash,"
         f" placeholder = false FROM {table} n"
         " WHERE items.item_id = n.item_id AND items.placeholder",
         [dataset],
-    ).fetchall()[0][0]
+    )
 
 
 def _item_rows(chunk: list[Item]) -> list[dict[str, Any]]:
@@ -153,22 +164,29 @@ def pending_work(
     """For a chunk of item ids: those already decided under this configuration, and the drafts
     already stored for the others (so a resumed run pays for none of them again)."""
     with transaction(db) as con:
-        _register(con, "chunk", [{"item_id": i} for i in ids])
+        # The ids: a temporary table on DuckDB; on PostgreSQL, whose read-only transactions
+        # cannot make one, an unnested array.
+        chunk, extra = "chunk", []
+        if isinstance(con, duckdb.DuckDBPyConnection):
+            _register(con, "chunk", [{"item_id": i} for i in ids])
+        else:
+            chunk, extra = "(SELECT unnest(CAST($4 AS VARCHAR[])) AS item_id) AS chunk", [ids]
         decided = {
             row[0]
             for row in con.execute(
-                "SELECT d.item_id FROM decisions d JOIN chunk USING (item_id)"
-                " WHERE d.guideline_hash = ? AND d.prompt_hash = ? AND d.model = ?",
-                [guideline_hash, prompt_hash, model],
+                f"SELECT d.item_id FROM decisions d JOIN {chunk} USING (item_id)"
+                " WHERE d.guideline_hash = $1 AND d.prompt_hash = $2 AND d.model = $3",
+                [guideline_hash, prompt_hash, model, *extra],
             ).fetchall()
         }
         rows = con.execute(
             "SELECT item_id, model, sample_index, label, confidence, rationale, prompt_tokens,"
             " completion_tokens, cost_usd, latency_ms, error, cached_prompt_tokens"
-            " FROM drafts JOIN chunk USING (item_id)"
-            " WHERE guideline_hash = ? AND prompt_hash = ? AND list_contains(?, model)"
+            f" FROM drafts JOIN {chunk} USING (item_id)"
+            " WHERE guideline_hash = $1 AND prompt_hash = $2"
+            " AND model = ANY(CAST($3 AS VARCHAR[]))"
             " ORDER BY item_id, model, sample_index",
-            [guideline_hash, prompt_hash, models],
+            [guideline_hash, prompt_hash, models, *extra],
         ).fetchall()
     stored: dict[str, dict[str, list[Sample]]] = {}
     for row in rows:
@@ -251,11 +269,15 @@ DECISION_COLUMNS = (
 )
 
 
-def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> None:
+def replace_decisions(con: Connection, rows: list[dict[str, Any]]) -> None:
     """A row without a column of a later schema (a journal an older labelagent wrote) gets
     NULL there."""
     columns = DECISION_COLUMNS.split(", ")
-    _register(con, "new_decisions", [{c: row.get(c) for c in columns} for row in rows])
+    staged = [{c: row.get(c) for c in columns} for row in rows]
+    if isinstance(con, duckdb.DuckDBPyConnection):
+        _register(con, "new_decisions", staged)
+    else:
+        _copy_in(con, "new_decisions", "decisions", staged)
     con.execute(
         f"INSERT INTO decisions_history ({DECISION_COLUMNS}, decided_at)"
         f" SELECT {', '.join('d.' + c for c in DECISION_COLUMNS.split(', '))}, d.decided_at"
@@ -263,7 +285,7 @@ def replace_decisions(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]
     )
     con.execute(
         "DELETE FROM decisions WHERE (item_id, guideline_hash) IN"
-        " (SELECT (item_id, guideline_hash) FROM new_decisions)"
+        " (SELECT item_id, guideline_hash FROM new_decisions)"
     )
     con.execute(
         f"INSERT INTO decisions ({DECISION_COLUMNS}) SELECT {DECISION_COLUMNS} FROM new_decisions"
@@ -353,20 +375,20 @@ def run_cost(db: str | Path, run_id: str) -> float:
         ).fetchone()[0]
 
 
-def draft_votes(con: duckdb.DuckDBPyConnection, guideline_hash: str) -> dict[str, list[Vote]]:
+def draft_votes(con: Connection, guideline_hash: str) -> dict[str, list[Vote]]:
     """For every decided item, the valid drafts its verdict was built from, as (whether the draft
     chose the decision's label, its stated confidence): a cascade's decision, only the drafts of
     the models of its stage. Labels are stored as canonical JSON, so equal labels are equal
     strings."""
     rows = con.execute(
-        "SELECT d.item_id, CAST(x.label AS VARCHAR) = CAST(d.label AS VARCHAR), x.confidence"
+        "SELECT d.item_id, CAST(x.label AS VARCHAR) = CAST(d.label AS VARCHAR), x.confidence,"
+        " d.stage, CAST(d.stages_tried AS VARCHAR), x.model"
         " FROM decisions d JOIN drafts x USING (item_id, guideline_hash, prompt_hash)"
-        " WHERE d.guideline_hash = ? AND d.label IS NOT NULL AND x.error IS NULL AND"
-        " (d.stage IS NULL OR list_contains(CAST(json_extract(d.stages_tried,"
-        " '$[' || d.stage || '].models') AS VARCHAR[]), x.model))",
+        " WHERE d.guideline_hash = $1 AND d.label IS NOT NULL AND x.error IS NULL",
         [guideline_hash],
     ).fetchall()
     votes: dict[str, list[Vote]] = {}
-    for item_id, chose, confidence in rows:
-        votes.setdefault(item_id, []).append((bool(chose), confidence))
+    for item_id, chose, confidence, stage, stages_tried, model in rows:
+        if stage is None or model in json.loads(stages_tried)[stage]["models"]:
+            votes.setdefault(item_id, []).append((bool(chose), confidence))
     return votes

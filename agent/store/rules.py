@@ -44,7 +44,7 @@ class Calibration:
 def decisions_of(con: DuckDBPyConnection, guideline_hash: str, model: str) -> list[StoredDecision]:
     """The current decisions of a model (or cascade key) under a guideline."""
     rows = con.execute(
-        f"SELECT {DECISION_COLUMNS} FROM decisions WHERE guideline_hash = ? AND model = ?",
+        f"SELECT {DECISION_COLUMNS} FROM decisions WHERE guideline_hash = $1 AND model = $2",
         [guideline_hash, model],
     ).fetchall()
     return [StoredDecision(*row) for row in rows]
@@ -62,7 +62,7 @@ def add_calibration(
     """Keep a rule and the data it came from (both JSON text)."""
     con.execute(
         "INSERT INTO calibrations (calibration_id, guideline_hash, model, rule, details,"
-        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        " created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         [calibration_id, guideline_hash, model, rule, details, at],
     )
 
@@ -72,7 +72,7 @@ def latest_calibration(
 ) -> Calibration | None:
     rows = con.execute(
         "SELECT calibration_id, rule, created_at FROM calibrations"
-        " WHERE guideline_hash = ? AND model = ? ORDER BY created_at DESC LIMIT 1",
+        " WHERE guideline_hash = $1 AND model = $2 ORDER BY created_at DESC LIMIT 1",
         [guideline_hash, model],
     ).fetchall()
     return Calibration(*rows[0]) if rows else None

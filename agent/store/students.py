@@ -116,13 +116,13 @@ def load(db: str | Path, guideline_hash: str, student_id: str | None = None) -> 
             rows = []
         elif student_id is None:
             rows = con.execute(
-                f"SELECT {COLUMNS} FROM students WHERE guideline_hash = ?"
+                f"SELECT {COLUMNS} FROM students WHERE guideline_hash = $1"
                 " ORDER BY created_at DESC, student_id LIMIT 1",
                 [guideline_hash],
             ).fetchall()
         else:
             rows = con.execute(
-                f"SELECT {COLUMNS} FROM students WHERE student_id = ?", [student_id]
+                f"SELECT {COLUMNS} FROM students WHERE student_id = $1", [student_id]
             ).fetchall()
     if not rows:
         which = student_id or "no student for this guideline"

@@ -72,6 +72,14 @@ def fill_sentiment(
     )
 
 
+def add_gold_reviews(con: DuckDBPyConnection) -> None:
+    """Every decision's label imported again as a blind label of 'gold', for eval to compare."""
+    con.execute(
+        "INSERT INTO reviews (item_id, guideline_hash, reviewer, label, action, blind, source)"
+        " SELECT item_id, guideline_hash, 'gold', label, 'import', true, 'import' FROM decisions"
+    )
+
+
 def add_span_items(
     con: DuckDBPyConnection, guideline_hash: str, prompt_hash: str, text: str, n: int
 ) -> None:

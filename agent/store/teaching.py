@@ -27,7 +27,7 @@ def decisions_by_setting(db: str | Path, guideline_hash: str) -> list[DecisionRo
             "  prompt_hash, label, route FROM decisions_history)"
             " SELECT DISTINCT ON (e.item_id, e.prompt_hash, e.model) e.item_id, e.model,"
             "  CAST(r.settings->'examples' AS VARCHAR), CAST(e.label AS VARCHAR), e.route"
-            " FROM every e JOIN runs r USING (run_id) WHERE e.guideline_hash = ?"
+            " FROM every e JOIN runs r USING (run_id) WHERE e.guideline_hash = $1"
             " ORDER BY e.item_id, e.prompt_hash, e.model, r.started_at DESC",
             [guideline_hash],
         ).fetchall()

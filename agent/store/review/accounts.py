@@ -21,14 +21,16 @@ class Failures:
 
 def put_account(con: DuckDBPyConnection, name: str, role: str, password_hash: str) -> None:
     con.execute(
-        "INSERT OR REPLACE INTO reviewers (name, role, password_hash) VALUES (?, ?, ?)",
+        "INSERT INTO reviewers (name, role, password_hash) VALUES ($1, $2, $3)"
+        " ON CONFLICT (name) DO UPDATE SET role = excluded.role,"
+        " password_hash = excluded.password_hash, created_at = excluded.created_at",
         [name, role, password_hash],
-    ).fetchall()
+    )
 
 
 def account(con: DuckDBPyConnection, name: str) -> Account | None:
     rows = con.execute(
-        "SELECT name, role, password_hash FROM reviewers WHERE name = ?", [name]
+        "SELECT name, role, password_hash FROM reviewers WHERE name = $1", [name]
     ).fetchall()
     return Account(*rows[0]) if rows else None
 
@@ -43,20 +45,18 @@ def count_accounts(con: DuckDBPyConnection) -> int:
 
 
 def set_password_hash(con: DuckDBPyConnection, name: str, password_hash: str) -> None:
-    con.execute(
-        "UPDATE reviewers SET password_hash = ? WHERE name = ?", [password_hash, name]
-    ).fetchall()
+    con.execute("UPDATE reviewers SET password_hash = $1 WHERE name = $2", [password_hash, name])
 
 
 def delete_account(con: DuckDBPyConnection, name: str) -> None:
-    con.execute("DELETE FROM reviewers WHERE name = ?", [name]).fetchall()
+    con.execute("DELETE FROM reviewers WHERE name = $1", [name])
 
 
 def revoke_sessions_of(con: DuckDBPyConnection, reviewer: str, moment: datetime) -> None:
     con.execute(
-        "UPDATE reviewer_sessions SET revoked_at = ? WHERE reviewer = ? AND revoked_at IS NULL",
+        "UPDATE reviewer_sessions SET revoked_at = $1 WHERE reviewer = $2 AND revoked_at IS NULL",
         [moment, reviewer],
-    ).fetchall()
+    )
 
 
 def add_session(

@@ -231,7 +231,7 @@ def rationales(con: DuckDBPyConnection, item_ids: list[str]) -> list[Rationale]:
 
 
 def release_claims(con: DuckDBPyConnection, reviewer: str) -> None:
-    con.execute("DELETE FROM claims WHERE reviewer = ?", [reviewer]).fetchall()
+    con.execute("DELETE FROM claims WHERE reviewer = $1", [reviewer])
 
 
 def release_item(con: DuckDBPyConnection, item_id: str, guideline_hash: str) -> None:
