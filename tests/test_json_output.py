@@ -7,14 +7,16 @@ random per log)."""
 import re
 from pathlib import Path
 
+import test_eval
 from conftest import GUIDELINES, write_jsonl
 from test_calibration import make_log
 from test_cascade import cli_label, gold_table, items
-from test_eval import log  # noqa: F401 (the fixture)
 from typer.testing import CliRunner
 
 from agent.cli import app
 from agent.simserver import SimConfig, SimServer
+
+eval_log = test_eval.log  # a fixture: test_eval's 30 items and four annotators
 
 RECORDED = Path(__file__).parent / "data" / "json_output"
 
@@ -59,12 +61,8 @@ def cascade_outputs(tmp_path: Path, db: Path) -> dict[str, str]:
         assert cli_label(db, path, server.url, *extra).exit_code == 0
     sentiment = GUIDELINES / "sentiment.md"
     cli_json("import-labels", gold, "--annotator", "gold", "-g", sentiment, "--db", db)
-    return {
-        "calibrate_cascade": cli_json(
-            "calibrate", "--db", db, "--json", "--target-error", "0.2", "--holdout", "0.25",
-            "--apply",
-        )  # fmt: skip
-    }
+    args = ["--target-error", "0.2", "--holdout", "0.25", "--apply"]
+    return {"calibrate_cascade": cli_json("calibrate", "--db", db, "--json", *args)}
 
 
 def eval_outputs(log: Path) -> dict[str, str]:
@@ -89,5 +87,5 @@ def test_cascade_calibrate_json_is_as_recorded(tmp_path, db):
     assert_recorded(cascade_outputs(tmp_path, db))
 
 
-def test_eval_json_is_as_recorded(log):
-    assert_recorded(eval_outputs(log))
+def test_eval_json_is_as_recorded(eval_log):
+    assert_recorded(eval_outputs(eval_log))
