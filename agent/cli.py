@@ -30,9 +30,13 @@ from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.store.address import PostgresUrl, parse_db
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
+    from agent.calibration.calibrate import CalibrationResult
+    from agent.calibration.cascade import CascadeCalibrationResult
     from agent.costs import Costs
     from agent.planning import Plan
     from agent.status import LogStatus
+    from evals.evaluate import EvalResult
+    from evals.metrics import Estimate
 
 app = typer.Typer(
     help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
@@ -153,12 +157,18 @@ def _fail(error: LabelagentError) -> NoReturn:
 
 
 def _show(result: Any, as_json: bool, print_text: Callable[[Any], None]) -> None:
-    """A command's result: as JSON with --json (a dataclass as its fields, in order), else as
-    text."""
+    """A command's result: as JSON with --json (its `as_dict()` where it has one, else a
+    dataclass as its fields, in order), else as text."""
     if as_json:
-        out.print_json(json.dumps(asdict(result) if is_dataclass(result) else result))
+        out.print_json(json.dumps(_as_json(result)))
     else:
         print_text(result)
+
+
+def _as_json(result: Any) -> Any:
+    if hasattr(result, "as_dict"):
+        return result.as_dict()
+    return asdict(result) if is_dataclass(result) else result
 
 
 def _id_field(name: str | None) -> IdField:
@@ -789,32 +799,33 @@ def calibrate(
     _show(result, as_json, _print_calibration)
 
 
-def _print_calibration(result: dict[str, Any]) -> None:
-    from agent.calibration.rule import APPLIED_SIGNALS
+def _print_calibration(result: "CalibrationResult | CascadeCalibrationResult") -> None:
+    from agent.calibration.cascade import CascadeRerouted
 
     out.print(
-        f"{result['guideline']} / {result['model']}: {result['n_calibration']} items with a"
-        f" reference label choose the rule, {result['n_holdout']} held out"
+        f"{result.guideline} / {result.model}: {result.n_calibration} items with a"
+        f" reference label choose the rule, {result.n_holdout} held out"
     )
-    out.print(result["message"], highlight=False)
-    if result.get("holdout"):
-        h = result["holdout"]
-        error = "-" if h["error"] is None else f"{h['error']:.3f}"
-        out.print(f"held-out check: {h['accepted']} of {h['items']} accepted, error {error}")
-    if result.get("calibration_id"):
-        if result["rule"]["signal"] in APPLIED_SIGNALS:
-            out.print(f"stored as {result['calibration_id']}; new decisions of this model use it")
+    out.print(result.message, highlight=False)
+    if result.holdout:
+        h = result.holdout
+        error = "-" if h.error is None else f"{h.error:.3f}"
+        out.print(f"held-out check: {h.accepted} of {h.items} accepted, error {error}")
+    if result.calibration_id:
+        if result.applies_to_labeling:
+            out.print(f"stored as {result.calibration_id}; new decisions of this model use it")
         else:
             out.print(
-                f"stored as {result['calibration_id']} for reference: a rule on an imported "
+                f"stored as {result.calibration_id} for reference: a rule on an imported "
                 "model's stated confidence is not applied to labeling runs"
             )
-    if result.get("rerouted"):
-        moved = result["rerouted"]
+    if result.rerouted:
+        moved = result.rerouted
+        needs_calls = moved.needs_calls if isinstance(moved, CascadeRerouted) else 0
         out.print(
-            f"re-routed: {moved['to_auto']} to auto, {moved['to_escalated']} to review,"
-            f" {moved['reasons_changed']} with other reasons, {moved['unchanged']} unchanged"
-            + (f", {moved['needs_calls']} need new model calls" if moved.get("needs_calls") else "")
+            f"re-routed: {moved.to_auto} to auto, {moved.to_escalated} to review,"
+            f" {moved.reasons_changed} with other reasons, {moved.unchanged} unchanged"
+            + (f", {needs_calls} need new model calls" if needs_calls else "")
         )
 
 

@@ -173,8 +173,8 @@ def test_the_held_out_part_checks_the_rule():
     assert result.status == "rule"
     assert 250 < result.n_holdout < 350 and result.n_calibration + result.n_holdout == 1000
     h = result.holdout
-    assert h["accepted"] > 0
-    assert h["low"] <= true_error(result.selection.threshold) <= h["high"]
+    assert h.accepted > 0
+    assert h.low <= true_error(result.selection.threshold) <= h.high
 
 
 def test_a_rule_the_held_out_items_contradict_is_refused():
