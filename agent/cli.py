@@ -696,46 +696,46 @@ def eval_(
         if html:
             from evals.report import write_html
 
-            write_html(result, html)
+            write_html(result.as_dict(), html)
             console.print(f"wrote {html}")
     _show(result, as_json, _print_eval)
 
 
-def _print_eval(result: dict[str, Any]) -> None:
-    if not result["guidelines"]:
+def _print_eval(result: "EvalResult") -> None:
+    if not result.guidelines:
         out.print("nothing to compare yet: label items, then review blind items or import labels")
-    for g in result["guidelines"]:
-        names = sorted({k for c in g["comparisons"] for k in c["metrics"]})
+    for g in result.guidelines:
+        names = sorted({k for c in g.comparisons for k in c.metrics})
         table = Table(
-            title=f"{g['guideline']} ({g['guideline_hash'][:8]}, {g['task']}): vs {g['reference']}"
-            f" on {g['n_reference_items']} items"
+            title=f"{g.guideline} ({g.guideline_hash[:8]}, {g.task}): vs {g.reference}"
+            f" on {g.n_reference_items} items"
         )
         for column in ("annotator", "kind", "n", *names):
             table.add_column(column)
-        for c in g["comparisons"]:
-            cells = [_estimate(c["metrics"].get(k)) for k in names]
-            table.add_row(c["annotator"], c["kind"], str(c["n"]), *cells)
+        for c in g.comparisons:
+            cells = [_estimate(c.metrics.get(k)) for k in names]
+            table.add_row(c.annotator, c.kind, str(c.n), *cells)
         out.print(table)
-        agreement = g["human_agreement"]
+        agreement = g.human_agreement
         if agreement:
             out.print(
                 f"humans among themselves: Krippendorff's alpha "
-                f"{_estimate(agreement['krippendorff_alpha'])} on {agreement['n_items']} items, "
-                f"{agreement['n_annotators']} annotators"
-                + ("" if g["reference"] == "humans" else f" ({g['reference']} left out)")
+                f"{_estimate(agreement.krippendorff_alpha)} on {agreement.n_items} items, "
+                f"{agreement.n_annotators} annotators"
+                + ("" if g.reference == "humans" else f" ({g.reference} left out)")
             )
-        for model, inside in g["inside_human_range"].items():
+        for model, inside in g.inside_human_range.items():
             out.print(f"{model}: {'inside' if inside else 'outside'} the range of human agreement")
-        if g["calibration"]:
-            out.print(g["calibration"]["message"])
+        if g.calibration:
+            out.print(g.calibration.message)
 
 
-def _estimate(e: dict[str, Any] | None) -> str:
-    if not e or e["value"] is None:
+def _estimate(e: "Estimate | None") -> str:
+    if not e or e.value is None:
         return "-"
-    if e["low"] is None:
-        return f"{e['value']:.3f}"
-    return f"{e['value']:.3f} [{e['low']:.2f}, {e['high']:.2f}]"
+    if e.low is None:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.low:.2f}, {e.high:.2f}]"
 
 
 @app.command()
