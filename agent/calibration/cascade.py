@@ -415,7 +415,9 @@ def run_cascade_calibration(
         stored = {**rule, "calibration_id": calibration_id}
         stages = [stage_rule_thresholds(stored, s["threshold"]) for s in rule["stages"]]
         rerouted = reroute_cascade(db, guideline, key, stages)
-    return CascadeCalibrationResult(*names, found, "", calibration_id, rule, rerouted)
+    return CascadeCalibrationResult(
+        *names, found=found, calibration_id=calibration_id, rule=rule, rerouted=rerouted
+    )
 
 
 def reroute_cascade(
