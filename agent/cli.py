@@ -30,9 +30,13 @@ from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
 from agent.store.address import PostgresUrl, parse_db
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
+    from agent.calibration.calibrate import CalibrationResult
+    from agent.calibration.cascade import CascadeCalibrationResult
     from agent.costs import Costs
     from agent.planning import Plan
     from agent.status import LogStatus
+    from evals.evaluate import EvalResult
+    from evals.metrics import Estimate
 
 app = typer.Typer(
     help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
@@ -167,12 +171,18 @@ def _fail(error: LabelagentError) -> NoReturn:
 
 
 def _show(result: Any, as_json: bool, print_text: Callable[[Any], None]) -> None:
-    """A command's result: as JSON with --json (a dataclass as its fields, in order), else as
-    text."""
+    """A command's result: as JSON with --json (its `as_dict()` where it has one, else a
+    dataclass as its fields, in order), else as text."""
     if as_json:
-        out.print_json(json.dumps(asdict(result) if is_dataclass(result) else result))
+        out.print_json(json.dumps(_as_json(result)))
     else:
         print_text(result)
+
+
+def _as_json(result: Any) -> Any:
+    if hasattr(result, "as_dict"):
+        return result.as_dict()
+    return asdict(result) if is_dataclass(result) else result
 
 
 def _id_field(name: str | None) -> IdField:
@@ -727,51 +737,51 @@ def eval_(
         if html:
             from evals.report import write_html
 
-            write_html(result, html)
+            write_html(result.as_dict(), html)
             console.print(f"wrote {html}")
     _show(result, as_json, _print_eval)
 
 
-def _print_eval(result: dict[str, Any]) -> None:
-    if not result["guidelines"]:
+def _print_eval(result: "EvalResult") -> None:
+    if not result.guidelines:
         out.print("nothing to compare yet: label items, then review blind items or import labels")
-    for g in result["guidelines"]:
-        names = sorted({k for c in g["comparisons"] for k in c["metrics"]})
+    for g in result.guidelines:
+        names = sorted({k for c in g.comparisons for k in c.metrics})
         table = Table(
-            title=f"{g['guideline']} ({g['guideline_hash'][:8]}, {g['task']}): vs {g['reference']}"
-            f" on {g['n_reference_items']} items"
+            title=f"{g.guideline} ({g.guideline_hash[:8]}, {g.task}): vs {g.reference}"
+            f" on {g.n_reference_items} items"
         )
         for column in ("annotator", "kind", "n", *names):
             table.add_column(column)
-        for c in g["comparisons"]:
-            cells = [_estimate(c["metrics"].get(k)) for k in names]
-            table.add_row(c["annotator"], c["kind"], str(c["n"]), *cells)
+        for c in g.comparisons:
+            cells = [_estimate(c.metrics.get(k)) for k in names]
+            table.add_row(c.annotator, c.kind, str(c.n), *cells)
         out.print(table)
-        if g["left_out_as_examples"]:
+        if g.left_out_as_examples:
             out.print(
-                f"left out: the model labels of {g['left_out_as_examples']} items whose labels "
+                f"left out: the model labels of {g.left_out_as_examples} items whose labels "
                 "were shown as examples"
             )
-        agreement = g["human_agreement"]
+        agreement = g.human_agreement
         if agreement:
             out.print(
                 f"humans among themselves: Krippendorff's alpha "
-                f"{_estimate(agreement['krippendorff_alpha'])} on {agreement['n_items']} items, "
-                f"{agreement['n_annotators']} annotators"
-                + ("" if g["reference"] == "humans" else f" ({g['reference']} left out)")
+                f"{_estimate(agreement.krippendorff_alpha)} on {agreement.n_items} items, "
+                f"{agreement.n_annotators} annotators"
+                + ("" if g.reference == "humans" else f" ({g.reference} left out)")
             )
-        for model, inside in g["inside_human_range"].items():
+        for model, inside in g.inside_human_range.items():
             out.print(f"{model}: {'inside' if inside else 'outside'} the range of human agreement")
-        if g["calibration"]:
-            out.print(g["calibration"]["message"])
+        if g.calibration:
+            out.print(g.calibration.message)
 
 
-def _estimate(e: dict[str, Any] | None) -> str:
-    if not e or e["value"] is None:
+def _estimate(e: "Estimate | None") -> str:
+    if not e or e.value is None:
         return "-"
-    if e["low"] is None:
-        return f"{e['value']:.3f}"
-    return f"{e['value']:.3f} [{e['low']:.2f}, {e['high']:.2f}]"
+    if e.low is None:
+        return f"{e.value:.3f}"
+    return f"{e.value:.3f} [{e.low:.2f}, {e.high:.2f}]"
 
 
 @app.command()
@@ -835,32 +845,33 @@ def calibrate(
     _show(result, as_json, _print_calibration)
 
 
-def _print_calibration(result: dict[str, Any]) -> None:
-    from agent.calibration.rule import APPLIED_SIGNALS
+def _print_calibration(result: "CalibrationResult | CascadeCalibrationResult") -> None:
+    from agent.calibration.cascade import CascadeRerouted
 
     out.print(
-        f"{result['guideline']} / {result['model']}: {result['n_calibration']} items with a"
-        f" reference label choose the rule, {result['n_holdout']} held out"
+        f"{result.guideline} / {result.model}: {result.n_calibration} items with a"
+        f" reference label choose the rule, {result.n_holdout} held out"
     )
-    out.print(result["message"], highlight=False)
-    if result.get("holdout"):
-        h = result["holdout"]
-        error = "-" if h["error"] is None else f"{h['error']:.3f}"
-        out.print(f"held-out check: {h['accepted']} of {h['items']} accepted, error {error}")
-    if result.get("calibration_id"):
-        if result["rule"]["signal"] in APPLIED_SIGNALS:
-            out.print(f"stored as {result['calibration_id']}; new decisions of this model use it")
+    out.print(result.message, highlight=False)
+    if result.holdout:
+        h = result.holdout
+        error = "-" if h.error is None else f"{h.error:.3f}"
+        out.print(f"held-out check: {h.accepted} of {h.items} accepted, error {error}")
+    if result.calibration_id:
+        if result.applies_to_labeling:
+            out.print(f"stored as {result.calibration_id}; new decisions of this model use it")
         else:
             out.print(
-                f"stored as {result['calibration_id']} for reference: a rule on an imported "
+                f"stored as {result.calibration_id} for reference: a rule on an imported "
                 "model's stated confidence is not applied to labeling runs"
             )
-    if result.get("rerouted"):
-        moved = result["rerouted"]
+    if result.rerouted:
+        moved = result.rerouted
+        needs_calls = moved.needs_calls if isinstance(moved, CascadeRerouted) else 0
         out.print(
-            f"re-routed: {moved['to_auto']} to auto, {moved['to_escalated']} to review,"
-            f" {moved['reasons_changed']} with other reasons, {moved['unchanged']} unchanged"
-            + (f", {moved['needs_calls']} need new model calls" if moved.get("needs_calls") else "")
+            f"re-routed: {moved.to_auto} to auto, {moved.to_escalated} to review,"
+            f" {moved.reasons_changed} with other reasons, {moved.unchanged} unchanged"
+            + (f", {needs_calls} need new model calls" if needs_calls else "")
         )
 
 

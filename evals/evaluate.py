@@ -1,11 +1,11 @@
 """`labelagent eval`: LLM-vs-human and human-vs-human agreement for every guideline in the log,
 with bootstrap intervals, calibration curves, prevalence by prediction-powered inference and the
-cost per final label. The result is a plain dict: `--json` prints it, the HTML report and the
-review app's Report page draw it."""
+cost per final label. The result is an `EvalResult`: `--json` prints its `as_dict()`, the HTML
+report and the review app's Report page draw that mapping."""
 
 import json
 from collections.abc import Set
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,13 +33,91 @@ NOTES = [
 ]
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """One annotator against the reference on the `n` items both labeled; `metrics` by name."""
+
+    annotator: str
+    kind: str  # model | human
+    n: int
+    metrics: dict[str, metrics.Estimate]
+    per_label: dict[str, Any]
+    confusion: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class HumanAgreement:
+    """The independent humans among themselves; `range`: the least and most any of them agrees
+    with the reference, per figure."""
+
+    n_items: int
+    n_annotators: int
+    krippendorff_alpha: metrics.Estimate
+    range: dict[str, list[float]]
+
+
+@dataclass(frozen=True)
+class CalibrationView:
+    """How often a model is right at each level of its score, and its stored rule, if any."""
+
+    annotator: str
+    signal: str | None
+    reliability: dict[str, Any]
+    risk_coverage: list[dict[str, Any]]
+    rule: dict[str, Any] | None
+    status: str  # rule | no_rule
+    message: str
+
+
+@dataclass(frozen=True)
+class GuidelineEval:
+    """One guideline's evaluation; the parts that are tables of figures stay mappings."""
+
+    guideline: str
+    guideline_hash: str
+    task: str
+    labels: list[str]
+    reference: str
+    n_items: int
+    n_reference_items: int
+    seen_model_label: int  # reviews left out: the reviewer saw the model's label
+    left_out_as_examples: int  # items whose model labels were left out (eval's option)
+    comparisons: list[Comparison]
+    human_agreement: HumanAgreement | None
+    inside_human_range: dict[str, bool]
+    calibration: CalibrationView | None
+    prevalence: list[dict[str, Any]]
+    cost: dict[str, Any]
+    trusted_cost: dict[str, Any] | None
+    teaching: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """`labelagent eval`: every guideline in the log against the reference."""
+
+    generated_at: str
+    db: str
+    notes: list[str]
+    guidelines: list[GuidelineEval]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape, which the HTML report and the Report page also read."""
+        return asdict(self)
+
+
+def rounded(estimate: metrics.Estimate) -> metrics.Estimate:
+    """The estimate as shown: to four places."""
+    return metrics.Estimate(**estimate.as_dict())
+
+
 def evaluate(
     db: str | Path,
     reference: str = HUMANS,
     n_resamples: int = 500,
     seed: int = 0,
     exclude_example_neighbours: bool = False,
-) -> dict[str, Any]:
+) -> EvalResult:
     """`exclude_example_neighbours`: leave out the model labels of every item whose trusted
     label a prompt of the guideline showed as an example (drafts.example_ids, any run, any
     model). Every model figure is then on items whose reference label never entered a prompt, as
@@ -53,11 +131,11 @@ def evaluate(
                 f"no annotator {reference!r} in {db}; known: {', '.join(known) or 'none'}",
                 hint="Use --reference humans, or the exact --annotator name of an import.",
             )
-        return {
-            "generated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "db": str(db),
-            "notes": NOTES,
-            "guidelines": [
+        return EvalResult(
+            generated_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            db=str(db),
+            notes=NOTES,
+            guidelines=[
                 evaluate_guideline(
                     data,
                     db,
@@ -70,7 +148,7 @@ def evaluate(
                 )
                 for data in found
             ],
-        }
+        )
 
 
 def evaluate_guideline(
@@ -80,7 +158,7 @@ def evaluate_guideline(
     n_resamples: int,
     seed: int,
     left_out: Set[str] = frozenset(),
-) -> dict[str, Any]:
+) -> GuidelineEval:
     """`left_out`: items whose model labels are left out of every figure (see `evaluate`)."""
     data = replace(
         data,
@@ -94,30 +172,30 @@ def evaluate_guideline(
         for name in data.annotators()
         if name != reference and _is_compared(data, name)
     ]
-    comparisons = [c for c in comparisons if c["n"]]
-    humans = [c for c in comparisons if c["kind"] == "human"]
+    comparisons = [c for c in comparisons if c.n]
+    humans = [c for c in comparisons if c.kind == "human"]
     agreement = human_agreement(data, reference, humans, **opts)
     priced = trusted_cost(db, g.content_hash)
     rate = priced["reviewer_cost_per_hour"] if priced else None
-    return {
-        "guideline": g.name,
-        "guideline_hash": g.content_hash,
-        "task": g.task,
-        "labels": list(g.labels) if task_for(g).kind == "choice" else [],
-        "reference": reference,
-        "n_items": len({a.item_id for a in data.annotations}),
-        "n_reference_items": len(ref_all),
-        "seen_model_label": data.seen_model_label,
-        "left_out_as_examples": len(left_out),
-        "comparisons": comparisons,
-        "human_agreement": agreement,
-        "inside_human_range": _inside(comparisons, agreement),
-        "calibration": calibration_view(data, db, reference),
-        "prevalence": prevalence(data, ref_all),
-        "cost": cost(data, rate),
-        "trusted_cost": priced,
-        "teaching": teaching(data, db, ref_all, left_out),
-    }
+    return GuidelineEval(
+        guideline=g.name,
+        guideline_hash=g.content_hash,
+        task=g.task,
+        labels=list(g.labels) if task_for(g).kind == "choice" else [],
+        reference=reference,
+        n_items=len({a.item_id for a in data.annotations}),
+        n_reference_items=len(ref_all),
+        seen_model_label=data.seen_model_label,
+        left_out_as_examples=len(left_out),
+        comparisons=comparisons,
+        human_agreement=agreement,
+        inside_human_range=_inside(comparisons, agreement),
+        calibration=calibration_view(data, db, reference),
+        prevalence=prevalence(data, ref_all),
+        cost=cost(data, rate),
+        trusted_cost=priced,
+        teaching=teaching(data, db, ref_all, left_out),
+    )
 
 
 def trusted_cost(db: str | Path, guideline_hash: str) -> dict[str, Any] | None:
@@ -139,7 +217,7 @@ def _is_compared(data: GuidelineData, name: str) -> bool:
 
 def compare(
     data: GuidelineData, name: str, reference: str, n_resamples: int, seed: int
-) -> dict[str, Any]:
+) -> Comparison:
     kind = next(a.kind for a in data.annotations if a.annotator == name)
     ref = data.reference(reference, leave_out=name if kind == "human" else None)
     own = {
@@ -150,15 +228,14 @@ def compare(
     items = sorted(set(own) & set(ref))
     truth = [json.loads(ref[i]) for i in items]
     given = [json.loads(own[i]) for i in items]
-    result: dict[str, Any] = {"annotator": name, "kind": kind, "n": len(items)}
-    result.update(task_metrics(data.guideline, truth, given, n_resamples, seed))
-    return result
+    found = task_metrics(data.guideline, truth, given, n_resamples, seed)
+    return Comparison(name, kind, len(items), **found)
 
 
 def task_metrics(g, truth: list, given: list, n_resamples: int, seed: int) -> dict[str, Any]:
-    def boot(stats, *cols) -> dict[str, dict]:
+    def boot(stats, *cols) -> dict[str, metrics.Estimate]:
         found = metrics.bootstrap_many(stats, *cols, n_resamples=n_resamples, seed=seed)
-        return {k: e.as_dict() for k, e in found.items()}
+        return {k: rounded(e) for k, e in found.items()}
 
     if not truth:
         return {"metrics": {}, "per_label": {}, "confusion": None}
@@ -237,18 +314,18 @@ def rating_figures(a: list, b: list, dimensions: list, scale: list) -> dict[str,
     return out
 
 
-def per_label(figures: dict[str, dict]) -> dict[str, Any]:
+def per_label(figures: dict[str, metrics.Estimate]) -> dict[str, Any]:
     """{"label\tpart": estimate} -> {label: {part: estimate, "support": count}}."""
     out: dict[str, Any] = {}
     for key, estimate in figures.items():
         label, part = key.split("\t")
-        out.setdefault(label, {})[part] = estimate["value"] if part == "support" else estimate
+        out.setdefault(label, {})[part] = estimate.value if part == "support" else estimate
     return {label: {**row, "support": int(row["support"])} for label, row in out.items()}
 
 
 def human_agreement(
-    data: GuidelineData, reference: str, humans: list[dict], n_resamples: int, seed: int
-) -> dict[str, Any] | None:
+    data: GuidelineData, reference: str, humans: list[Comparison], n_resamples: int, seed: int
+) -> HumanAgreement | None:
     by_item = {
         item: {k: v for k, v in labels.items() if k != reference}
         for item, labels in data.human_labels().items()
@@ -265,38 +342,33 @@ def human_agreement(
     spread = {}
     for key in ("accuracy", "cohen_kappa"):
         values = [
-            c["metrics"][key]["value"]
+            c.metrics[key].value
             for c in humans
-            if key in c["metrics"] and c["metrics"][key]["value"] is not None
+            if key in c.metrics and c.metrics[key].value is not None
         ]
         if values:
             spread[key] = [min(values), max(values)]
-    return {
-        "n_items": len(items),
-        "n_annotators": len(names),
-        "krippendorff_alpha": alpha.as_dict(),
-        "range": spread,
-    }
+    return HumanAgreement(len(items), len(names), rounded(alpha), spread)
 
 
-def _inside(comparisons: list[dict], agreement: dict | None) -> dict[str, bool]:
-    if not agreement or not agreement["range"]:
+def _inside(comparisons: list[Comparison], agreement: HumanAgreement | None) -> dict[str, bool]:
+    if not agreement or not agreement.range:
         return {}
     out = {}
     for c in comparisons:
-        if c["kind"] != "model":
+        if c.kind != "model":
             continue
         checks = [
-            c["metrics"][key]["value"] >= low
-            for key, (low, _) in agreement["range"].items()
-            if key in c["metrics"] and c["metrics"][key]["value"] is not None
+            c.metrics[key].value >= low
+            for key, (low, _) in agreement.range.items()
+            if key in c.metrics and c.metrics[key].value is not None
         ]
         if checks:
-            out[c["annotator"]] = all(checks)
+            out[c.annotator] = all(checks)
     return out
 
 
-def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dict[str, Any] | None:
+def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> CalibrationView | None:
     models = [name for name in data.annotators("model") if name != reference]
     for name in models:
         signal, found = examples(data, name, reference)
@@ -317,22 +389,22 @@ def calibration_view(data: GuidelineData, db: str | Path, reference: str) -> dic
                 }
             )
         rule = latest_rule(db, data.guideline.content_hash, name)
-        return {
-            "annotator": name,
-            "signal": signal,
-            "reliability": {
+        return CalibrationView(
+            annotator=name,
+            signal=signal,
+            reliability={
                 "bins": metrics.reliability_bins(probs, correct),
                 "ece": round(metrics.expected_calibration_error(probs, correct), 4),
             },
-            "risk_coverage": curve,
-            "rule": rule,
-            "status": "rule" if rule else "no_rule",
-            "message": (
+            risk_coverage=curve,
+            rule=rule,
+            status="rule" if rule else "no_rule",
+            message=(
                 f"stored rule {rule['calibration_id']}: accept when {signal} >= {rule['threshold']}"
                 if rule
                 else "no calibrated rule stored yet: run `labelagent calibrate`"
             ),
-        }
+        )
     return None
 
 

@@ -173,8 +173,8 @@ def test_the_held_out_part_checks_the_rule():
     assert result.status == "rule"
     assert 250 < result.n_holdout < 350 and result.n_calibration + result.n_holdout == 1000
     h = result.holdout
-    assert h["accepted"] > 0
-    assert h["low"] <= true_error(result.selection.threshold) <= h["high"]
+    assert h.accepted > 0
+    assert h.low <= true_error(result.selection.threshold) <= h.high
 
 
 def test_a_rule_the_held_out_items_contradict_is_refused():
@@ -328,3 +328,13 @@ def test_the_dataset_guarantee_needs_unreviewed_items(reviewed_log):
     )
     assert result.exit_code == 1
     assert "--guarantee dataset has no unreviewed items" in " ".join(result.output.split())
+
+
+def test_calibrate_prints_the_held_out_check_the_stored_rule_and_what_moved(reviewed_log):
+    args = ["calibrate", "--db", str(reviewed_log), "--target-error", "0.15", "--apply"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "held-out check:" in text and "accepted, error" in text
+    assert "stored as cal-" in text and "new decisions of this model use it" in text
+    assert "re-routed:" in text and "need new model calls" not in text

@@ -236,7 +236,7 @@ def test_each_stage_takes_its_own_scores_quantile_and_a_later_stage_gets_the_res
     examples += [example(i, (0.4, False), (0.95, True)) for i in range(200, 400)]
     thresholds = select_stages(examples, 0.1, 0.9).threshold
     s = summary(examples, thresholds, 0.9)
-    assert (s["accepted"], s["errors"], s["by_stage"]) == (400, 0, [200, 200])
+    assert (s.accepted, s.errors, s.by_stage) == (400, 0, [200, 200])
 
 
 def test_the_joint_test_stops_at_the_first_step_it_cannot_pass():
@@ -297,14 +297,14 @@ def test_a_cascade_rule_the_held_out_items_contradict_is_refused():
         CascadeExample(e.item_id, e.scores, (e.item_id not in held_ids,) * 2) for e in examples
     ]
     result = calibrate_cascade(drifted, 0.1, 0.9, holdout=0.25)
-    assert result["status"] == "refused_by_holdout" and "REFUSED" in result["message"]
+    assert result.status == "refused_by_holdout" and "REFUSED" in result.message
 
 
 def test_no_stage_passing_says_how_many_more_reviews_would_do():
     few = [example(i, (1.0, True), (1.0, True)) for i in range(10)]
     result = calibrate_cascade(few, 0.1, 0.9, holdout=0)
-    assert result["status"] == "too_few" and result["more_reviews_needed"] > 0
-    assert "more reviews" in result["message"]
+    assert result.status == "too_few" and result.more_reviews_needed > 0
+    assert "more reviews" in result.message
 
 
 def test_calibrate_apply_on_a_cascade_through_the_cli(tmp_path, db):

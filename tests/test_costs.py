@@ -171,7 +171,7 @@ def test_drafts_from_before_migration_9_have_no_cached_tokens(db):
 
 def test_the_html_report_shows_cost_per_trusted_label_and_the_coverage_curve(reviewed_db):
     set_setting(reviewed_db, "reviewer_cost_per_hour", "30")
-    result = evaluate(reviewed_db, n_resamples=20)
+    result = evaluate(reviewed_db, n_resamples=20).as_dict()
     [g] = result["guidelines"]
     assert g["cost"]["review_cost_usd"] == 1.0, "the Cost figure prices review time too"
     assert trusted_cost_rows(g) == [
@@ -198,7 +198,7 @@ def test_the_coverage_curve_needs_priced_points():
 
 def test_the_report_page_shows_cost_per_trusted_label_with_names_verbatim(reviewed_db):
     set_setting(reviewed_db, "reviewer_cost_per_hour", "30")
-    result = evaluate(reviewed_db, n_resamples=20)
+    result = evaluate(reviewed_db, n_resamples=20).as_dict()
     result["guidelines"][0]["trusted_cost"]["spend"][0]["model"] = hostile_text(9, "model")
     at = AppTest.from_file(str(REPO / "review_ui" / "screens" / "report.py"), default_timeout=30)
     at.session_state[DB_KEY] = str(reviewed_db)

@@ -211,7 +211,7 @@ def test_the_evaluation_shows_accuracy_and_coverage_by_example_setting(tmp_path,
     path = write_jsonl(tmp_path / "items.jsonl", [{"id": r["id"], "text": r["text"]} for r in GOLD])
     label(db, path, FakeBackend(default="positive"), None)
     label(db, path, FakeBackend(by_item={r["id"]: r["label"] for r in GOLD}), ExampleSettings(2))
-    (result,) = evaluate(db, n_resamples=10)["guidelines"]
+    (result,) = evaluate(db, n_resamples=10).as_dict()["guidelines"]
     assert [
         (r["trusted_labels"], r["examples"], r["decided"], r["coverage"], r["accuracy"])
         for r in result["teaching"]

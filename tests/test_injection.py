@@ -139,7 +139,7 @@ def test_each_log_draws_its_own_audit_and_keeps_it_when_routing_again(tmp_path):
     assert len(key) == 64 and key not in Path(path).read_text()
 
     moved = reroute(first, SENTIMENT, "fake/model", Thresholds(audit_share=0.5))
-    assert moved["unchanged"] == 60, "calibrate --apply audits the same items"
+    assert moved.unchanged == 60, "calibrate --apply audits the same items"
 
 
 def test_the_audit_share_stays_what_was_asked_for():

@@ -211,9 +211,9 @@ def test_calibrate_judges_a_student_only_on_items_it_was_not_trained_on(tmp_path
     assert right_on_training >= 198, "counted, its training items would vouch for it"
 
     result = run_calibration(db, 0.1, 0.9, annotator="student")
-    assert result["model"] == trained.student_id
-    assert result["n_calibration"] + result["n_holdout"] == 100, "the 200 trained-on items are out"
-    assert result["rule"] is None and result["status"] in ("no_rule", "refused_by_holdout")
+    assert result.model == trained.student_id
+    assert result.n_calibration + result.n_holdout == 100, "the 200 trained-on items are out"
+    assert result.rule is None and result.status in ("no_rule", "refused_by_holdout")
 
 
 def test_import_train_label_calibrate_and_label_again_from_the_command_line(tmp_path, db):

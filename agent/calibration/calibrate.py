@@ -2,12 +2,19 @@
 choose the rule (`learn`), store it with the data it came from, and optionally route the decided
 items again under it (`rule`)."""
 
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.calibration.cascade import run_cascade_calibration
-from agent.calibration.learn import calibrate, examples, unreviewed_scores
-from agent.calibration.rule import from_rule, reroute, store_rule
+from agent.calibration.cascade import CascadeCalibrationResult, run_cascade_calibration
+from agent.calibration.learn import (
+    Calibration,
+    HoldoutCheck,
+    calibrate,
+    examples,
+    unreviewed_scores,
+)
+from agent.calibration.rule import APPLIED_SIGNALS, Rerouted, from_rule, reroute, store_rule
 from agent.cascade import is_cascade
 from agent.errors import ConfigError
 from agent.guidelines import load_guideline
@@ -17,6 +24,56 @@ from agent.store.db import read_only
 from agent.student import STUDENT
 
 GATES = {"agreement": "min_agreement", "support": "min_support", "confidence": "min_confidence"}
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """`labelagent calibrate` on one model: what `learn` found and, when it found a rule, the rule
+    as stored (`rule`, with the pipeline's gates) and what --apply moved."""
+
+    guideline: str
+    guideline_hash: str
+    model: str
+    found: Calibration
+    calibration_id: str | None = None
+    rule: dict[str, Any] | None = None
+    rerouted: Rerouted | None = None
+
+    @property
+    def status(self) -> str:
+        return self.found.status
+
+    @property
+    def message(self) -> str:
+        return self.found.message
+
+    @property
+    def n_calibration(self) -> int:
+        return self.found.n_calibration
+
+    @property
+    def n_holdout(self) -> int:
+        return self.found.n_holdout
+
+    @property
+    def holdout(self) -> HoldoutCheck | None:
+        return self.found.holdout
+
+    @property
+    def applies_to_labeling(self) -> bool:
+        """Whether later labeling runs route by the stored rule (not an imported model's
+        stated confidence)."""
+        return self.rule is not None and self.rule["signal"] in APPLIED_SIGNALS
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape: the found calibration's fields flat beside the names."""
+        out = {"guideline": self.guideline, "guideline_hash": self.guideline_hash}
+        out |= {"model": self.model} | self.found.as_dict()
+        if self.rule is not None:
+            out |= {"rule": self.rule, "calibration_id": self.calibration_id}
+        if self.rerouted is not None:
+            out["rerouted"] = asdict(self.rerouted)
+        return out
 
 
 def resolve_guideline(db: str | Path, given: str | None) -> str:
@@ -58,7 +115,7 @@ def run_calibration(
     holdout: float = 0.2,
     apply: bool = False,
     guarantee: str = "population",
-) -> dict[str, Any]:
+) -> CalibrationResult | CascadeCalibrationResult:
     with read_only(db):
         ghash = resolve_guideline(db, guideline)
         data = load(db, ghash)
@@ -93,26 +150,26 @@ def run_calibration(
             " unreviewed items to speak for; use --guarantee population"
         )
     result = calibrate(found, target_error, confidence, signal or "", holdout, 0, unreviewed)
-    out = {"guideline": data.guideline.name, "guideline_hash": ghash, "model": name}
-    out |= result.as_dict()
     rule = result.rule
     if rule is None:
-        return out
+        return CalibrationResult(data.guideline.name, ghash, name, result)
     rule |= _routing_thresholds(signal or "", rule["threshold"])
     details = {
         "reference": reference,
         "holdout_share": holdout,
-        "steps": out["selection"]["steps"],
-        "holdout": result.holdout,
+        "steps": [asdict(step) for step in result.selection.steps],
+        "holdout": None if result.holdout is None else asdict(result.holdout),
         "calibrator": result.calibrator,
         "examples": [[e.item_id, e.score, e.correct] for e in found],
     }
-    out["calibration_id"] = store_rule(db, ghash, name, rule, details)
-    out["rule"] = rule
+    calibration_id = store_rule(db, ghash, name, rule, details)
+    rerouted = None
     if apply:
-        thresholds = from_rule({**rule, "calibration_id": out["calibration_id"]})
-        out["rerouted"] = reroute(db, data.guideline, name, thresholds)
-    return out
+        thresholds = from_rule({**rule, "calibration_id": calibration_id})
+        rerouted = reroute(db, data.guideline, name, thresholds)
+    return CalibrationResult(
+        data.guideline.name, ghash, name, result, calibration_id, rule, rerouted
+    )
 
 
 def _routing_thresholds(signal: str, threshold: float) -> dict[str, Any]:

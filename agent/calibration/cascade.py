@@ -17,7 +17,7 @@ least C the error among all the items accepted by any stage is at most E.
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,13 @@ from agent.calibration.learn import (
     MAX_LEVELS,
     Example,
     Selection,
+    Step,
     check_holdout,
     fixed_sequence,
     reviews_needed_for,
     split,
 )
-from agent.calibration.rule import Thresholds, route, store_rule
+from agent.calibration.rule import APPLIED_SIGNALS, Rerouted, Thresholds, route, store_rule
 from agent.cascade import stage_models, stage_rule_thresholds, stage_score, tried_stage
 from agent.consistency import build_verdict
 from agent.guidelines import Guideline
@@ -56,6 +57,111 @@ class CascadeExample:
     item_id: str
     scores: tuple[float | None, ...]
     correct: tuple[bool, ...]
+
+
+@dataclass(frozen=True)
+class CascadeSummary:
+    """The simulated cascade on some examples: how many it accepts, how many wrongly, the
+    error's one-sided bound, and how many each stage accepts."""
+
+    items: int
+    accepted: int
+    errors: int
+    coverage: float
+    error: float | None
+    error_bound: float | None
+    by_stage: list[int]
+
+
+@dataclass(frozen=True)
+class CascadeHoldout:
+    """The cascade on the held-out items, with the error's two-sided interval."""
+
+    items: int
+    accepted: int
+    errors: int
+    error: float | None
+    low: float
+    high: float
+    coverage: float
+    error_bound: float | None
+    by_stage: list[int]
+
+
+@dataclass(frozen=True)
+class CascadeCalibration:
+    """What the joint test found; `thresholds` one per stage (None: the stage accepts
+    nothing)."""
+
+    status: str  # rule | no_rule | too_few | refused_by_holdout
+    target_error: float
+    confidence: float
+    n_calibration: int
+    n_holdout: int
+    thresholds: list[float | None]
+    steps: list[Step]
+    calibration: CascadeSummary
+    holdout: CascadeHoldout | None
+    more_reviews_needed: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class CascadeRerouted(Rerouted):
+    needs_calls: int  # decisions kept: a stage they must reach has no drafts
+
+
+@dataclass(frozen=True)
+class CascadeCalibrationResult:
+    """`labelagent calibrate` on a cascade: what the joint test found (None: no example, see
+    `message`) and, when it found a rule, the rule as stored and what --apply moved."""
+
+    guideline: str
+    guideline_hash: str
+    model: str
+    found: CascadeCalibration | None
+    no_examples: str = ""
+    calibration_id: str | None = None
+    rule: dict[str, Any] | None = None
+    rerouted: CascadeRerouted | None = None
+
+    @property
+    def status(self) -> str:
+        return "no_examples" if self.found is None else self.found.status
+
+    @property
+    def message(self) -> str:
+        return self.no_examples if self.found is None else self.found.message
+
+    @property
+    def n_calibration(self) -> int:
+        return 0 if self.found is None else self.found.n_calibration
+
+    @property
+    def n_holdout(self) -> int:
+        return 0 if self.found is None else self.found.n_holdout
+
+    @property
+    def holdout(self) -> CascadeHoldout | None:
+        return None if self.found is None else self.found.holdout
+
+    @property
+    def applies_to_labeling(self) -> bool:
+        return self.rule is not None and self.rule["signal"] in APPLIED_SIGNALS
+
+    def as_dict(self) -> dict[str, Any]:
+        """The `--json` shape: the found calibration's fields flat beside the names."""
+        out: dict[str, Any] = {"guideline": self.guideline, "guideline_hash": self.guideline_hash}
+        out["model"] = self.model
+        if self.found is None:
+            none = {"status": self.status, "message": self.message}
+            return out | none | {"n_calibration": 0, "n_holdout": 0}
+        out |= asdict(self.found)
+        if self.rule is not None:
+            out |= {"calibration_id": self.calibration_id, "rule": self.rule}
+        if self.rerouted is not None:
+            out["rerouted"] = asdict(self.rerouted)
+        return out
 
 
 def family(examples: Sequence[CascadeExample]) -> list[tuple[float | None, ...]]:
@@ -112,19 +218,19 @@ def outcome(examples: Sequence[CascadeExample], thresholds: Sequence[float | Non
 
 def summary(
     examples: Sequence[CascadeExample], thresholds: Sequence[float | None], confidence: float
-) -> dict[str, Any]:
+) -> CascadeSummary:
     result = outcome(examples, thresholds)
     accepted = [right for stage, right in result if stage is not None]
     errors = sum(not right for right in accepted)
-    return {
-        "items": len(examples),
-        "accepted": len(accepted),
-        "errors": errors,
-        "coverage": len(accepted) / len(examples) if examples else 0.0,
-        "error": errors / len(accepted) if accepted else None,
-        "error_bound": binomial_upper(errors, len(accepted), confidence) if accepted else None,
-        "by_stage": [sum(stage == i for stage, _ in result) for i in range(len(thresholds))],
-    }
+    return CascadeSummary(
+        items=len(examples),
+        accepted=len(accepted),
+        errors=errors,
+        coverage=len(accepted) / len(examples) if examples else 0.0,
+        error=errors / len(accepted) if accepted else None,
+        error_bound=binomial_upper(errors, len(accepted), confidence) if accepted else None,
+        by_stage=[sum(stage == i for stage, _ in result) for i in range(len(thresholds))],
+    )
 
 
 def calibrate_cascade(
@@ -132,53 +238,67 @@ def calibrate_cascade(
     target_error: float,
     confidence: float,
     holdout: float = 0.2,
-) -> dict[str, Any]:
+) -> CascadeCalibration:
     cal, held = split(examples, holdout)
     selection = select_stages(cal, target_error, confidence)
     n_stages = len(cal[0].scores) if cal else len(examples[0].scores)
     thresholds = list(selection.threshold or [None] * n_stages)
-    out: dict[str, Any] = {
-        "status": "rule",
-        "target_error": target_error,
-        "confidence": confidence,
-        "n_calibration": len(cal),
-        "n_holdout": len(held),
-        "thresholds": thresholds,
-        "steps": [asdict(step) for step in selection.steps],
-        "calibration": summary(cal, thresholds, confidence),
-        "holdout": None,
-        "more_reviews_needed": None,
-    }
+    found = CascadeCalibration(
+        status="rule",
+        target_error=target_error,
+        confidence=confidence,
+        n_calibration=len(cal),
+        n_holdout=len(held),
+        thresholds=thresholds,
+        steps=selection.steps,
+        calibration=summary(cal, thresholds, confidence),
+        holdout=None,
+        more_reviews_needed=None,
+        message="",
+    )
     if selection.threshold is None:
         needed = reviews_needed_for(
             [counts(cal, t) for t in family(cal)], len(cal), target_error, confidence
         )
-        out["more_reviews_needed"] = needed
-        out["status"] = "too_few" if needed is not None else "no_rule"
-        out["message"] = _no_rule(len(cal), target_error, confidence, needed)
-        return out
-    s = out["calibration"]
-    out["message"] = (
-        f"cascade thresholds {_shown(thresholds)}: {s['accepted']} of {len(cal)} reviewed items"
-        f" accepted ({s['coverage']:.0%}; by stage {s['by_stage']}), {s['errors']} wrong; with"
+        return replace(
+            found,
+            more_reviews_needed=needed,
+            status="too_few" if needed is not None else "no_rule",
+            message=_no_rule(len(cal), target_error, confidence, needed),
+        )
+    s = found.calibration
+    message = (
+        f"cascade thresholds {_shown(thresholds)}: {s.accepted} of {len(cal)} reviewed items"
+        f" accepted ({s.coverage:.0%}; by stage {s.by_stage}), {s.errors} wrong; with"
         f" probability {confidence:g} the error of everything accepted is at most"
         f" {target_error:g} (one joint test of the {len(thresholds)} stages' thresholds)"
     )
-    if held:
-        h = summary(held, thresholds, confidence)
-        accepted = [
-            Example(e.item_id, 1.0, right)
-            for e, (stage, right) in zip(held, outcome(held, thresholds), strict=True)
-            if stage is not None
-        ]
-        out["holdout"] = check_holdout(accepted, 1.0, confidence) | h
-        if out["holdout"]["accepted"] and out["holdout"]["low"] > target_error:
-            out["status"] = "refused_by_holdout"
-            out["message"] += (
-                f"; REFUSED: on {len(held)} held-out items the error is"
-                f" {out['holdout']['error']:.3f}, above the target even at its lower bound"
-            )
-    return out
+    if not held:
+        return replace(found, message=message)
+    checked = held_out(held, thresholds, confidence)
+    if checked.accepted and checked.low > target_error:
+        return replace(
+            found,
+            status="refused_by_holdout",
+            holdout=checked,
+            message=message + f"; REFUSED: on {len(held)} held-out items the error is"
+            f" {checked.error:.3f}, above the target even at its lower bound",
+        )
+    return replace(found, holdout=checked, message=message)
+
+
+def held_out(
+    held: Sequence[CascadeExample], thresholds: Sequence[float | None], confidence: float
+) -> CascadeHoldout:
+    """The cascade's summary on the held-out items, with the error's two-sided interval."""
+    h = summary(held, thresholds, confidence)
+    accepted = [
+        Example(e.item_id, 1.0, right)
+        for e, (stage, right) in zip(held, outcome(held, thresholds), strict=True)
+        if stage is not None
+    ]
+    interval = check_holdout(accepted, 1.0, confidence)
+    return CascadeHoldout(**asdict(h), low=interval.low, high=interval.high)
 
 
 def _shown(thresholds: Sequence[float | None]) -> str:
@@ -255,54 +375,54 @@ def run_cascade_calibration(
     reference: str = HUMANS,
     holdout: float = 0.2,
     apply: bool = False,
-) -> dict[str, Any]:
+) -> CascadeCalibrationResult:
     examples = cascade_examples(db, guideline, key, reference)
-    out = {"guideline": guideline.name, "guideline_hash": guideline.content_hash, "model": key}
+    names = (guideline.name, guideline.content_hash, key)
     if not examples:
-        out |= {
-            "status": "no_examples",
-            "message": f"no item labeled by the cascade {key} went through every stage and has"
+        return CascadeCalibrationResult(
+            *names,
+            found=None,
+            no_examples=f"no item labeled by the cascade {key} went through every stage and has"
             f" an independent human label (reference {reference!r}): review its audit items, or"
             " label a sample with --calibration-share and import its labels",
-            "n_calibration": 0,
-            "n_holdout": 0,
-        }
-        return out
-    out |= calibrate_cascade(examples, target_error, confidence, holdout)
-    if out["status"] != "rule":
-        return out
+        )
+    found = calibrate_cascade(examples, target_error, confidence, holdout)
+    if found.status != "rule":
+        return CascadeCalibrationResult(*names, found=found)
     signal = "support" if task_for(guideline).has_support else "agreement"
     rule = {
         "signal": signal,
         "stages": [
             {"models": models, "threshold": t}
-            for models, t in zip(stage_models(key), out["thresholds"], strict=True)
+            for models, t in zip(stage_models(key), found.thresholds, strict=True)
         ],
         "target_error": target_error,
         "confidence": confidence,
         "method": "joint fixed-sequence Clopper-Pearson along per-stage score quantiles",
-        "coverage": out["calibration"]["coverage"],
-        "error_bound": out["calibration"]["error_bound"],
+        "coverage": found.calibration.coverage,
+        "error_bound": found.calibration.error_bound,
     }
     details = {
         "reference": reference,
         "holdout_share": holdout,
-        "holdout": out["holdout"],
-        "steps": out["steps"],
+        "holdout": None if found.holdout is None else asdict(found.holdout),
+        "steps": [asdict(step) for step in found.steps],
         "examples": [[e.item_id, list(e.scores), list(e.correct)] for e in examples],
     }
-    out["calibration_id"] = store_rule(db, guideline.content_hash, key, rule, details)
-    out["rule"] = rule
+    calibration_id = store_rule(db, guideline.content_hash, key, rule, details)
+    rerouted = None
     if apply:
-        stored = {**rule, "calibration_id": out["calibration_id"]}
+        stored = {**rule, "calibration_id": calibration_id}
         stages = [stage_rule_thresholds(stored, s["threshold"]) for s in rule["stages"]]
-        out["rerouted"] = reroute_cascade(db, guideline, key, stages)
-    return out
+        rerouted = reroute_cascade(db, guideline, key, stages)
+    return CascadeCalibrationResult(
+        *names, found=found, calibration_id=calibration_id, rule=rule, rerouted=rerouted
+    )
 
 
 def reroute_cascade(
     db: str | Path, guideline: Guideline, key: str, stages: Sequence[Thresholds]
-) -> dict[str, int]:
+) -> CascadeRerouted:
     """Route the cascade's decided items again under `stages`' thresholds, from their stored
     drafts. An item that would need a stage it has no drafts for keeps its decision
     (`needs_calls`: label it again to go on). A decision of another stage with the same route
@@ -327,7 +447,7 @@ def reroute_cascade(
                 changed.append(new)
         if changed:
             replace_decisions(con, changed)
-    return moved
+    return CascadeRerouted(**moved)
 
 
 def _walk(

@@ -73,6 +73,19 @@ class Selection:
         return next((s for s in self.steps if s.threshold == self.threshold), None)
 
 
+@dataclass(frozen=True)
+class HoldoutCheck:
+    """The rule on the held-out items: how many it accepts, how many wrongly, and the error's
+    two-sided Clopper-Pearson interval at the confidence."""
+
+    items: int
+    accepted: int
+    errors: int
+    error: float | None
+    low: float
+    high: float
+
+
 @dataclass
 class Calibration:
     """What `labelagent calibrate` found; `rule` is what the pipeline stores and applies."""
@@ -85,7 +98,7 @@ class Calibration:
     n_calibration: int
     n_holdout: int
     selection: Selection
-    holdout: dict | None = None
+    holdout: HoldoutCheck | None = None
     more_reviews_needed: int | None = None
     calibrator: list[tuple[float, float]] = field(default_factory=list)
     guarantee: str = "population"  # population | dataset
@@ -247,18 +260,18 @@ def reviews_needed_for(
     return None if best is None else max(best - total, 1)
 
 
-def check_holdout(held: Sequence[Example], threshold: float, confidence: float) -> dict:
+def check_holdout(held: Sequence[Example], threshold: float, confidence: float) -> HoldoutCheck:
     accepted = [e for e in held if e.score >= threshold]
     errors = sum(not e.correct for e in accepted)
     low, high = clopper_pearson(errors, len(accepted), confidence)
-    return {
-        "items": len(held),
-        "accepted": len(accepted),
-        "errors": errors,
-        "error": errors / len(accepted) if accepted else None,
-        "low": low,
-        "high": high,
-    }
+    return HoldoutCheck(
+        items=len(held),
+        accepted=len(accepted),
+        errors=errors,
+        error=errors / len(accepted) if accepted else None,
+        low=low,
+        high=high,
+    )
 
 
 def calibrate(
@@ -299,11 +312,11 @@ def calibrate(
     )
     if held:
         result.holdout = check_holdout(held, selection.threshold, confidence)
-        if result.holdout["accepted"] and result.holdout["low"] > target_error:
+        if result.holdout.accepted and result.holdout.low > target_error:
             result.status = "refused_by_holdout"
             result.message += (
                 f"; REFUSED: on {len(held)} held-out items the error is "
-                f"{result.holdout['error']:.3f}, above the target even at its lower bound"
+                f"{result.holdout.error:.3f}, above the target even at its lower bound"
             )
     return result
 

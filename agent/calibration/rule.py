@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,18 @@ def latest_rule(db: str | Path, guideline_hash: str, model: str) -> dict[str, An
     return {"calibration_id": found.calibration_id, **json.loads(found.rule), "created_at": created}
 
 
-def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresholds) -> dict:
-    """Returns how many decisions moved each way."""
+@dataclass(frozen=True)
+class Rerouted:
+    """How many decided items `calibrate --apply` moved each way."""
+
+    to_auto: int
+    to_escalated: int
+    reasons_changed: int
+    unchanged: int
+
+
+def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresholds) -> Rerouted:
+    """Route the model's decided items again under `thresholds`."""
     moved = {"to_auto": 0, "to_escalated": 0, "reasons_changed": 0, "unchanged": 0}
     guideline_hash = guideline.content_hash
     with transaction(db) as con:
@@ -179,4 +190,4 @@ def reroute(db: str | Path, guideline: Guideline, model: str, thresholds: Thresh
             )  # fmt: skip
         if changed:
             replace_decisions(con, changed)
-    return moved
+    return Rerouted(**moved)

@@ -21,12 +21,13 @@ EMPTY = (
 
 @st.cache_data(ttl=30, show_spinner="Comparing annotators…")
 def evaluation(db: str) -> dict[str, Any]:
-    """`evals.evaluate.evaluate(db)`, recomputed at most every 30 seconds.
+    """`evals.evaluate.evaluate(db)` as the mapping the report reads, recomputed at most every
+    30 seconds.
     Imported on first use, so the other pages never load the evaluation code and its statistics
     libraries."""
     from evals.evaluate import evaluate
 
-    return evaluate(db)
+    return evaluate(db).as_dict()
 
 
 def titles(guidelines: list[Mapping[str, Any]]) -> list[str]:
