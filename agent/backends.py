@@ -3,9 +3,9 @@ trained in the log, else a remote model (agent/llm.py)."""
 
 from pathlib import Path
 
-from agent.errors import ConfigError
-from agent.guidelines import Guideline
-from agent.records import Backend
+from labelagent.errors import ConfigError
+from labelagent.guidelines import Guideline
+from labelagent.records import Backend
 
 LOCAL = "local"
 
@@ -27,7 +27,7 @@ def make_backend(
     `student` or `student:<id>` -> a student trained in the log `db` (agent/student.py);
     anything else is a litellm model string (openai/gpt-4o-mini, anthropic/..., ...)."""
     if model is not None and (model == "student" or model.startswith("student:")):
-        from agent.student import student_backend
+        from labelagent.student import student_backend
 
         return student_backend(db, guideline, model)
     if model is None or model == LOCAL or model.startswith(LOCAL + ":"):
@@ -35,12 +35,12 @@ def make_backend(
             raise ConfigError(
                 "--api-base needs a --model served there, e.g. --model openai/my-model"
             )
-        from agent.local_model import LocalBackend
+        from labelagent.local_model import LocalBackend
 
         path = model.split(":", 1)[1] if model and ":" in model else None
         return LocalBackend(model_path=path)
-    from agent.llm import RemoteBackend
-    from agent.transports import transport_for
+    from labelagent.llm import RemoteBackend
+    from labelagent.transports import transport_for
 
     backend = RemoteBackend(
         model,
@@ -60,7 +60,7 @@ def make_backend(
 def _check_provider(model: str, api_base: str | None, transport: str) -> None:
     """A model whose provider cannot be told is refused before any call: a bare name must be
     one the price table knows (as litellm requires), and litellm must route the rest it serves."""
-    from agent import prices
+    from labelagent import prices
 
     unknown = ConfigError(
         f"model {model!r} is unknown: its provider cannot be told",

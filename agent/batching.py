@@ -23,17 +23,17 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent import prices
-from agent.cascade import Stage
-from agent.consistency import RoundCosts
-from agent.errors import ConfigError, ProviderUnreachable
-from agent.pipeline import Labeler
-from agent.records import Backend, Item, Sample, SampleRequest
-from agent.store import batches as logged
-from agent.store import log
-from agent.store.writer import ResultWriter, with_retries
-from agent.transports import provider_of
-from agent.transports.batches import (
+from labelagent import prices
+from labelagent.cascade import Stage
+from labelagent.consistency import RoundCosts
+from labelagent.errors import ConfigError, ProviderUnreachable
+from labelagent.pipeline import Labeler
+from labelagent.records import Backend, Item, Sample, SampleRequest
+from labelagent.store import batches as logged
+from labelagent.store import log
+from labelagent.store.writer import ResultWriter, with_retries
+from labelagent.transports import provider_of
+from labelagent.transports.batches import (
     ENDPOINT,
     LITELLM_BATCH_PROVIDERS,
     OPENAI_BATCH_PROVIDERS,

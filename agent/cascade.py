@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.calibration.rule import Thresholds, latest_rule, thresholds_for
-from agent.errors import ConfigError
-from agent.records import Backend, Verdict
-from agent.store.db import read_only
+from labelagent.calibration.rule import Thresholds, latest_rule, thresholds_for
+from labelagent.errors import ConfigError
+from labelagent.records import Backend, Verdict
+from labelagent.store.db import read_only
 
 STAGES = ">"
 MODELS = "+"

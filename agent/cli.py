@@ -23,20 +23,20 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from agent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
-from agent.guidelines import load_guideline
-from agent.inputs import IdField
-from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.store.address import PostgresUrl, parse_db
+from labelagent.errors import BudgetExceeded, LabelagentError, ProviderUnreachable
+from labelagent.guidelines import load_guideline
+from labelagent.inputs import IdField
+from labelagent.item_checks import DEFAULT_MAX_ITEM_BYTES
+from labelagent.store.address import PostgresUrl, parse_db
 
 if TYPE_CHECKING:  # imported where used: they are slow to import for --help
-    from agent.calibration.calibrate import CalibrationResult
-    from agent.calibration.cascade import CascadeCalibrationResult
-    from agent.costs import Costs
-    from agent.planning import Plan
-    from agent.status import LogStatus
-    from evals.evaluate import EvalResult
-    from evals.metrics import Estimate
+    from labelagent.calibration.calibrate import CalibrationResult
+    from labelagent.calibration.cascade import CascadeCalibrationResult
+    from labelagent.costs import Costs
+    from labelagent.evals.evaluate import EvalResult
+    from labelagent.evals.metrics import Estimate
+    from labelagent.planning import Plan
+    from labelagent.status import LogStatus
 
 app = typer.Typer(
     help="Label a text dataset with LLMs against a written guideline; send what they are unsure "
@@ -367,11 +367,11 @@ def label(
     Exit codes: 0 every item decided; 1 an error; 3 stopped at --budget; 4 the model's server
     stopped answering (the run stops after 5 items in a row get no answer): items without an
     answer wait for a retry, so run the same command again."""
-    from agent.backends import make_backend
-    from agent.batching import BatchLabeler
-    from agent.cascade import Stage, check_stages, stage_thresholds
-    from agent.examples import ExampleSettings
-    from agent.pipeline import Labeler, RunSettings
+    from labelagent.backends import make_backend
+    from labelagent.batching import BatchLabeler
+    from labelagent.cascade import Stage, check_stages, stage_thresholds
+    from labelagent.examples import ExampleSettings
+    from labelagent.pipeline import Labeler, RunSettings
 
     with _reported():
         shots = ExampleSettings(examples, example_selector, embedding_model, embedding_api_base)
@@ -449,7 +449,7 @@ def _batching(batch: bool, poll_seconds: float, stages: list[list[Any]]) -> dict
     often to poll, and printing what the batches do."""
     if not batch:
         return {}
-    from agent.batching import check_batch
+    from labelagent.batching import check_batch
 
     check_batch([b for backends in stages for b in backends])
     return {"poll_seconds": poll_seconds, "on_notice": lambda text: console.print(escape(text))}
@@ -502,7 +502,7 @@ def plan(
 ) -> None:
     """Dry run: check the input and show items, samples and the most it could cost (per stage
     of a cascade, with the expected cost where the log has earlier decisions of it)."""
-    from agent.planning import plan as make_plan
+    from labelagent.planning import plan as make_plan
 
     with _reported():
         g = load_guideline(guideline)
@@ -543,7 +543,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Counts by route, reviews and cost so far."""
-    from agent.status import status as get_status
+    from labelagent.status import status as get_status
 
     with _reported():
         result = get_status(db)
@@ -636,7 +636,7 @@ def export(
     ] = None,
 ) -> None:
     """Write the final labels (a person's where there is one, else the auto-accepted LLM label)."""
-    from agent.exporting import export as do_export
+    from labelagent.exporting import export as do_export
 
     with _reported():
         n = do_export(db, out_path, guideline)
@@ -671,7 +671,7 @@ def import_labels(
 ) -> None:
     """Bring existing human or gold labels in as reviews (they count as independent labels),
     or another model's labels with --model."""
-    from agent.importing import import_labels as do_import
+    from labelagent.importing import import_labels as do_import
 
     with _reported():
         g = load_guideline(guideline)
@@ -725,7 +725,7 @@ def eval_(
     """LLM-vs-human and human-vs-human agreement per guideline and model, with 95% intervals.
 
     Only blind reviews and imported labels count as independent human labels."""
-    from evals.evaluate import evaluate
+    from labelagent.evals.evaluate import evaluate
 
     with _reported():
         result = evaluate(
@@ -735,7 +735,7 @@ def eval_(
             exclude_example_neighbours=exclude_example_neighbours,
         )
         if html:
-            from evals.report import write_html
+            from labelagent.evals.report import write_html
 
             write_html(result.as_dict(), html)
             console.print(f"wrote {html}")
@@ -836,7 +836,7 @@ def calibrate(
     The score is the verdict's support: the mean probability its samples give its label (stated
     confidence if they chose it); agreement for multilabel, rating and spans. The rule is stored
     in the log and used by every later `labelagent label` run."""
-    from agent.calibration.calibrate import run_calibration
+    from labelagent.calibration.calibrate import run_calibration
 
     with _reported():
         result = run_calibration(
@@ -846,7 +846,7 @@ def calibrate(
 
 
 def _print_calibration(result: "CalibrationResult | CascadeCalibrationResult") -> None:
-    from agent.calibration.cascade import CascadeRerouted
+    from labelagent.calibration.cascade import CascadeRerouted
 
     out.print(
         f"{result.guideline} / {result.model}: {result.n_calibration} items with a"
@@ -882,7 +882,7 @@ def demo(
 ) -> None:
     """The whole loop offline: the embedded model labels bundled customer messages, then
     tells you what next."""
-    from agent.demo import run_demo
+    from labelagent.demo import run_demo
 
     with _reported():
         run_demo(db, items, _progress_bar, out)
@@ -904,7 +904,7 @@ def schema(
     ] = None,
 ) -> None:
     """Print the documented schema of the log (DuckDB or PostgreSQL)."""
-    from agent.store.schema_doc import generate
+    from labelagent.store.schema_doc import generate
 
     with _reported():
         text = generate(db)
@@ -918,7 +918,7 @@ def schema(
 def migrate(db: Db = DEFAULT_DB) -> None:
     """Upgrade the log to this labelagent's schema, keeping every row. Read commands (status,
     export, eval, plan, calibrate) never do this themselves."""
-    from agent.store.db import migrate_existing
+    from labelagent.store.db import migrate_existing
 
     with _reported():
         before, after = migrate_existing(db)
@@ -946,7 +946,7 @@ def copy_command(
 ) -> None:
     """Copy a whole log, every table row for row, between DuckDB files and PostgreSQL databases
     (postgresql://user@host:port/name), either way. The target must hold no rows."""
-    from agent.store.copying import copy_log
+    from labelagent.store.copying import copy_log
 
     with _reported():
         copied = copy_log(source, target)
@@ -969,7 +969,7 @@ def reviewer_add(
 ) -> None:
     """Create (or reset) an account. The password is read from standard input when one is piped
     in, else generated and printed once."""
-    from agent.review.accounts import add_reviewer
+    from labelagent.review.accounts import add_reviewer
 
     given = None if sys.stdin.isatty() else sys.stdin.readline().strip() or None
     with _reported():
@@ -987,8 +987,8 @@ def reviewer_reset_password(
 ) -> None:
     """Give a reviewer a new password (read from standard input when piped in, else generated
     and printed once). Signs them out everywhere and gives back the items they hold."""
-    from agent.review.accounts import reset_password
-    from agent.store.db import require_existing
+    from labelagent.review.accounts import reset_password
+    from labelagent.store.db import require_existing
 
     given = None if sys.stdin.isatty() else sys.stdin.readline().strip() or None
     with _reported():
@@ -1005,8 +1005,8 @@ def reviewer_remove(
 ) -> None:
     """Delete a reviewer's account: they are signed out at their next click and the items they
     hold go back to the queue. Their past reviews stay in the log."""
-    from agent.review.accounts import remove_reviewer
-    from agent.store.db import require_existing
+    from labelagent.review.accounts import remove_reviewer
+    from labelagent.store.db import require_existing
 
     with _reported():
         require_existing(db)
@@ -1017,8 +1017,8 @@ def reviewer_remove(
 @reviewer_app.command("list")
 def reviewer_list(db: Db = DEFAULT_DB) -> None:
     """The reviewer accounts and their roles."""
-    from agent.review.accounts import list_reviewers
-    from agent.store.db import require_existing
+    from labelagent.review.accounts import list_reviewers
+    from labelagent.store.db import require_existing
 
     with _reported():
         require_existing(db)
@@ -1057,8 +1057,8 @@ def student_train(
 ) -> None:
     """Train a student (TF-IDF and logistic regression) on the guideline's human labels and
     store it in the log with the items it learned from. Use it with `label --model student`."""
-    from agent.store.db import require_existing
-    from agent.student_train import train_student
+    from labelagent.store.db import require_existing
+    from labelagent.student_train import train_student
 
     with _reported():
         require_existing(db)
@@ -1086,8 +1086,8 @@ def student_train(
 @student_app.command("list")
 def student_list(db: Db = DEFAULT_DB) -> None:
     """The students in the log, newest first."""
-    from agent.store.db import require_existing
-    from agent.store.students import list_students
+    from labelagent.store.db import require_existing
+    from labelagent.store.students import list_students
 
     with _reported():
         require_existing(db)
@@ -1123,7 +1123,7 @@ def settings_set(
     db: Db = DEFAULT_DB,
 ) -> None:
     """Store a setting in the log, e.g. reviewer_cost_per_hour 30 (dollars an hour)."""
-    from agent.costs import set_setting
+    from labelagent.costs import set_setting
 
     with _reported():
         number = set_setting(db, name, value)
@@ -1133,7 +1133,7 @@ def settings_set(
 @settings_app.command("show")
 def settings_show(db: Db = DEFAULT_DB) -> None:
     """The log's settings and their values (- when not set)."""
-    from agent.costs import SETTINGS, settings
+    from labelagent.costs import SETTINGS, settings
 
     with _reported():
         values = settings(db)
@@ -1186,8 +1186,8 @@ def review(
     """Start the review queue (a Streamlit app) on the database `label` writes."""
     import subprocess
 
-    from review_ui.hold import Hold
-    from review_ui.launch import check_host, exposure_warning, prepare, streamlit_command
+    from labelagent.review_ui.hold import Hold
+    from labelagent.review_ui.launch import check_host, exposure_warning, prepare, streamlit_command
 
     with _reported():
         check_host(host)
@@ -1202,7 +1202,7 @@ def review(
 def simserver(ctx: typer.Context) -> None:
     """Start the simulated annotator (an OpenAI-compatible server on 127.0.0.1) for tests and
     benchmarks. Options: see `labelagent simserver --help-server`."""
-    from agent.simserver import main
+    from labelagent.simserver import main
 
     args = ["--help" if a == "--help-server" else a for a in ctx.args]
     main(args)

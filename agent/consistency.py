@@ -5,7 +5,7 @@ remaining samples cannot change the majority, or when the Beta posterior probabi
 leading label is the more likely of the top two reaches `stop_confidence`.
 
 A verdict's `support` is computed here, and only here, from its samples: by the pipeline when it
-builds the verdict, and from the stored drafts' votes (`agent.store.log.draft_votes`) when
+builds the verdict, and from the stored drafts' votes (`labelagent.store.log.draft_votes`) when
 calibrate or `--apply` need it again.
 """
 
@@ -15,10 +15,10 @@ from math import comb, fsum
 from statistics import mean
 from typing import Any
 
-from agent.guidelines import Guideline
-from agent.records import Sample, Verdict
-from agent.tasks import aggregate, task_for
-from agent.tasks.voting import vote_key
+from labelagent.guidelines import Guideline
+from labelagent.records import Sample, Verdict
+from labelagent.tasks import aggregate, task_for
+from labelagent.tasks.voting import vote_key
 
 
 def leader_probability(top: int, second: int) -> float:

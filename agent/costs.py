@@ -9,10 +9,10 @@ from pathlib import Path
 
 import duckdb
 
-from agent.errors import ConfigError
-from agent.store import costs as store
-from agent.store.db import migrate, read_only, transaction
-from agent.store.log import now
+from labelagent.errors import ConfigError
+from labelagent.store import costs as store
+from labelagent.store.db import migrate, read_only, transaction
+from labelagent.store.log import now
 
 # The log's settings a person may set (`labelagent settings set NAME VALUE`), with what they mean.
 SETTINGS = {

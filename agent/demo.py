@@ -9,13 +9,13 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agent.backends import make_backend
-from agent.calibration.rule import thresholds_for
-from agent.guidelines import Guideline, load_guideline
-from agent.importing import import_labels
-from agent.paths import DEMO_DATA, resource_dir
-from agent.pipeline import Labeler, RunSettings
-from agent.status import status
+from labelagent.backends import make_backend
+from labelagent.calibration.rule import thresholds_for
+from labelagent.guidelines import Guideline, load_guideline
+from labelagent.importing import import_labels
+from labelagent.paths import DEMO_DATA, resource_dir
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.status import status
 
 DEMO_ITEMS = DEMO_DATA / "card_support_sample.jsonl"
 

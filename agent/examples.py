@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from agent.errors import ConfigError
-from agent.guidelines import Guideline
-from agent.records import Example, Item
-from agent.store.students import trusted_rows
-from agent.tasks.voting import vote_key
+from labelagent.errors import ConfigError
+from labelagent.guidelines import Guideline
+from labelagent.records import Example, Item
+from labelagent.store.students import trusted_rows
+from labelagent.tasks.voting import vote_key
 
 SELECTORS = ("similar", "diverse", "fixed")
 
@@ -99,7 +99,7 @@ class ExamplePicker:
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length embeddings (rows), so their dot product is the cosine."""
-        from agent.llm import embed
+        from labelagent.llm import embed
 
         model, base = self.settings.embedding_model, self.settings.embedding_api_base
         assert model is not None

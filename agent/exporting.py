@@ -8,10 +8,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from agent.errors import ConfigError
-from agent.store.address import postgres_url
-from agent.store.db import DUCKDB_CONFIG, read_only, transaction
-from agent.store.exports import COPY_OPTIONS, copy_staged, final_label_rows, stage_final_labels
+from labelagent.errors import ConfigError
+from labelagent.store.address import postgres_url
+from labelagent.store.db import DUCKDB_CONFIG, read_only, transaction
+from labelagent.store.exports import COPY_OPTIONS, copy_staged, final_label_rows, stage_final_labels
 
 FORMATS = tuple(COPY_OPTIONS)
 

@@ -8,8 +8,8 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.errors import GuidelineError
-from agent.safe_text import control_character, shown
+from labelagent.errors import GuidelineError
+from labelagent.safe_text import control_character, shown
 
 TaskType = Literal["classification", "multilabel", "preference", "rating", "spans"]
 TASKS: tuple[str, ...] = TaskType.__args__
@@ -127,7 +127,7 @@ def _check_size(n_bytes: int, path: str) -> None:
 
 
 def _build(meta: dict, body: str, text: str, path: str) -> Guideline:
-    from agent.tasks import task_named  # the tasks read Guideline, so they come in only here
+    from labelagent.tasks import task_named  # the tasks read Guideline, so they come in only here
 
     task = meta.get("task")
     if task not in TASKS:

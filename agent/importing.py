@@ -11,17 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent import inputs
-from agent.errors import InputError
-from agent.guidelines import Guideline
-from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.records import Item
-from agent.safe_text import shown
-from agent.store import log
-from agent.store.address import postgres_url
-from agent.store.db import migrate, read_only, transaction
-from agent.store.imports import ImportedRow, imported_kinds, insert_imported, model_decided
-from agent.tasks import task_for
+from labelagent import inputs
+from labelagent.errors import InputError
+from labelagent.guidelines import Guideline
+from labelagent.item_checks import DEFAULT_MAX_ITEM_BYTES
+from labelagent.records import Item
+from labelagent.safe_text import shown
+from labelagent.store import log
+from labelagent.store.address import postgres_url
+from labelagent.store.db import migrate, read_only, transaction
+from labelagent.store.imports import ImportedRow, imported_kinds, insert_imported, model_decided
+from labelagent.tasks import task_for
 
 KINDS_SINCE = 3  # the schema version that added reviews.annotator_kind
 

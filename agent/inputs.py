@@ -18,10 +18,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from agent.errors import InputError
-from agent.item_checks import DEFAULT_MAX_ITEM_BYTES, MAX_DEPTH, check_id, check_item
-from agent.records import Item
-from agent.safe_text import shown
+from labelagent.errors import InputError
+from labelagent.item_checks import DEFAULT_MAX_ITEM_BYTES, MAX_DEPTH, check_id, check_item
+from labelagent.records import Item
+from labelagent.safe_text import shown
 
 _JSONL = {".jsonl", ".ndjson", ".json"}
 _DELIMITED = {".csv": ",", ".tsv": "\t"}

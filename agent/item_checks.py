@@ -5,8 +5,8 @@ import json
 import math
 from typing import Any
 
-from agent.errors import InputError
-from agent.safe_text import control_character, escaped, shown
+from labelagent.errors import InputError
+from labelagent.safe_text import control_character, escaped, shown
 
 DEFAULT_MAX_ITEM_BYTES = 100_000
 MAX_DEPTH = 100

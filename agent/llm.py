@@ -21,16 +21,22 @@ import openai
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
-from agent import prices
-from agent.consistency import RoundCosts
-from agent.errors import ConfigError, ModelError, ParseError, ProviderUnreachable
-from agent.prompts import render
-from agent.records import Sample, SampleRequest
-from agent.tasks import answer_model, parse_answer, system_prompt, task_for
-from agent.transports import Reply, cached_prompt_tokens, make_transport, provider_of, raw_answer
-from agent.transports.batches import BatchClient
-from agent.transports.flow import Flow
-from agent.transports.openai_sdk import NO_KEY
+from labelagent import prices
+from labelagent.consistency import RoundCosts
+from labelagent.errors import ConfigError, ModelError, ParseError, ProviderUnreachable
+from labelagent.prompts import render
+from labelagent.records import Sample, SampleRequest
+from labelagent.tasks import answer_model, parse_answer, system_prompt, task_for
+from labelagent.transports import (
+    Reply,
+    cached_prompt_tokens,
+    make_transport,
+    provider_of,
+    raw_answer,
+)
+from labelagent.transports.batches import BatchClient
+from labelagent.transports.flow import Flow
+from labelagent.transports.openai_sdk import NO_KEY
 
 MODES = ("auto", "tools", "json_schema", "json")
 CACHE_MARKING_PROVIDERS = ("anthropic",)  # cache only the prefix a request marks

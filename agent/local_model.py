@@ -4,7 +4,7 @@ A small base model writes poor free text, but the probability it gives each labe
 continuation of "Label:" is usable. So each item is scored once (every option's log-likelihood),
 the scores become a probability distribution, and every sample is drawn from it.
 
-llama_cpp is imported only inside functions: `import agent.local_model` works without the
+llama_cpp is imported only inside functions: `import labelagent.local_model` works without the
 `local` extra, and constructing a `LocalBackend` then says how to install it.
 """
 
@@ -23,11 +23,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ConfigError, LabelagentError, ModelError
-from agent.guidelines import Guideline
-from agent.prompts import render
-from agent.records import Example, Item, Sample, SampleRequest
-from agent.tasks import all_tasks, task_for
+from labelagent.errors import ConfigError, LabelagentError, ModelError
+from labelagent.guidelines import Guideline
+from labelagent.prompts import render
+from labelagent.records import Example, Item, Sample, SampleRequest
+from labelagent.tasks import all_tasks, task_for
 
 TEMPLATE = "local_score.j2"
 SUPPORTED_TASKS = tuple(task.name for task in all_tasks() if task.local_scoring)

@@ -20,21 +20,21 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from agent import inputs
-from agent.budget import Budget
-from agent.calibration.rule import Thresholds, audit_draw, route
-from agent.cascade import Stage, cascade_key, tried_stage
-from agent.consistency import build_verdict, round_size, should_stop
-from agent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
-from agent.examples import ExamplePicker, ExampleSettings, load_picker
-from agent.guidelines import Guideline
-from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.records import Backend, Decision, Example, Item, Sample, SampleRequest
-from agent.store import log
-from agent.store.db import migrate, transaction
-from agent.store.keys import audit_key
-from agent.store.writer import ResultWriter, with_retries
-from agent.tasks import build_messages, prompt_hash
+from labelagent import inputs
+from labelagent.budget import Budget
+from labelagent.calibration.rule import Thresholds, audit_draw, route
+from labelagent.cascade import Stage, cascade_key, tried_stage
+from labelagent.consistency import build_verdict, round_size, should_stop
+from labelagent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
+from labelagent.examples import ExamplePicker, ExampleSettings, load_picker
+from labelagent.guidelines import Guideline
+from labelagent.item_checks import DEFAULT_MAX_ITEM_BYTES
+from labelagent.records import Backend, Decision, Example, Item, Sample, SampleRequest
+from labelagent.store import log
+from labelagent.store.db import migrate, transaction
+from labelagent.store.keys import audit_key
+from labelagent.store.writer import ResultWriter, with_retries
+from labelagent.tasks import build_messages, prompt_hash
 
 
 class RunSettings(BaseModel):

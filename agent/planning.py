@@ -4,14 +4,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import inputs
-from agent.cascade import cascade_key, check_stages
-from agent.guidelines import Guideline
-from agent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from agent.store import cascades, log
-from agent.store.address import postgres_url
-from agent.store.db import read_only, transaction
-from agent.tasks import build_messages, prompt_hash
+from labelagent import inputs
+from labelagent.cascade import cascade_key, check_stages
+from labelagent.guidelines import Guideline
+from labelagent.item_checks import DEFAULT_MAX_ITEM_BYTES
+from labelagent.store import cascades, log
+from labelagent.store.address import postgres_url
+from labelagent.store.db import read_only, transaction
+from labelagent.tasks import build_messages, prompt_hash
 
 COMPLETION_TOKENS_PER_SAMPLE = 60
 NOTE = (
@@ -67,13 +67,13 @@ def batch_price_per_sample(model: str, prompt_tokens: float) -> float | None:
     """`price_per_sample` through the provider's batch interface (agent/prices.py)."""
     if model.split(":", 1)[0] in ("local", "student"):
         return 0.0
-    from agent import prices
+    from labelagent import prices
 
     return prices.batch_price(model, round(prompt_tokens), COMPLETION_TOKENS_PER_SAMPLE)
 
 
 def batch_note(models: list[str]) -> str:
-    from agent import prices
+    from labelagent import prices
 
     halved = [m for m in models if prices.model_info(m) and not prices.has_batch_price(m)]
     note = " With --batch: at the batch price from litellm's table"
@@ -165,7 +165,7 @@ def _resolved(db: str | Path, guideline: Guideline, model: str) -> str:
     """A student's full name (`student` is the newest one), as its decisions carry it."""
     if model != "student" and not model.startswith("student:"):
         return model
-    from agent.student import student_backend
+    from labelagent.student import student_backend
 
     return student_backend(db, guideline, model).name
 

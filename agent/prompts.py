@@ -5,8 +5,8 @@ from functools import cache
 
 import jinja2
 
-from agent.errors import PromptError
-from agent.paths import resource_dir
+from labelagent.errors import PromptError
+from labelagent.paths import resource_dir
 
 
 @cache

@@ -4,8 +4,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.budget import Budget
-from agent.guidelines import Guideline
+from labelagent.budget import Budget
+from labelagent.guidelines import Guideline
 
 
 class Item(BaseModel):
@@ -94,7 +94,7 @@ class Verdict(BaseModel):
     label: Any = None
     agreement: float | None = None
     confidence: float | None = None
-    support: float | None = None  # see agent.consistency.support
+    support: float | None = None  # see labelagent.consistency.support
     n_samples: int = 0
     n_failed: int = 0
     votes: dict[str, int] = Field(default_factory=dict)

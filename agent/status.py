@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.costs import Costs, log_costs
-from agent.store import status as store
-from agent.store.db import read_only, transaction
+from labelagent.costs import Costs, log_costs
+from labelagent.store import status as store
+from labelagent.store.db import read_only, transaction
 
 
 @dataclass(frozen=True)

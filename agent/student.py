@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from agent.errors import ConfigError
-from agent.guidelines import Guideline
-from agent.records import Sample, SampleRequest
-from agent.tasks import task_for, task_named
+from labelagent.errors import ConfigError
+from labelagent.guidelines import Guideline
+from labelagent.records import Sample, SampleRequest
+from labelagent.tasks import task_for, task_named
 
 STUDENT = "student"
 FORMAT = 1
@@ -285,7 +285,7 @@ def student_backend(
     db: str | Path | None, guideline: Guideline | None, model: str
 ) -> StudentBackend:
     """`student` (the newest student for the guideline) or `student:<id>`, from the log."""
-    from agent.store import students
+    from labelagent.store import students
 
     if db is None or guideline is None:
         raise ConfigError("--model student needs the log it was trained in (--db) and a guideline")

@@ -8,11 +8,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.errors import ConfigError
-from agent.guidelines import Guideline
-from agent.store import log, students
-from agent.store.db import migrate
-from agent.student import BLOCKS, MAX_FEATURES, MIN_ITEMS, REGULARISATION, check_task, encode, fit
+from labelagent.errors import ConfigError
+from labelagent.guidelines import Guideline
+from labelagent.store import log, students
+from labelagent.store.db import migrate
+from labelagent.student import (
+    BLOCKS,
+    MAX_FEATURES,
+    MIN_ITEMS,
+    REGULARISATION,
+    check_task,
+    encode,
+    fit,
+)
 
 
 @dataclass

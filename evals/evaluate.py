@@ -10,15 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent.calibration.learn import examples, levels
-from agent.calibration.rule import latest_rule
-from agent.costs import costs
-from agent.errors import ConfigError
-from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
-from agent.store.db import read_only
-from agent.store.teaching import decisions_by_setting, example_item_ids
-from agent.tasks import task_for
-from evals import metrics
+from labelagent.calibration.learn import examples, levels
+from labelagent.calibration.rule import latest_rule
+from labelagent.costs import costs
+from labelagent.errors import ConfigError
+from labelagent.evals import metrics
+from labelagent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
+from labelagent.store.db import read_only
+from labelagent.store.teaching import decisions_by_setting, example_item_ids
+from labelagent.tasks import task_for
 
 NOTES = [
     "Only blind reviews and imported labels count as independent human labels: a reviewer who "

@@ -1,4 +1,4 @@
-"""Matplotlib figures of an evaluation result (what `evals.evaluate.evaluate`
+"""Matplotlib figures of an evaluation result (what `labelagent.evals.evaluate.evaluate`
 returns).
 
 Every function builds a `matplotlib.figure.Figure` directly instead of going through pyplot: pyplot

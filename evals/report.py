@@ -1,4 +1,4 @@
-"""An evaluation result (the dict `evals.evaluate.evaluate` returns) as one
+"""An evaluation result (the dict `labelagent.evals.evaluate.evaluate` returns) as one
 self-contained HTML page, and the figures and tables the review app's Report page shares with it.
 
 The page needs nothing beside itself: the CSS is inline and the figures are PNG data URIs, so it
@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from matplotlib.figure import Figure
 
-from evals import plots
+from labelagent.evals import plots
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TEMPLATE = "report.html.j2"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from review_ui import browser_session, hold, keys, page_state, views
+from labelagent.review_ui import browser_session, hold, keys, page_state, views
 
 st.set_option("client.toolbarMode", "minimal")  # no Deploy button or developer menu for reviewers
 st.set_page_config(page_title="labelagent review", page_icon=":material/checklist:", layout="wide")

@@ -9,8 +9,8 @@ import json
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from agent.review.sessions import SESSION_LIFETIME
-from review_ui import page_state
+from labelagent.review.sessions import SESSION_LIFETIME
+from labelagent.review_ui import page_state
 
 WRITTEN = "session_cookie_written"
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from agent.review.queue import QueueFilter
-from review_ui import page_state, views
+from labelagent.review.queue import QueueFilter
+from labelagent.review_ui import page_state, views
 
 
 def _select(title: str, options: list[str], current: str | None, key: str, **kw: object) -> str:

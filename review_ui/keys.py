@@ -6,8 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from agent.review.accounts import Reviewer
-from review_ui import undo
+from labelagent.review.accounts import Reviewer
+from labelagent.review_ui import undo
 
 QUEUE_KEYS = [
     ("1 … 9", "pick a label (multilabel: add or remove it); spans: the label for a selection"),

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from agent.errors import ConfigError, DatabaseError
-from agent.review.accounts import count_reviewers
-from agent.review.queue import known_guideline, set_settings
-from agent.store.db import migrate
-from review_ui.hold import Hold
+from labelagent.errors import ConfigError, DatabaseError
+from labelagent.review.accounts import count_reviewers
+from labelagent.review.queue import known_guideline, set_settings
+from labelagent.review_ui.hold import Hold
+from labelagent.store.db import migrate
 
 APP = Path(__file__).resolve().parent / "app.py"
 LOCAL_HOST = "127.0.0.1"

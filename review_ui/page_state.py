@@ -14,20 +14,20 @@ from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ConfigError, LabelagentError
-from agent.guidelines import Guideline
-from agent.records import Item
-from agent.review import sessions
-from agent.review.accounts import Reviewer
-from agent.review.adjudication import Case
-from agent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
-from agent.review.sessions import SignIn
-from agent.store.db import transaction
-from agent.store.review import queue as store
-from agent.store.review.cases import ReviewRow
-from agent.store.review.queue import FilterOptions
-from agent.tasks import item_text, task_for
-from review_ui import hold
+from labelagent.errors import ConfigError, LabelagentError
+from labelagent.guidelines import Guideline
+from labelagent.records import Item
+from labelagent.review import sessions
+from labelagent.review.accounts import Reviewer
+from labelagent.review.adjudication import Case
+from labelagent.review.queue import ClaimLost, QueueFilter, QueueItem, claim, release, submit
+from labelagent.review.sessions import SignIn
+from labelagent.review_ui import hold
+from labelagent.store.db import transaction
+from labelagent.store.review import queue as store
+from labelagent.store.review.cases import ReviewRow
+from labelagent.store.review.queue import FilterOptions
+from labelagent.tasks import item_text, task_for
 
 QUICK_KEYS = 9
 DB_ENV = "LABELAGENT_DB"

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.review.queue import QueueFilter, QueueItem
-from agent.store.db import transaction
-from agent.store.log import now
-from agent.store.review import queue as store
-from review_ui import page_state
+from labelagent.review.queue import QueueFilter, QueueItem
+from labelagent.review_ui import page_state
+from labelagent.store.db import transaction
+from labelagent.store.log import now
+from labelagent.store.review import queue as store
 
 PROGRESS = "progress"
 

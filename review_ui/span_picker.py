@@ -8,9 +8,9 @@ from pathlib import Path
 import streamlit as st
 import streamlit.components.v1 as components
 
-from agent.guidelines import Guideline
-from agent.review.queue import QueueItem
-from review_ui import page_state, span_selection
+from labelagent.guidelines import Guideline
+from labelagent.review.queue import QueueItem
+from labelagent.review_ui import page_state, span_selection
 
 FILES = Path(__file__).resolve().parent / "components" / "spans"
 _picker = components.declare_component("span_picker", path=str(FILES))

@@ -9,11 +9,11 @@ While the box still shows exactly those lines the picked spans are the answer, o
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from agent.guidelines import Guideline
-from agent.records import Item
-from agent.review.queue import QueueItem
-from agent.tasks import task_for
-from review_ui.page_state import PICKED, parse_span_lines, spans_to_lines, widget_key
+from labelagent.guidelines import Guideline
+from labelagent.records import Item
+from labelagent.review.queue import QueueItem
+from labelagent.review_ui.page_state import PICKED, parse_span_lines, spans_to_lines, widget_key
+from labelagent.tasks import task_for
 
 APPLIED = "spans-applied"
 

@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.guidelines import Guideline
-from agent.review.queue import QueueItem
-from agent.review.undo import UndoRefused, take_back
-from review_ui import hold, page_state, progress
+from labelagent.guidelines import Guideline
+from labelagent.review.queue import QueueItem
+from labelagent.review.undo import UndoRefused, take_back
+from labelagent.review_ui import hold, page_state, progress
 
 LAST = "last_decision"
 ENTERED = ("pick", "labels", "other", "spans", "spans-picked", "note")  # kept for an undo

@@ -10,14 +10,14 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from agent.guidelines import Guideline, parse_guideline
-from agent.review.accounts import Reviewer
-from agent.review.queue import QueueItem
-from agent.store.db import migrate
-from agent.tasks import task_for
-from review_ui import keys, page_state, render, undo
-from review_ui.sections import relevant_sections
-from review_ui.span_picker import span_picker
+from labelagent.guidelines import Guideline, parse_guideline
+from labelagent.review.accounts import Reviewer
+from labelagent.review.queue import QueueItem
+from labelagent.review_ui import keys, page_state, render, undo
+from labelagent.review_ui.sections import relevant_sections
+from labelagent.review_ui.span_picker import span_picker
+from labelagent.store.db import migrate
+from labelagent.tasks import task_for
 
 DB_KEY = "db"
 # Preference items at 1280x800: a long prompt and long responses scroll inside fixed boxes, so

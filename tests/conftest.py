@@ -37,7 +37,7 @@ def label_command(db: Path, items: Path, url: str, concurrency: int) -> list[str
     return [
         sys.executable,
         "-m",
-        "agent.cli",
+        "labelagent.cli",
         "label",
         str(items),
         "--guideline",

@@ -3,7 +3,7 @@
 from collections import deque
 from typing import Any
 
-from agent.records import Sample, SampleRequest
+from labelagent.records import Sample, SampleRequest
 
 
 class FakeBackend:

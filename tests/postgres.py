@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from agent.store.address import PostgresUrl
-from agent.store.postgres import close
+from labelagent.store.address import PostgresUrl
+from labelagent.store.postgres import close
 
 NO_SERVER = (
     "no PostgreSQL server binary (initdb): install the Debian package `postgresql`, "

@@ -17,12 +17,12 @@ from conftest import GUIDELINES, REPO, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent import prices
-from agent.batching import check_batch
-from agent.cli import app
-from agent.errors import ConfigError
-from agent.simserver import SimConfig, SimServer
-from agent.transports.batches import LiteLLMBatches
+from labelagent import prices
+from labelagent.batching import check_batch
+from labelagent.cli import app
+from labelagent.errors import ConfigError
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.transports.batches import LiteLLMBatches
 
 SENTIMENT = str(GUIDELINES / "sentiment.md")
 MODEL = "openai/gpt-4o-mini"  # priced in litellm's table, served by the simulated server
@@ -231,7 +231,7 @@ def test_a_batch_run_killed_while_its_batch_is_pending_resumes_without_paying_tw
     path = items(tmp_path, 200)
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
     with SimServer(SimConfig(accuracy=0.7, gold=gold(200), batch_delay_seconds=2.0)) as server:
-        command = [sys.executable, "-m", "agent.cli", *label_args(db, path, server.url)]
+        command = [sys.executable, "-m", "labelagent.cli", *label_args(db, path, server.url)]
         command += ["--batch", "--batch-poll-seconds", "0.1"]
         first = subprocess.Popen(
             command, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

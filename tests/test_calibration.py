@@ -10,11 +10,11 @@ from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent.calibration.learn import Example, calibrate, levels, select_threshold, split
-from agent.calibration.rule import Thresholds, thresholds_for
-from agent.cli import app
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
+from labelagent.calibration.learn import Example, calibrate, levels, select_threshold, split
+from labelagent.calibration.rule import Thresholds, thresholds_for
+from labelagent.cli import app
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
 
 SENTIMENT = GUIDELINES / "sentiment.md"
 LEVELS = np.array([0.55, 0.65, 0.75, 0.85, 0.95, 1.0])

@@ -10,23 +10,23 @@ from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent.calibration.cascade import (
+from labelagent.calibration.cascade import (
     CascadeExample,
     calibrate_cascade,
     family,
     select_stages,
     summary,
 )
-from agent.calibration.learn import split
-from agent.calibration.rule import Thresholds
-from agent.cascade import Stage, cascade_key, check_stages, stage_models, stage_thresholds
-from agent.cli import app
-from agent.errors import ConfigError, ProviderUnreachable
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Sample, SampleRequest
-from agent.review.queue import claim, set_settings
-from agent.simserver import SimConfig, SimServer
+from labelagent.calibration.learn import split
+from labelagent.calibration.rule import Thresholds
+from labelagent.cascade import Stage, cascade_key, check_stages, stage_models, stage_thresholds
+from labelagent.cli import app
+from labelagent.errors import ConfigError, ProviderUnreachable
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Sample, SampleRequest
+from labelagent.review.queue import claim, set_settings
+from labelagent.simserver import SimConfig, SimServer
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 SPLIT = ("positive", "negative")

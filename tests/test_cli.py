@@ -8,9 +8,9 @@ import pytest
 from conftest import GUIDELINES, REPO, write_jsonl
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.guidelines import load_guideline
-from agent.store.schema_doc import generate
+from labelagent.cli import app
+from labelagent.guidelines import load_guideline
+from labelagent.store.schema_doc import generate
 
 runner = CliRunner()
 SENTIMENT = str(GUIDELINES / "sentiment.md")

@@ -15,9 +15,9 @@ from typing import Any
 
 from conftest import REPO, label_command, rows, write_jsonl
 
-from agent.review.queue import QueueItem, claim, submit
-from agent.simserver import SimConfig, SimServer
-from agent.store.db import migrate
+from labelagent.review.queue import QueueItem, claim, submit
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.store.db import migrate
 
 N_ITEMS = 300
 REVIEWERS = ("ada", "grace")

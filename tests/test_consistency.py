@@ -6,8 +6,8 @@ from math import comb
 
 import pytest
 
-from agent.calibration.rule import Thresholds, audit_draw, route
-from agent.consistency import (
+from labelagent.calibration.rule import Thresholds, audit_draw, route
+from labelagent.consistency import (
     RoundCosts,
     build_verdict,
     leader_probability,
@@ -16,9 +16,9 @@ from agent.consistency import (
     should_stop,
     support,
 )
-from agent.guidelines import parse_guideline
-from agent.records import Item, Sample, Verdict
-from agent.tasks import aggregate, parse_answer
+from labelagent.guidelines import parse_guideline
+from labelagent.records import Item, Sample, Verdict
+from labelagent.tasks import aggregate, parse_answer
 
 SENTIMENT = parse_guideline(
     """---
@@ -441,7 +441,7 @@ def test_spans_verdict_from_parsed_answers():
 # --- routing ---------------------------------------------------------------------------------
 
 DEFAULTS = Thresholds(audit_share=0.0)  # no audit draw unless a test asks for one
-KEY = "0f" * 32  # a log's audit key (agent.store.keys.audit_key)
+KEY = "0f" * 32  # a log's audit key (labelagent.store.keys.audit_key)
 
 
 def verdict(**changes) -> Verdict:

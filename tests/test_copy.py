@@ -14,13 +14,13 @@ import psycopg
 import pytest
 from conftest import GUIDELINES, REPO, label_command, write_jsonl
 
-from agent.costs import set_setting
-from agent.errors import DatabaseError
-from agent.exporting import export
-from agent.simserver import SimConfig, SimServer
-from agent.status import status
-from agent.store.copying import copy_log
-from agent.store.db import migrate, transaction
+from labelagent.costs import set_setting
+from labelagent.errors import DatabaseError
+from labelagent.exporting import export
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.status import status
+from labelagent.store.copying import copy_log
+from labelagent.store.db import migrate, transaction
 
 SENTIMENTS = ("positive", "negative", "neutral")
 ENV = {
@@ -33,7 +33,7 @@ ENV = {
 
 def labelagent(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *map(str, args)],
+        [sys.executable, "-m", "labelagent.cli", *map(str, args)],
         env=ENV,
         cwd=REPO,
         capture_output=True,

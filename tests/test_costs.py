@@ -16,21 +16,21 @@ from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from agent import prices
-from agent.calibration.rule import Thresholds
-from agent.cli import app
-from agent.costs import CoveragePoint, SourceCost, Spend, costs, set_setting
-from agent.errors import ConfigError
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Sample
-from agent.review import queue
-from agent.store.db import migrate, transaction
-from agent.transports import cached_prompt_tokens
-from evals import plots
-from evals.evaluate import evaluate
-from evals.report import render_html, trusted_cost_rows
-from review_ui.views import DB_KEY
+from labelagent import prices
+from labelagent.calibration.rule import Thresholds
+from labelagent.cli import app
+from labelagent.costs import CoveragePoint, SourceCost, Spend, costs, set_setting
+from labelagent.errors import ConfigError
+from labelagent.evals import plots
+from labelagent.evals.evaluate import evaluate
+from labelagent.evals.report import render_html, trusted_cost_rows
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Sample
+from labelagent.review import queue
+from labelagent.review_ui.views import DB_KEY
+from labelagent.store.db import migrate, transaction
+from labelagent.transports import cached_prompt_tokens
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 

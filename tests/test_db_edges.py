@@ -16,9 +16,9 @@ import pytest
 from conftest import GUIDELINES, write_jsonl
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.store.db import migrate, transaction
-from agent.store.migrations import MIGRATIONS
+from labelagent.cli import app
+from labelagent.store.db import migrate, transaction
+from labelagent.store.migrations import MIGRATIONS
 
 NEWEST = MIGRATIONS[-1].version
 SENTIMENT = str(GUIDELINES / "sentiment.md")
@@ -313,7 +313,7 @@ def test_a_read_command_opens_duckdb_read_only(labeled_db):
     try:
         assert reader.stdout.readline().strip() == "open"
         result = subprocess.run(
-            [sys.executable, "-m", "agent.cli", "status", "--db", str(labeled_db), "--json"],
+            [sys.executable, "-m", "labelagent.cli", "status", "--db", str(labeled_db), "--json"],
             capture_output=True,
             text=True,
             timeout=20,

@@ -8,7 +8,7 @@ import pytest
 from conftest import GUIDELINES, write_jsonl
 from typer.testing import CliRunner
 
-from agent.cli import app
+from labelagent.cli import app
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()

@@ -8,11 +8,11 @@ from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent.calibration.rule import Thresholds, thresholds_for
-from agent.cli import app
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.store.db import transaction
+from labelagent.calibration.rule import Thresholds, thresholds_for
+from labelagent.cli import app
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.store.db import transaction
 
 SENTIMENT = GUIDELINES / "sentiment.md"
 GOLD = {f"t{i:02d}": ("positive", "negative", "neutral")[i % 3] for i in range(30)}

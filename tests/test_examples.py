@@ -9,16 +9,16 @@ from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent.calibration.rule import Thresholds
-from agent.cli import app
-from agent.errors import ConfigError
-from agent.examples import ExamplePicker, ExampleSettings, trusted_pool
-from agent.guidelines import load_guideline, parse_guideline
-from agent.local_model import prompt_segments
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Example, Item
-from agent.simserver import SimConfig, SimServer
-from agent.tasks import build_messages
+from labelagent.calibration.rule import Thresholds
+from labelagent.cli import app
+from labelagent.errors import ConfigError
+from labelagent.examples import ExamplePicker, ExampleSettings, trusted_pool
+from labelagent.guidelines import load_guideline, parse_guideline
+from labelagent.local_model import prompt_segments
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Example, Item
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.tasks import build_messages
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 GOLD = [
@@ -204,8 +204,8 @@ def test_a_new_trusted_label_changes_the_prompt_hash(tmp_path, db):
 
 
 def test_the_evaluation_shows_accuracy_and_coverage_by_example_setting(tmp_path, db):
-    from evals.evaluate import evaluate
-    from evals.report import teaching_rows
+    from labelagent.evals.evaluate import evaluate
+    from labelagent.evals.report import teaching_rows
 
     import_gold(tmp_path, db, GOLD)
     path = write_jsonl(tmp_path / "items.jsonl", [{"id": r["id"], "text": r["text"]} for r in GOLD])

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
 
-from agent.calibration.rule import Thresholds
-from agent.errors import ConfigError, ProviderUnreachable
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend, RetryPolicy
-from agent.pipeline import Labeler, RunSettings
-from agent.simserver import SimConfig, SimServer
-from agent.status import status
-from agent.store import journal
-from agent.store.db import migrate
+from labelagent.calibration.rule import Thresholds
+from labelagent.errors import ConfigError, ProviderUnreachable
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend, RetryPolicy
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.status import status
+from labelagent.store import journal
+from labelagent.store.db import migrate
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 PRICED = "openai/gpt-4o-mini"  # litellm prices it; the simulated server answers for it
@@ -61,7 +61,7 @@ def label_in_process(db: Path, path: Path, url: str, model: str = "openai/sim", 
 
 def label_cli(db: Path, path: Path, url: str, *options: str, env: dict | None = None):
     command = [
-        sys.executable, "-m", "agent.cli", "label", str(path), "--guideline",
+        sys.executable, "-m", "labelagent.cli", "label", str(path), "--guideline",
         str(GUIDELINES / "sentiment.md"), "--db", str(db), "--api-base", url, "--mode", "json",
         *options,
     ]  # fmt: skip
@@ -219,7 +219,7 @@ def hold_lock(db: Path, seconds: float) -> subprocess.Popen:
 def label_while(db: Path, path: Path, server: SimServer, fault, env: dict) -> subprocess.Popen:
     """Start a labeling run and, once 100 samples were served, call `fault()`."""
     command = [
-        sys.executable, "-m", "agent.cli", "label", str(path), "--guideline",
+        sys.executable, "-m", "labelagent.cli", "label", str(path), "--guideline",
         str(GUIDELINES / "sentiment.md"), "--db", str(db), "--model", "openai/sim",
         "--api-base", server.url, "--mode", "json", "--concurrency", "4",
     ]  # fmt: skip

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.errors import GuidelineError
-from agent.guidelines import load_guideline, parse_guideline
-from agent.paths import DEMO_DATA, resource_dir
+from labelagent.errors import GuidelineError
+from labelagent.guidelines import load_guideline, parse_guideline
+from labelagent.paths import DEMO_DATA, resource_dir
 
 GUIDELINES = resource_dir("guidelines")
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

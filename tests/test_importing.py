@@ -7,15 +7,15 @@ import pytest
 from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 
-from agent import inputs
-from agent.calibration.rule import Thresholds
-from agent.errors import InputError
-from agent.guidelines import load_guideline
-from agent.importing import import_labels
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Item
-from agent.store import log
-from agent.store.db import migrate, transaction
+from labelagent import inputs
+from labelagent.calibration.rule import Thresholds
+from labelagent.errors import InputError
+from labelagent.guidelines import load_guideline
+from labelagent.importing import import_labels
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Item
+from labelagent.store import log
+from labelagent.store.db import migrate, transaction
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 TWEETS = [{"id": f"t{i}", "text": f"tweet {i}"} for i in range(6)]

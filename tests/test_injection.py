@@ -10,12 +10,12 @@ import pytest
 from conftest import GUIDELINES, rows, write_jsonl
 from fakes import FakeBackend
 
-from agent.calibration.rule import Thresholds, audit_draw, reroute
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend
-from agent.pipeline import Labeler, RunSettings
-from agent.review.queue import is_blind
-from agent.simserver import SimConfig, SimServer
+from labelagent.calibration.rule import Thresholds, audit_draw, reroute
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.review.queue import is_blind
+from labelagent.simserver import SimConfig, SimServer
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 

@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agent.errors import InputError
-from agent.inputs import IdField, InputSummary, iter_items, read_items, scan
+from labelagent.errors import InputError
+from labelagent.inputs import IdField, InputSummary, iter_items, read_items, scan
 
 
 def write_jsonl(path: Path, rows: list[Any]) -> Path:

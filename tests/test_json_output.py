@@ -13,8 +13,8 @@ from test_calibration import make_log
 from test_cascade import cli_label, gold_table, items
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.simserver import SimConfig, SimServer
+from labelagent.cli import app
+from labelagent.simserver import SimConfig, SimServer
 
 eval_log = test_eval.log  # a fixture: test_eval's 30 items and four annotators
 

@@ -12,12 +12,12 @@ from conftest import REPO, rows
 from tenacity import RetryCallState, Retrying
 from test_faults import entry
 
-from agent.store.db import KeptOpen, _backoff, connect, migrate
-from agent.store.writer import ResultWriter
+from labelagent.store.db import KeptOpen, _backoff, connect, migrate
+from labelagent.store.writer import ResultWriter
 
 COUNT_DECISIONS = (
     "import sys\n"
-    "from agent.store.db import transaction\n"
+    "from labelagent.store.db import transaction\n"
     "with transaction(sys.argv[1]) as con:\n"
     "    print(con.execute('SELECT count(*) FROM decisions').fetchone()[0])\n"
 )

@@ -10,7 +10,7 @@ import pytest
 from conftest import GUIDELINES, rows, write_jsonl
 from typer.testing import CliRunner
 
-from agent.cli import app
+from labelagent.cli import app
 
 CONFIGURED_KEY = "plain-configured-key-7f3a9c2e"  # not key-shaped: found by its value
 OTHER_KEYS = ("sk-ant-api03-Zq8xW2vB7nLk", "AIzaSyA1b2C3d4E5f6G7h8I9j0KlMnOpQrStUv")

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import GUIDELINES
 
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend
-from agent.records import Item, SampleRequest
-from agent.simserver import SimConfig, SimServer
-from agent.tasks import build_messages
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend
+from labelagent.records import Item, SampleRequest
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.tasks import build_messages
 
 RECORDED = Path(__file__).parent / "data" / "requests.json"
 ITEMS = {

@@ -14,9 +14,9 @@ from collections import Counter
 
 import pytest
 
-from agent.errors import ConfigError
-from agent.guidelines import Guideline, parse_guideline
-from agent.local_model import (
+from labelagent.errors import ConfigError
+from labelagent.guidelines import Guideline, parse_guideline
+from labelagent.local_model import (
     ItemScores,
     LocalBackend,
     OptionScores,
@@ -25,7 +25,7 @@ from agent.local_model import (
     prompt_segments,
     tempered,
 )
-from agent.records import Item, Sample, SampleRequest
+from labelagent.records import Item, Sample, SampleRequest
 
 SENTIMENT = parse_guideline(
     """---
@@ -230,7 +230,7 @@ def test_missing_llama_cpp_says_how_to_install_it(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_module_imports_without_llama_cpp() -> None:
-    code = "import sys; sys.modules['llama_cpp'] = None; import agent.local_model"
+    code = "import sys; sys.modules['llama_cpp'] = None; import labelagent.local_model"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from evals.metrics import (
+from labelagent.evals.metrics import (
     Estimate,
     accuracy,
     binomial_upper,

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import GUIDELINES, REPO, label_command, rows, write_jsonl
 
-from agent.calibration.rule import Thresholds
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend, RetryPolicy
-from agent.pipeline import Labeler, RunSettings
-from agent.simserver import SimConfig, SimServer
+from labelagent.calibration.rule import Thresholds
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend, RetryPolicy
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.simserver import SimConfig, SimServer
 
 MULTILABEL = """---
 name: topics
@@ -225,8 +225,8 @@ def lookup(host, *args, **kwargs):
         raise SystemExit(f"outside lookup attempted: {{host}}")
     return _getaddrinfo(host, *args, **kwargs)
 socket.getaddrinfo = lookup
-from agent.simserver import SimServer, SimConfig
-from agent.cli import app
+from labelagent.simserver import SimServer, SimConfig
+from labelagent.cli import app
 with SimServer(SimConfig(gold={{"a": {{"label": "positive"}}}})) as server:
     app(["label", {str(items)!r}, "--guideline", {guideline!r}, "--db", {database!r},
          "--model", "openai/sim", "--api-base", server.url], standalone_mode=False)

@@ -9,10 +9,10 @@ import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
 from fakes import FakeBackend
 
-from agent.calibration.rule import Thresholds
-from agent.errors import BudgetExceeded, InputError
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
+from labelagent.calibration.rule import Thresholds
+from labelagent.errors import BudgetExceeded, InputError
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 
@@ -203,11 +203,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, "tests")
-import agent.cli, agent.llm
+import labelagent.cli, labelagent.llm
 from fakes import FakeBackend
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.calibration.rule import Thresholds
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.calibration.rule import Thresholds
 
 db, items = Path(sys.argv[1]), Path(sys.argv[2])
 guideline = load_guideline(Path("guidelines/sentiment.md"))

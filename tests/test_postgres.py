@@ -11,11 +11,11 @@ import psycopg
 import pytest
 from conftest import REPO
 
-from agent.errors import DatabaseError
-from agent.store.address import PostgresUrl, parse_db, redact
-from agent.store.db import migrate, read_only, require_existing, transaction
-from agent.store.migrations import MIGRATIONS
-from agent.store.schema_doc import describe, generate
+from labelagent.errors import DatabaseError
+from labelagent.store.address import PostgresUrl, parse_db, redact
+from labelagent.store.db import migrate, read_only, require_existing, transaction
+from labelagent.store.migrations import MIGRATIONS
+from labelagent.store.schema_doc import describe, generate
 
 NEWEST = MIGRATIONS[-1].version
 
@@ -143,7 +143,7 @@ def with_password(url: str) -> str:
 
 def labelagent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *args],
+        [sys.executable, "-m", "labelagent.cli", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "200", **(env or {})},

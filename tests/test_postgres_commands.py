@@ -8,14 +8,14 @@ import sys
 
 from conftest import GUIDELINES, REPO, write_jsonl
 
-from agent.exporting import export
-from agent.review.accounts import list_reviewers
-from agent.store.db import transaction
+from labelagent.exporting import export
+from labelagent.review.accounts import list_reviewers
+from labelagent.store.db import transaction
 
 
 def labelagent(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "agent.cli", *map(str, args)],
+        [sys.executable, "-m", "labelagent.cli", *map(str, args)],
         input=stdin,
         capture_output=True,
         text=True,

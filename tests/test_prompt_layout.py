@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from conftest import GUIDELINES
 
-from agent import prices
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend
-from agent.records import Example, Item, Sample, SampleRequest
-from agent.simserver import SimConfig, SimServer
-from agent.tasks import build_messages, system_prompt
+from labelagent import prices
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend
+from labelagent.records import Example, Item, Sample, SampleRequest
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.tasks import build_messages, system_prompt
 
 TASKS = {
     "sentiment.md": ({"text": "first item"}, {"text": "second item"}, "positive"),

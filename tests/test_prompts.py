@@ -2,8 +2,8 @@
 
 import pytest
 
-from agent.errors import PromptError
-from agent.prompts import render, templates_hash
+from labelagent.errors import PromptError
+from labelagent.prompts import render, templates_hash
 
 
 def test_a_missing_variable_is_an_error_naming_the_template():

@@ -15,11 +15,17 @@ from hostile import MARKERS, RLO, hostile_text
 from matplotlib.figure import Figure
 from streamlit.testing.v1 import AppTest
 
-from agent.review.accounts import add_reviewer
-from evals import plots
-from evals.report import comparison_rows, figures, format_estimate, render_html, write_html
-from review_ui import page_state
-from review_ui.views import DB_KEY
+from labelagent.evals import plots
+from labelagent.evals.report import (
+    comparison_rows,
+    figures,
+    format_estimate,
+    render_html,
+    write_html,
+)
+from labelagent.review.accounts import add_reviewer
+from labelagent.review_ui import page_state
+from labelagent.review_ui.views import DB_KEY
 
 RESULT: dict[str, Any] = json.loads(
     (Path(__file__).parent / "data" / "eval_result_example.json").read_text()

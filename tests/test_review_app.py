@@ -16,14 +16,14 @@ from hostile import LONG_TEXT, MARKERS, RLO, hostile_id, hostile_text
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
-from agent.calibration.rule import Thresholds
-from agent.cascade import Stage
-from agent.guidelines import parse_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Sample
-from agent.review.accounts import add_reviewer
-from agent.review.queue import claim, set_settings, submit
-from agent.store.db import transaction
+from labelagent.calibration.rule import Thresholds
+from labelagent.cascade import Stage
+from labelagent.guidelines import parse_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Sample
+from labelagent.review.accounts import add_reviewer
+from labelagent.review.queue import claim, set_settings, submit
+from labelagent.store.db import transaction
 
 APP = REPO / "review_ui" / "app.py"
 PASSWORDS = {"ann": "ann-secret-1", "bob": "bob-secret-1", "ada": "ada-secret-1"}

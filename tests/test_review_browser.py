@@ -29,13 +29,13 @@ from conftest import GUIDELINES, REPO, write_jsonl
 from fakes import FakeBackend
 from hostile import LONG_TEXT, SHOWN_AS_WRITTEN, hostile_id, hostile_text
 
-from agent.calibration.rule import Thresholds
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Sample
-from agent.review.accounts import add_reviewer
-from agent.review.queue import set_settings
-from agent.store.db import transaction
+from labelagent.calibration.rule import Thresholds
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Sample
+from labelagent.review.accounts import add_reviewer
+from labelagent.review.queue import set_settings
+from labelagent.store.db import transaction
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -192,7 +192,16 @@ def serve(db: Path, *options: str) -> Iterator[str]:
     app's URL."""
     port = free_port()
     log = db.parent / f"review-{port}.log"
-    command = [sys.executable, "-m", "agent.cli", "review", "--db", str(db), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "labelagent.cli",
+        "review",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+    ]
     command += options
     with log.open("w") as output:
         process = subprocess.Popen(

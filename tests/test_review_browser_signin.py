@@ -23,7 +23,7 @@ from test_review_browser import (
     wait_idle,
 )
 
-from agent.review.accounts import remove_reviewer
+from labelagent.review.accounts import remove_reviewer
 
 pytestmark = [
     pytest.mark.slow,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from conftest import REPO
 
-from review_ui.launch import streamlit_command
+from labelagent.review_ui.launch import streamlit_command
 
 SAFE = {
     "server.address": "127.0.0.1",

@@ -8,17 +8,17 @@ import pytest
 from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 
-from agent.calibration.rule import Thresholds
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.records import Item
-from agent.review import adjudication, queue, sessions, stats
-from agent.review.accounts import add_reviewer
-from agent.review.queue import QueueFilter
-from agent.store.db import transaction
-from agent.tasks import task_for
-from review_ui import hold, page_state, progress, span_selection, undo
-from review_ui.launch import streamlit_command
+from labelagent.calibration.rule import Thresholds
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.records import Item
+from labelagent.review import adjudication, queue, sessions, stats
+from labelagent.review.accounts import add_reviewer
+from labelagent.review.queue import QueueFilter
+from labelagent.review_ui import hold, page_state, progress, span_selection, undo
+from labelagent.review_ui.launch import streamlit_command
+from labelagent.store.db import transaction
+from labelagent.tasks import task_for
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 NER = load_guideline(GUIDELINES / "ner.md")

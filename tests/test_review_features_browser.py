@@ -28,9 +28,9 @@ from test_review_browser import (
     wait_idle,
 )
 
-from agent.review.accounts import add_reviewer
-from agent.review.queue import set_settings
-from agent.store.db import transaction
+from labelagent.review.accounts import add_reviewer
+from labelagent.review.queue import set_settings
+from labelagent.store.db import transaction
 
 PARIS = "We flew from Paris 🛫 to Lyon with Ryanair, then back to Paris"
 MODEL_SPANS = [{"start": 13, "end": 18, "label": "location", "text": "Paris"}]

@@ -13,10 +13,10 @@ from conftest import REPO
 from test_review_config import free_port, listening_addresses
 from typer.testing import CliRunner
 
-from agent.cli import app
-from agent.store.db import migrate
-from review_ui.hold import Hold
-from review_ui.launch import exposure_warning, streamlit_command
+from labelagent.cli import app
+from labelagent.review_ui.hold import Hold
+from labelagent.review_ui.launch import exposure_warning, streamlit_command
+from labelagent.store.db import migrate
 
 LOOPBACK = ["127.0.0.1", "127.0.0.2", "::1", "localhost", "LOCALHOST", "review.localhost"]
 REACHABLE = ["0.0.0.0", "::", "10.1.2.3", "192.168.0.7", "fe80::1", "review.example.org"]
@@ -82,7 +82,16 @@ def test_labelagent_review_listens_on_the_address_given(tmp_path):
     db = tmp_path / "log.duckdb"
     migrate(db)
     port = free_port()
-    command = [sys.executable, "-m", "agent.cli", "review", "--db", str(db), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "labelagent.cli",
+        "review",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         [*command, "--host", "127.0.0.2"],
         cwd=REPO,

@@ -6,12 +6,12 @@ from typing import Any
 import pytest
 from conftest import GUIDELINES
 
-from agent.errors import ConfigError
-from agent.guidelines import load_guideline, parse_guideline
-from agent.review.queue import QueueFilter, QueueItem
-from agent.store.review.cases import ReviewRow
-from review_ui import page_state
-from review_ui.sections import label_sections, opening, relevant_sections, split_blocks
+from labelagent.errors import ConfigError
+from labelagent.guidelines import load_guideline, parse_guideline
+from labelagent.review.queue import QueueFilter, QueueItem
+from labelagent.review_ui import page_state
+from labelagent.review_ui.sections import label_sections, opening, relevant_sections, split_blocks
+from labelagent.store.review.cases import ReviewRow
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 NER = load_guideline(GUIDELINES / "ner.md")

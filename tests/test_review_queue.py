@@ -6,12 +6,12 @@ import pytest
 from conftest import GUIDELINES, write_jsonl
 from fakes import FakeBackend
 
-from agent.calibration.rule import Thresholds
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.review import adjudication, queue
-from agent.review.queue import ClaimLost
-from agent.store.db import transaction
+from labelagent.calibration.rule import Thresholds
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.review import adjudication, queue
+from labelagent.review.queue import ClaimLost
+from labelagent.store.db import transaction
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import re
 
 from hostile import LONG_TEXT, RLO, hostile_text
 
-from review_ui import render
+from labelagent.review_ui import render
 
 
 def shown(fragment: str) -> str:

@@ -15,14 +15,14 @@ from fakes import FakeBackend
 from streamlit.testing.v1 import AppTest
 from typer.testing import CliRunner
 
-from agent.calibration.rule import Thresholds
-from agent.cli import app as cli
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.review import sessions
-from agent.review.accounts import DUMMY_HASH, Reviewer, add_reviewer, remove_reviewer
-from agent.store.db import transaction
-from review_ui import page_state
+from labelagent.calibration.rule import Thresholds
+from labelagent.cli import app as cli
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.review import sessions
+from labelagent.review.accounts import DUMMY_HASH, Reviewer, add_reviewer, remove_reviewer
+from labelagent.review_ui import page_state
+from labelagent.store.db import transaction
 
 APP = REPO / "review_ui" / "app.py"
 PASSWORDS = {"ann": "ann-secret-1", "ada": "ada-secret-1"}

@@ -1,13 +1,13 @@
 """How many samples each round asks for, end to end against the simulated server: the size that
-is cheapest in dollars for the provider at hand (`agent.consistency.round_size`)."""
+is cheapest in dollars for the provider at hand (`labelagent.consistency.round_size`)."""
 
 from conftest import GUIDELINES, rows, write_jsonl
 
-from agent.calibration.rule import Thresholds
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend
-from agent.pipeline import Labeler, RunSettings
-from agent.simserver import SimConfig, SimServer
+from labelagent.calibration.rule import Thresholds
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.simserver import SimConfig, SimServer
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 PRICED = "openai/gpt-4o-mini"  # in litellm's price table; the simulated server answers for it

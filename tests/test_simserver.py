@@ -18,7 +18,7 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from agent.simserver import SimConfig, SimServer, load_gold
+from labelagent.simserver import SimConfig, SimServer, load_gold
 
 SENTIMENTS = ("positive", "negative", "neutral")
 
@@ -449,7 +449,7 @@ def test_instructor_modes_get_valid_answers(litellm_module: Any, mode: str) -> N
 def test_command_line_serves_on_loopback(tmp_path: Path) -> None:
     gold = tmp_path / "gold.jsonl"
     gold.write_text(json.dumps({"id": "item-0", "label": "positive"}) + "\n", encoding="utf-8")
-    command = [sys.executable, "-m", "agent.simserver", "--gold", str(gold), "--port", "0"]
+    command = [sys.executable, "-m", "labelagent.simserver", "--gold", str(gold), "--port", "0"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

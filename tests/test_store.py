@@ -6,9 +6,9 @@ import time
 import duckdb
 import pytest
 
-from agent.errors import DatabaseError
-from agent.store.db import connect, migrate, schema_version, transaction
-from agent.store.migrations import MIGRATIONS
+from labelagent.errors import DatabaseError
+from labelagent.store.db import connect, migrate, schema_version, transaction
+from labelagent.store.migrations import MIGRATIONS
 
 NEWEST = MIGRATIONS[-1].version
 PUBLIC_TABLES = {

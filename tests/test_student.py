@@ -12,15 +12,15 @@ from conftest import GUIDELINES, REPO, rows, write_jsonl
 from fakes import FakeBackend
 from typer.testing import CliRunner
 
-from agent.calibration.calibrate import run_calibration
-from agent.calibration.rule import Thresholds
-from agent.cli import app
-from agent.errors import ConfigError
-from agent.guidelines import load_guideline
-from agent.pipeline import Labeler, RunSettings
-from agent.store import students
-from agent.student import decode, fit
-from agent.student_train import train_student
+from labelagent.calibration.calibrate import run_calibration
+from labelagent.calibration.rule import Thresholds
+from labelagent.cli import app
+from labelagent.errors import ConfigError
+from labelagent.guidelines import load_guideline
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.store import students
+from labelagent.student import decode, fit
+from labelagent.student_train import train_student
 
 SENTIMENT = GUIDELINES / "sentiment.md"
 WORDS = {
@@ -108,7 +108,7 @@ def test_a_student_learns_only_from_human_labels_unless_asked_and_never_from_its
 
 
 def _student(db: Path, guideline):
-    from agent.backends import make_backend
+    from labelagent.backends import make_backend
 
     return make_backend("student", db=db, guideline=guideline)
 
@@ -133,8 +133,8 @@ def test_a_student_reloaded_from_the_log_in_a_fresh_process_gives_the_same_score
     here = decode(stored.params).probabilities(texts).tolist()
     script = (
         "import json, sys\n"
-        "from agent.store import students\n"
-        "from agent.student import decode\n"
+        "from labelagent.store import students\n"
+        "from labelagent.student import decode\n"
         "s = students.load(sys.argv[1], sys.argv[2])\n"
         "print(json.dumps(decode(s.params).probabilities(json.loads(sys.argv[3])).tolist()))\n"
     )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from conftest import GUIDELINES
 
-from agent.guidelines import TASKS, load_guideline
-from agent.tasks import all_tasks, task_for
+from labelagent.guidelines import TASKS, load_guideline
+from labelagent.tasks import all_tasks, task_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SCANNED = ("agent", "review_ui", "evals")

@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from agent.errors import ParseError
-from agent.guidelines import parse_guideline
-from agent.records import Item
-from agent.tasks import aggregate, answer_model, build_messages, parse_answer, task_for
+from labelagent.errors import ParseError
+from labelagent.guidelines import parse_guideline
+from labelagent.records import Item
+from labelagent.tasks import aggregate, answer_model, build_messages, parse_answer, task_for
 
 SENTIMENT = parse_guideline(
     """---

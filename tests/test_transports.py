@@ -8,14 +8,14 @@ import openai
 import pytest
 from conftest import GUIDELINES, REPO, rows, write_jsonl
 
-from agent.calibration.rule import Thresholds
-from agent.errors import ConfigError
-from agent.guidelines import load_guideline
-from agent.llm import RemoteBackend
-from agent.pipeline import Labeler, RunSettings
-from agent.simserver import SimConfig, SimServer
-from agent.transports import transport_for
-from agent.transports.flow import START, Flow
+from labelagent.calibration.rule import Thresholds
+from labelagent.errors import ConfigError
+from labelagent.guidelines import load_guideline
+from labelagent.llm import RemoteBackend
+from labelagent.pipeline import Labeler, RunSettings
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.transports import transport_for
+from labelagent.transports.flow import START, Flow
 
 SENTIMENT = load_guideline(GUIDELINES / "sentiment.md")
 PRICED = "openai/gpt-4o-mini"  # in litellm's price table; the simulated server answers for it
@@ -71,8 +71,8 @@ def test_a_run_through_the_openai_sdk_never_imports_litellm(tmp_path):
     path, gold = corpus(tmp_path, 3)
     script = f"""
 import sys
-from agent.simserver import SimServer, SimConfig
-from agent.cli import app
+from labelagent.simserver import SimServer, SimConfig
+from labelagent.cli import app
 with SimServer(SimConfig(gold={gold!r})) as server:
     app(["label", {str(path)!r}, "--guideline", {str(GUIDELINES / "sentiment.md")!r},
          "--db", {str(tmp_path / "x.duckdb")!r}, "--model", "openai/sim", "--api-base",

@@ -6,22 +6,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.calibration.cascade import CascadeCalibrationResult, run_cascade_calibration
-from agent.calibration.learn import (
+from labelagent.calibration.cascade import CascadeCalibrationResult, run_cascade_calibration
+from labelagent.calibration.learn import (
     Calibration,
     HoldoutCheck,
     calibrate,
     examples,
     unreviewed_scores,
 )
-from agent.calibration.rule import APPLIED_SIGNALS, Rerouted, from_rule, reroute, store_rule
-from agent.cascade import is_cascade
-from agent.errors import ConfigError
-from agent.guidelines import load_guideline
-from agent.store import students
-from agent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
-from agent.store.db import read_only
-from agent.student import STUDENT
+from labelagent.calibration.rule import APPLIED_SIGNALS, Rerouted, from_rule, reroute, store_rule
+from labelagent.cascade import is_cascade
+from labelagent.errors import ConfigError
+from labelagent.guidelines import load_guideline
+from labelagent.store import students
+from labelagent.store.annotations import HUMANS, GuidelineData, guideline_hashes, load
+from labelagent.store.db import read_only
+from labelagent.student import STUDENT
 
 GATES = {"agreement": "min_agreement", "support": "min_support", "confidence": "min_confidence"}
 

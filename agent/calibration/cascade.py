@@ -3,8 +3,8 @@ any stage accepts (`labelagent calibrate` on a cascade's decisions), and routing
 items again under the rule without new model calls (`--apply`).
 
 The examples are the reviewed items that went through every stage (audit and calibration-share
-items, `agent.cascade`), so each stage's verdict and score exist for each of them. The method is
-a joint fixed-sequence test (Learn-then-Test, Angelopoulos et al. 2021) along a one-parameter
+items, `labelagent.cascade`), so each stage's verdict and score exist for each of them. The method
+is a joint fixed-sequence test (Learn-then-Test, Angelopoulos et al. 2021) along a one-parameter
 family of threshold vectors fixed from the examples' scores alone, before any label is read
 (`family`): at step j every stage's threshold is the quantile of its own scores that lets it
 accept about a share j / MAX_LEVELS of the items, strictest first. Each step is tested with the
@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import numpy as np
 
-from agent.calibration.learn import (
+from labelagent.calibration.learn import (
     MAX_LEVELS,
     Example,
     Selection,
@@ -34,19 +34,19 @@ from agent.calibration.learn import (
     reviews_needed_for,
     split,
 )
-from agent.calibration.rule import APPLIED_SIGNALS, Rerouted, Thresholds, route, store_rule
-from agent.cascade import stage_models, stage_rule_thresholds, stage_score, tried_stage
-from agent.consistency import build_verdict
-from agent.guidelines import Guideline
-from agent.records import Decision, Sample, Verdict
-from agent.store.annotations import HUMANS, canonical, load
-from agent.store.cascades import decided_drafts
-from agent.store.db import read_only, transaction
-from agent.store.keys import audit_key
-from agent.store.log import decision_row, replace_decisions
-from agent.store.rules import StoredDecision, decisions_of
-from agent.tasks import task_for
-from evals.metrics import binomial_upper
+from labelagent.calibration.rule import APPLIED_SIGNALS, Rerouted, Thresholds, route, store_rule
+from labelagent.cascade import stage_models, stage_rule_thresholds, stage_score, tried_stage
+from labelagent.consistency import build_verdict
+from labelagent.evals.metrics import binomial_upper
+from labelagent.guidelines import Guideline
+from labelagent.records import Decision, Sample, Verdict
+from labelagent.store.annotations import HUMANS, canonical, load
+from labelagent.store.cascades import decided_drafts
+from labelagent.store.db import read_only, transaction
+from labelagent.store.keys import audit_key
+from labelagent.store.log import decision_row, replace_decisions
+from labelagent.store.rules import StoredDecision, decisions_of
+from labelagent.tasks import task_for
 
 
 @dataclass(frozen=True)

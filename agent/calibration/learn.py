@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from sklearn.isotonic import IsotonicRegression
 
-from agent.store.annotations import HUMANS, GuidelineData
-from evals.metrics import binomial_upper, clopper_pearson, hypergeometric_upper
+from labelagent.evals.metrics import binomial_upper, clopper_pearson, hypergeometric_upper
+from labelagent.store.annotations import HUMANS, GuidelineData
 
 SIGNALS = ("support", "agreement", "confidence")  # the calibration score: the first a label has
 

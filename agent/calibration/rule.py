@@ -14,14 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from agent.consistency import item_supports
-from agent.guidelines import Guideline
-from agent.records import Verdict
-from agent.store import rules
-from agent.store.db import read_only, transaction
-from agent.store.keys import audit_key
-from agent.store.log import draft_votes, now, replace_decisions
-from agent.store.students import PREFIX as STUDENT_PREFIX
+from labelagent.consistency import item_supports
+from labelagent.guidelines import Guideline
+from labelagent.records import Verdict
+from labelagent.store import rules
+from labelagent.store.db import read_only, transaction
+from labelagent.store.keys import audit_key
+from labelagent.store.log import draft_votes, now, replace_decisions
+from labelagent.store.students import PREFIX as STUDENT_PREFIX
 
 # Calibration rules name their model from this schema version on; `migrate` leaves older rules
 # without one, so no rule in an older log applies.
@@ -37,7 +37,7 @@ class Thresholds(BaseModel):
 
     min_agreement: float = 0.8
     min_confidence: float = 0.5
-    min_support: float = 0.0  # set by a calibrated rule on support (agent.consistency.support)
+    min_support: float = 0.0  # set by a calibrated rule on support (labelagent.consistency.support)
     audit_share: float = 0.05
     # A calibrated rule on agreement or support across every model's samples already prices a
     # disagreeing jury member in, so it turns this off.
@@ -70,7 +70,7 @@ def route(
     seed: int = 0,
 ) -> tuple[str, list[str]]:
     """The route and its reasons. Reads only the verdict (what the models answered), never the
-    item; `key` is the log's audit key (agent.store.keys.audit_key)."""
+    item; `key` is the log's audit key (labelagent.store.keys.audit_key)."""
     if verdict.label is None:
         return "escalated", ["model_failed"]
     reasons = []

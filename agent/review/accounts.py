@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.errors import ConfigError
-from agent.store.db import migrate, transaction
-from agent.store.log import now
-from agent.store.review import accounts as store
-from agent.store.review import queue as queue_store
-from agent.store.review.accounts import Account
+from labelagent.errors import ConfigError
+from labelagent.store.db import migrate, transaction
+from labelagent.store.log import now
+from labelagent.store.review import accounts as store
+from labelagent.store.review import queue as queue_store
+from labelagent.store.review.accounts import Account
 
 ROLES = ("reviewer", "adjudicator")
 _N, _R, _P = 2**14, 8, 1

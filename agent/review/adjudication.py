@@ -3,11 +3,11 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.review.queue import QueueFilter, QueueItem, attach_rationales, queue_item
-from agent.store.db import transaction
-from agent.store.keys import audit_key
-from agent.store.review import cases as store
-from agent.store.review.cases import ReviewRow
+from labelagent.review.queue import QueueFilter, QueueItem, attach_rationales, queue_item
+from labelagent.store.db import transaction
+from labelagent.store.keys import audit_key
+from labelagent.store.review import cases as store
+from labelagent.store.review.cases import ReviewRow
 
 
 @dataclass

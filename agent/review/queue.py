@@ -11,16 +11,16 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.calibration.rule import audit_draw
-from agent.errors import ConfigError
-from agent.guidelines import parse_guideline
-from agent.records import Item
-from agent.store.db import read_only, transaction
-from agent.store.keys import audit_key
-from agent.store.log import now
-from agent.store.review import queue as store
-from agent.store.review.queue import Escalated, QueueFilter
-from agent.tasks import task_for
+from labelagent.calibration.rule import audit_draw
+from labelagent.errors import ConfigError
+from labelagent.guidelines import parse_guideline
+from labelagent.records import Item
+from labelagent.store.db import read_only, transaction
+from labelagent.store.keys import audit_key
+from labelagent.store.log import now
+from labelagent.store.review import queue as store
+from labelagent.store.review.queue import Escalated, QueueFilter
+from labelagent.tasks import task_for
 
 LABEL_ACTIONS = ("accept", "correct", "adjudicate", "import")
 ACTIONS = ("accept", "correct", "skip", "flag", "adjudicate")

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.review.accounts import Reviewer, account, verified
-from agent.store.db import transaction
-from agent.store.log import now
-from agent.store.review import accounts as store
+from labelagent.review.accounts import Reviewer, account, verified
+from labelagent.store.db import transaction
+from labelagent.store.log import now
+from labelagent.store.review import accounts as store
 
 SESSION_LIFETIME = timedelta(hours=12)
 FREE_FAILURES = 5

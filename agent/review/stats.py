@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.store.db import transaction
-from agent.store.review import stats as store
-from agent.store.review.stats import Count, ReviewerPace
+from labelagent.store.db import transaction
+from labelagent.store.review import stats as store
+from labelagent.store.review.stats import Count, ReviewerPace
 
 
 @dataclass

@@ -11,12 +11,12 @@ reviewer and comes back to their screen with what they had entered.
 from datetime import timedelta
 from pathlib import Path
 
-from agent.errors import ConfigError
-from agent.review.queue import QueueItem
-from agent.store.db import transaction
-from agent.store.log import now
-from agent.store.review import queue as queue_store
-from agent.store.review import undo as store
+from labelagent.errors import ConfigError
+from labelagent.review.queue import QueueItem
+from labelagent.store.db import transaction
+from labelagent.store.log import now
+from labelagent.store.review import queue as queue_store
+from labelagent.store.review import undo as store
 
 
 class UndoRefused(ConfigError):

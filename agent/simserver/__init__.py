@@ -4,7 +4,7 @@ prompts from a gold table, with configurable accuracy, latency and faults.
 Tests and benchmarks point the real client stack (openai, litellm, instructor) at it.
 """
 
-from agent.simserver.config import FAULT_KINDS, SimConfig, load_gold
-from agent.simserver.server import SimServer, main, serve_forever
+from labelagent.simserver.config import FAULT_KINDS, SimConfig, load_gold
+from labelagent.simserver.server import SimServer, main, serve_forever
 
 __all__ = ["FAULT_KINDS", "SimConfig", "SimServer", "load_gold", "main", "serve_forever"]

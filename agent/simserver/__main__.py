@@ -1,4 +1,4 @@
-from agent.simserver.server import main
+from labelagent.simserver.server import main
 
 if __name__ == "__main__":
     main()

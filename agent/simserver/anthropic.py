@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.simserver.app import STATE, SimState, _bad_request, _latency, build_completion
+from labelagent.simserver.app import STATE, SimState, _bad_request, _latency, build_completion
 
 
 def as_chat(body: dict[str, Any]) -> dict[str, Any]:

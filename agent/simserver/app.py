@@ -16,12 +16,18 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.simserver.config import BATCH_FAULT_KINDS, SimConfig
-from agent.simserver.embeddings import embeddings_response
-from agent.simserver.faults import FaultPlan, rate_limited, server_error, truncate
-from agent.simserver.labels import TEXT_LABEL, AnswerPlan, compile_plan, draw_answer, draw_label
-from agent.simserver.ratelimit import RequestLimit
-from agent.simserver.schema_fill import Schema, find_embedded_schema
+from labelagent.simserver.config import BATCH_FAULT_KINDS, SimConfig
+from labelagent.simserver.embeddings import embeddings_response
+from labelagent.simserver.faults import FaultPlan, rate_limited, server_error, truncate
+from labelagent.simserver.labels import (
+    TEXT_LABEL,
+    AnswerPlan,
+    compile_plan,
+    draw_answer,
+    draw_label,
+)
+from labelagent.simserver.ratelimit import RequestLimit
+from labelagent.simserver.schema_fill import Schema, find_embedded_schema
 
 MAX_CHOICES = 128
 # OpenAI's automatic prompt caching: prompts of 1,024 tokens or more, cached in steps of 128.
@@ -362,8 +368,8 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_app(state: SimState) -> web.Application:
-    from agent.simserver import anthropic  # it builds on this module
-    from agent.simserver.batches import add_routes  # it builds on this module's handlers
+    from labelagent.simserver import anthropic  # it builds on this module
+    from labelagent.simserver.batches import add_routes  # it builds on this module's handlers
 
     app = web.Application(client_max_size=256 * 1024 * 1024)
     app[STATE] = state

@@ -14,8 +14,8 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.simserver.app import STATE, SimState, build_completion
-from agent.simserver.faults import server_error
+from labelagent.simserver.app import STATE, SimState, build_completion
+from labelagent.simserver.faults import server_error
 
 LINE_STATUS = {"429": 429, "500": 500, "timeout": 504}
 ENDPOINT = "/v1/chat/completions"

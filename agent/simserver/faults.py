@@ -5,7 +5,7 @@ from collections import deque
 
 from aiohttp import web
 
-from agent.simserver.config import SimConfig
+from labelagent.simserver.config import SimConfig
 
 
 class FaultPlan:

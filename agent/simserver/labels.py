@@ -19,7 +19,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.simserver.schema_fill import (
+from labelagent.simserver.schema_fill import (
     Schema,
     enum_options,
     fill,

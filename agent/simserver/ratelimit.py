@@ -7,7 +7,7 @@ import time
 
 from aiohttp import web
 
-from agent.simserver.faults import rate_limited
+from labelagent.simserver.faults import rate_limited
 
 
 class RequestLimit:

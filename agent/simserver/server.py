@@ -10,8 +10,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from agent.simserver.app import SimState, make_app
-from agent.simserver.config import FAULT_KINDS, SimConfig, load_gold
+from labelagent.simserver.app import SimState, make_app
+from labelagent.simserver.config import FAULT_KINDS, SimConfig, load_gold
 
 _SHUTDOWN_SECONDS = 0.25
 
@@ -146,7 +146,7 @@ async def serve_forever(config: SimConfig, host: str = "127.0.0.1", port: int = 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m agent.simserver",
+        prog="python -m labelagent.simserver",
         description="OpenAI-compatible simulated annotator for tests and benchmarks (loopback).",
     )
     parser.add_argument("--gold", help="JSONL file of gold rows")

@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.consistency import item_supports
-from agent.guidelines import Guideline, parse_guideline
-from agent.store.db import transaction
-from agent.store.log import draft_votes
-from agent.store.students import trained_items
+from labelagent.consistency import item_supports
+from labelagent.guidelines import Guideline, parse_guideline
+from labelagent.store.db import transaction
+from labelagent.store.log import draft_votes
+from labelagent.store.students import trained_items
 
 HUMANS = "humans"  # the reference made of each item's majority of independent human labels
 

@@ -5,8 +5,8 @@ same batch instead of paying for it again."""
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.store.db import transaction
-from agent.store.log import now
+from labelagent.store.db import transaction
+from labelagent.store.log import now
 
 LINE_COLUMNS = ("custom_id", "item_id", "model", "seed", "first_sample", "n")
 OPEN = ("uploaded", "submitted")  # its answers are not in drafts yet: poll it, read it

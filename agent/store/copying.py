@@ -12,10 +12,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from agent.errors import DatabaseError
-from agent.store.address import postgres_url
-from agent.store.db import Connection, Location, migrate, read_only, transaction
-from agent.store.schema_doc import POSTGRES_TYPES, Column, describe
+from labelagent.errors import DatabaseError
+from labelagent.store.address import postgres_url
+from labelagent.store.db import Connection, Location, migrate, read_only, transaction
+from labelagent.store.schema_doc import POSTGRES_TYPES, Column, describe
 
 BATCH_ROWS = 50_000  # rows held in memory at a time while writing to DuckDB
 # Sequences behind a column default: after the copy each continues above the rows copied.

@@ -24,9 +24,9 @@ from typing import IO, TYPE_CHECKING, NoReturn, TypeAlias, TypeVar
 import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
-from agent.errors import DatabaseError
-from agent.store.address import PostgresUrl, postgres_url
-from agent.store.migrations import MIGRATIONS
+from labelagent.errors import DatabaseError
+from labelagent.store.address import PostgresUrl, postgres_url
+from labelagent.store.migrations import MIGRATIONS
 
 # How long to wait for another process to let go of the file (LABELAGENT_DB_WAIT_SECONDS).
 LOCK_WAIT_SECONDS = float(os.environ.get("LABELAGENT_DB_WAIT_SECONDS", "60"))
@@ -59,7 +59,7 @@ _DAMAGE_SIGNS = (NOT_DUCKDB, "Corrupt database file", "read enough bytes")
 def _postgres() -> "ModuleType":
     """agent/store/postgres.py, imported when a postgresql:// URL is first opened: psycopg takes
     about 130 ms to import, which DuckDB commands need not pay."""
-    from agent.store import postgres
+    from labelagent.store import postgres
 
     return postgres
 
@@ -371,7 +371,9 @@ def migrate(path: Location, target: int | None = None) -> list[int]:
                     [migration.version, migration.name],
                 )
                 applied.append(migration.version)
-    from agent.store.journal import replay  # it writes through the log, which imports this module
+    from labelagent.store.journal import (
+        replay,  # it writes through the log, which imports this module
+    )
 
     replay(path)
     return applied

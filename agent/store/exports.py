@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 from duckdb import DuckDBPyConnection
 
-from agent.store.db import Connection
+from labelagent.store.db import Connection
 
 # COPY's options per file suffix.
 COPY_OPTIONS = {

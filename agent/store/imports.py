@@ -6,8 +6,8 @@ from dataclasses import dataclass, fields
 import pyarrow as pa
 from duckdb import DuckDBPyConnection
 
-from agent.store.db import Connection, changed_rows
-from agent.store.log import fill_placeholders
+from labelagent.store.db import Connection, changed_rows
+from labelagent.store.log import fill_placeholders
 
 # The rows of an import on PostgreSQL, as the temporary table that pyarrow gives DuckDB.
 IMPORTED_TABLE = (

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agent.errors import DatabaseError
+from labelagent.errors import DatabaseError
 
 
 def paths(db: str | Path) -> list[Path]:
@@ -68,7 +68,9 @@ def append(db: str | Path, entries: list[dict[str, Any]]) -> Path:
 def replay(db: str | Path) -> int:
     """Write every journaled item into the database, then delete the journal. Returns how many
     items were read back."""
-    from agent.store.log import write_entries  # the log needs the database module, as this does
+    from labelagent.store.log import (
+        write_entries,  # the log needs the database module, as this does
+    )
 
     replayed = 0
     for path in paths(db):

@@ -4,7 +4,7 @@ one who only knows the item ids can tell which."""
 
 import secrets
 
-from agent.store.db import Connection
+from labelagent.store.db import Connection
 
 AUDIT_KEY = "audit_key"
 

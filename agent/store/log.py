@@ -7,12 +7,12 @@ from typing import Any
 
 import duckdb
 
-from agent.consistency import Vote
-from agent.errors import InputError
-from agent.guidelines import Guideline
-from agent.inputs import ItemKeys, content_id
-from agent.records import Decision, Item, Sample
-from agent.store.db import Connection, changed_rows, transaction
+from labelagent.consistency import Vote
+from labelagent.errors import InputError
+from labelagent.guidelines import Guideline
+from labelagent.inputs import ItemKeys, content_id
+from labelagent.records import Decision, Item, Sample
+from labelagent.store.db import Connection, changed_rows, transaction
 
 _ID_CHECK_ROWS = 10_000  # ids checked against the log at a time
 

@@ -15,9 +15,9 @@ import psycopg
 from psycopg.types.string import TextBinaryLoader, TextLoader
 from psycopg_pool import ConnectionPool
 
-from agent.errors import DatabaseError
-from agent.store.address import PostgresUrl
-from agent.store.migrations import MIGRATIONS
+from labelagent.errors import DatabaseError
+from labelagent.store.address import PostgresUrl
+from labelagent.store.migrations import MIGRATIONS
 
 NEWEST = MIGRATIONS[-1].version
 CONNECT_SECONDS = 10

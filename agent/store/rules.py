@@ -6,7 +6,7 @@ from datetime import datetime
 
 from duckdb import DuckDBPyConnection
 
-from agent.store.log import DECISION_COLUMNS
+from labelagent.store.log import DECISION_COLUMNS
 
 
 @dataclass(frozen=True)

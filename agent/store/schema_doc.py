@@ -5,8 +5,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.store.db import Location, migrate, read_only, transaction
-from agent.store.migrations import MIGRATIONS
+from labelagent.store.db import Location, migrate, read_only, transaction
+from labelagent.store.migrations import MIGRATIONS
 
 _COLUMN = re.compile(r"^\s+(\w+)\s+[^-]*?--\s*(.+)$")
 _TABLE = re.compile(r"CREATE (?:TABLE|VIEW) (\w+)")

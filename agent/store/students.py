@@ -8,8 +8,8 @@ from typing import Any
 
 import duckdb
 
-from agent.errors import ConfigError
-from agent.store.db import read_only, transaction
+from labelagent.errors import ConfigError
+from labelagent.store.db import read_only, transaction
 
 PREFIX = "student:"
 STUDENTS_SINCE = 6  # the schema version that added the students table

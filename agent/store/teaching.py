@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agent.store.db import transaction
+from labelagent.store.db import transaction
 
 
 @dataclass(frozen=True)

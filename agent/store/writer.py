@@ -17,9 +17,9 @@ from typing import Any, TypeVar
 
 import duckdb
 
-from agent.errors import DatabaseError
-from agent.store import journal, log
-from agent.store.db import KeptOpen
+from labelagent.errors import DatabaseError
+from labelagent.store import journal, log
+from labelagent.store.db import KeptOpen
 
 ATTEMPTS = 3  # each waits up to LABELAGENT_DB_WAIT_SECONDS for a held file
 PAUSE_SECONDS = 1.0  # before the second attempt; doubled before each later one

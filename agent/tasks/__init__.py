@@ -9,16 +9,16 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError, ValidationInfo, create_model, model_validator
 
-from agent.errors import ParseError
-from agent.guidelines import Guideline
-from agent.prompts import render, templates_hash
-from agent.records import Answer, Example, Item
-from agent.tasks.base import Task
-from agent.tasks.classification import ChoiceTask, PreferenceTask
-from agent.tasks.multilabel import MultilabelTask
-from agent.tasks.parsing import coerce_confidence, extract_json
-from agent.tasks.rating import RatingTask
-from agent.tasks.spans import SpansTask
+from labelagent.errors import ParseError
+from labelagent.guidelines import Guideline
+from labelagent.prompts import render, templates_hash
+from labelagent.records import Answer, Example, Item
+from labelagent.tasks.base import Task
+from labelagent.tasks.classification import ChoiceTask, PreferenceTask
+from labelagent.tasks.multilabel import MultilabelTask
+from labelagent.tasks.parsing import coerce_confidence, extract_json
+from labelagent.tasks.rating import RatingTask
+from labelagent.tasks.spans import SpansTask
 
 _BY_NAME: dict[str, Task] = {
     task.name: task

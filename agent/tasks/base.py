@@ -1,13 +1,13 @@
 """The `Task` protocol: everything the rest of labelagent asks of a task type. There is one object
-per type, found by `agent.tasks.task_for(guideline)`; callers ask it and never branch on the
+per type, found by `labelagent.tasks.task_for(guideline)`; callers ask it and never branch on the
 task's name."""
 
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol
 
-from agent.guidelines import Guideline
-from agent.records import Item
-from agent.tasks.voting import vote_key
+from labelagent.guidelines import Guideline
+from labelagent.records import Item
+from labelagent.tasks.voting import vote_key
 
 LabelKind = Literal["choice", "choices", "scores", "spans"]
 Editor = Literal["buttons", "multiselect", "scores", "span_picker"]

@@ -2,11 +2,11 @@
 
 from typing import Any, ClassVar, Literal
 
-from agent.guidelines import Guideline
-from agent.records import Item
-from agent.tasks.base import PICK_FIRST, BaseTask, LabelKind, LocalScoring, ReviewForm
-from agent.tasks.parsing import match_choice
-from agent.tasks.voting import plurality
+from labelagent.guidelines import Guideline
+from labelagent.records import Item
+from labelagent.tasks.base import PICK_FIRST, BaseTask, LabelKind, LocalScoring, ReviewForm
+from labelagent.tasks.parsing import match_choice
+from labelagent.tasks.voting import plurality
 
 PREFERENCE_LABELS = {"A": "Response A is better.", "B": "Response B is better."}
 PREFERENCE_FIELDS = ("prompt", "response_a", "response_b")

@@ -2,11 +2,11 @@
 
 from typing import Any, Literal
 
-from agent.guidelines import Guideline
-from agent.records import Item
-from agent.tasks.base import PICK_FIRST, BaseTask, LabelKind, ReviewForm
-from agent.tasks.parsing import match_choice
-from agent.tasks.voting import membership_majority
+from labelagent.guidelines import Guideline
+from labelagent.records import Item
+from labelagent.tasks.base import PICK_FIRST, BaseTask, LabelKind, ReviewForm
+from labelagent.tasks.parsing import match_choice
+from labelagent.tasks.voting import membership_majority
 
 
 class MultilabelTask(BaseTask):

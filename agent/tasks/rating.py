@@ -7,12 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field, create_model
 
-from agent.errors import GuidelineError
-from agent.guidelines import Guideline, Scale
-from agent.records import Item
-from agent.safe_text import shown
-from agent.tasks.base import BaseTask, LabelKind, LocalScoring, ReviewForm
-from agent.tasks.parsing import as_score
+from labelagent.errors import GuidelineError
+from labelagent.guidelines import Guideline, Scale
+from labelagent.records import Item
+from labelagent.safe_text import shown
+from labelagent.tasks.base import BaseTask, LabelKind, LocalScoring, ReviewForm
+from labelagent.tasks.parsing import as_score
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -6,12 +6,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, create_model
 from pydantic.json_schema import SkipJsonSchema
 
-from agent.errors import GuidelineError
-from agent.guidelines import Guideline
-from agent.records import Item
-from agent.tasks.base import BaseTask, LabelKind, ReviewForm
-from agent.tasks.parsing import match_choice
-from agent.tasks.voting import membership_majority
+from labelagent.errors import GuidelineError
+from labelagent.guidelines import Guideline
+from labelagent.records import Item
+from labelagent.tasks.base import BaseTask, LabelKind, ReviewForm
+from labelagent.tasks.parsing import match_choice
+from labelagent.tasks.voting import membership_majority
 
 # Spans copy text from the item, so their answer's bound grows with it (tokens <= UTF-8 bytes).
 SPANS_BASE_TOKENS = 600

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from agent.errors import ConfigError
-from agent.transports.batches import BatchClient
+from labelagent.errors import ConfigError
+from labelagent.transports.batches import BatchClient
 
 TRANSPORTS = ("auto", "openai", "litellm")
 # Providers that speak OpenAI's chat completions protocol: their base URL (None: the SDK's own,
@@ -82,10 +82,10 @@ def make_transport(
     model: str, api_base: str | None, api_key: str | None, timeout: float, choice: str = "auto"
 ) -> Transport:
     if transport_for(model, choice) == "openai":
-        from agent.transports.openai_sdk import OpenAITransport
+        from labelagent.transports.openai_sdk import OpenAITransport
 
         return OpenAITransport(model, api_base, api_key, timeout)
-    from agent.transports.litellm_sdk import LiteLLMTransport
+    from labelagent.transports.litellm_sdk import LiteLLMTransport
 
     return LiteLLMTransport(model, api_base, api_key, timeout)
 

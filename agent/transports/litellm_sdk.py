@@ -7,8 +7,8 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from agent.transports import Reply, cached_prompt_tokens, provider_of
-from agent.transports.batches import LITELLM_BATCH_PROVIDERS, LiteLLMBatches
+from labelagent.transports import Reply, cached_prompt_tokens, provider_of
+from labelagent.transports.batches import LITELLM_BATCH_PROVIDERS, LiteLLMBatches
 
 HEADER_PREFIX = "llm_provider-"  # how litellm passes the provider's response headers on
 

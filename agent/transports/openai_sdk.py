@@ -12,16 +12,16 @@ from typing import Any
 import httpx
 import openai
 
-from agent.errors import ConfigError
-from agent.transports import (
+from labelagent.errors import ConfigError
+from labelagent.transports import (
     OPENAI_COMPATIBLE,
     Reply,
     cached_prompt_tokens,
     provider_of,
     raw_answer,
 )
-from agent.transports.aiohttp_http import AiohttpTransport
-from agent.transports.batches import OPENAI_BATCH_PROVIDERS, OpenAIBatches
+from labelagent.transports.aiohttp_http import AiohttpTransport
+from labelagent.transports.batches import OPENAI_BATCH_PROVIDERS, OpenAIBatches
 
 # What `chat.completions.create` takes as keyword arguments; anything else goes in extra_body.
 CREATE_PARAMS = frozenset(

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.guidelines import load_guideline
+from labelagent.guidelines import load_guideline
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = Path(__file__).resolve().parent / "guidelines" / "gwsd_stance.md"
@@ -61,7 +61,7 @@ class Steps:
     times: list[tuple[str, float]] = field(default_factory=list)
 
     def run(self, title: str, *arguments: str) -> str:
-        command = [sys.executable, "-m", "agent.cli", *arguments]
+        command = [sys.executable, "-m", "labelagent.cli", *arguments]
         started = time.perf_counter()
         done = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
         self.times.append((title, time.perf_counter() - started))

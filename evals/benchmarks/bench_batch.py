@@ -21,9 +21,9 @@ from typing import TypeVar
 
 import duckdb
 
-from agent import prices
-from agent.simserver import SimConfig, SimServer
-from agent.store import readback
+from labelagent import prices
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.store import readback
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
@@ -43,7 +43,7 @@ def corpus(where: Path, n: int) -> tuple[Path, dict[str, dict]]:
 
 def command(db: Path, items: Path, url: str) -> list[str]:
     return [
-        sys.executable, "-m", "agent.cli", "label", str(items), "--guideline",
+        sys.executable, "-m", "labelagent.cli", "label", str(items), "--guideline",
         str(ROOT / "guidelines" / "sentiment.md"), "--db", str(db), "--api-base", url,
         "--mode", "json", "--model", MODEL, "--escalate-to", ESCALATE, "--batch",
         "--batch-poll-seconds", "0.2",

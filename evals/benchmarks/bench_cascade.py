@@ -14,9 +14,9 @@ as `bench_selective.py` does (its data and server machinery are reused):
 2. Jury: the same items with gpt-4-turbo and the jury gpt-3.5-turbo, mistral-7b-instruct, all
    sampled adaptively, one stage (today's `label --jury`).
 3. For each of `--splits` random halves: the human labels of one half calibrate (the cascade:
-   `agent.calibration.cascade.select_stages`, one joint fixed-sequence test of the error of
+   `labelagent.calibration.cascade.select_stages`, one joint fixed-sequence test of the error of
    everything any stage accepts, along per-stage score quantiles; the jury and gpt-4-turbo
-   alone: `agent.calibration.learn.calibrate` on support), C = 0.9; the other half measures
+   alone: `labelagent.calibration.learn.calibrate` on support), C = 0.9; the other half measures
    coverage, realized error and API cost. The same splits serve every method. "cascade
    mistral>gpt-3.5" is the first two stages alone (gpt-4-turbo never called), from the same log.
    The cost of an item is what its drafts would cost at list prices: for the cascade, the stages
@@ -53,7 +53,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import duckdb
 
-from agent.calibration.cascade import (
+from labelagent.calibration.cascade import (
     CascadeExample,
     counts,
     family,
@@ -61,17 +61,17 @@ from agent.calibration.cascade import (
     select_stages,
     stage_verdicts,
 )
-from agent.calibration.learn import Example, calibrate, fixed_sequence
-from agent.store.readback import draft_tokens
-from evals.benchmarks.bench_selective import (
+from labelagent.calibration.learn import Example, calibrate, fixed_sequence
+from labelagent.evals.benchmarks.bench_selective import (
     DEFAULT_DATA,
     GUIDELINE,
     halves,
     load_rows,
     write_inputs,
 )
-from evals.benchmarks.bench_throughput import sim_server
-from evals.metrics import hypergeometric_upper
+from labelagent.evals.benchmarks.bench_throughput import sim_server
+from labelagent.evals.metrics import hypergeometric_upper
+from labelagent.store.readback import draft_tokens
 
 STAGES = ("mistral-7b-instruct", "gpt-3.5-turbo", "gpt-4-turbo")
 PRICES = {  # US dollars per million tokens: prompt, completion (list prices)
@@ -107,11 +107,11 @@ def model_name(judge: str) -> str:
 
 
 def run_labeler(url: str, items: Path, db: Path, stages: Sequence[Sequence[str]]) -> None:
-    from agent.backends import make_backend
-    from agent.calibration.rule import Thresholds
-    from agent.cascade import Stage
-    from agent.guidelines import load_guideline
-    from agent.pipeline import Labeler, RunSettings
+    from labelagent.backends import make_backend
+    from labelagent.calibration.rule import Thresholds
+    from labelagent.cascade import Stage
+    from labelagent.guidelines import load_guideline
+    from labelagent.pipeline import Labeler, RunSettings
 
     def backends(judges: Sequence[str]) -> list:
         return [
@@ -149,9 +149,9 @@ def draft_costs(db: Path, stages: Sequence[Sequence[str]]) -> dict[str, list[flo
 def read_log(db: Path, stages: Sequence[Sequence[str]]) -> Scored:
     """Each stage's label and score from the stored drafts, as `labelagent calibrate` reads a
     cascade; a single stage (the jury) as it reads a decision: support over all its models."""
-    from agent.cascade import cascade_key, stage_score
-    from agent.guidelines import load_guideline
-    from agent.store.annotations import load
+    from labelagent.cascade import cascade_key, stage_score
+    from labelagent.guidelines import load_guideline
+    from labelagent.store.annotations import load
 
     guideline = load_guideline(GUIDELINE)
     key = cascade_key([[model_name(j) for j in judges] for judges in stages])

@@ -21,8 +21,8 @@ from typing import TypeVar
 
 import duckdb
 
-from agent.simserver import SimConfig, SimServer
-from agent.store import readback
+from labelagent.simserver import SimConfig, SimServer
+from labelagent.store import readback
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
@@ -41,7 +41,7 @@ def corpus(where: Path, n: int) -> tuple[Path, dict[str, dict]]:
 
 def label(db: Path, items: Path, url: str, *options: str, env: dict | None = None) -> int:
     command = [
-        sys.executable, "-m", "agent.cli", "label", str(items), "--guideline",
+        sys.executable, "-m", "labelagent.cli", "label", str(items), "--guideline",
         str(ROOT / "guidelines" / "sentiment.md"), "--db", str(db), "--api-base", url,
         "--mode", "json", *options,
     ]  # fmt: skip

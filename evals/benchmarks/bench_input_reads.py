@@ -8,7 +8,7 @@ evals/benchmarks/bench_throughput.py).
 Wall time depends on what else the machine runs; CPU time (user + system, all threads) less so.
 Two runs, each in a child process of its own (so each peak RSS is its own): a first run that
 labels every item, then the same run again, which finds every item decided. "Reads" counts the
-passes over the file (calls of the record reader, `agent.inputs._records`).
+passes over the file (calls of the record reader, `labelagent.inputs._records`).
 """
 
 import argparse
@@ -34,7 +34,7 @@ class InstantBackend:
     priced = True
 
     async def sample(self, request: Any) -> list[Any]:
-        from agent.records import Sample
+        from labelagent.records import Sample
 
         return [
             Sample(model=self.name, label="neutral", confidence=0.9, rationale="")
@@ -51,10 +51,10 @@ def write_items(path: Path, n: int, seed: int = 0) -> None:
 
 
 def child(job: dict[str, Any], results: Any) -> None:
-    from agent import inputs
-    from agent.calibration.rule import Thresholds
-    from agent.guidelines import load_guideline
-    from agent.pipeline import Labeler, RunSettings
+    from labelagent import inputs
+    from labelagent.calibration.rule import Thresholds
+    from labelagent.guidelines import load_guideline
+    from labelagent.pipeline import Labeler, RunSettings
 
     reads = 0
     reader = inputs._records

@@ -18,9 +18,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from agent.guidelines import Guideline, load_guideline, parse_guideline
-from agent.local_model import SCORING_METHODS, LocalBackend
-from agent.records import Item
+from labelagent.guidelines import Guideline, load_guideline, parse_guideline
+from labelagent.local_model import SCORING_METHODS, LocalBackend
+from labelagent.records import Item
 
 REPO = Path(__file__).resolve().parents[2]
 SENTIMENT = """---

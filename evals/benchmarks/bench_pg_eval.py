@@ -4,7 +4,7 @@ on PostgreSQL next to the same log in a DuckDB file.
 A synthetic sentiment log (agent/store/synthetic.py) is built in a DuckDB file, copied to the
 given empty PostgreSQL database (`labelagent copy`), then both are read in turn, interleaved.
 
-    python -m evals.benchmarks.bench_pg_eval postgresql://user@127.0.0.1:5432/empty --items 5000
+    python evals/benchmarks/bench_pg_eval.py postgresql://user@127.0.0.1:5432/empty --items 5000
 """
 
 import argparse
@@ -13,13 +13,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from agent.guidelines import load_guideline
-from agent.store import log, synthetic
-from agent.store.annotations import load
-from agent.store.copying import copy_log
-from agent.store.db import migrate, transaction
-from agent.tasks import prompt_hash
-from evals.evaluate import evaluate
+from labelagent.evals.evaluate import evaluate
+from labelagent.guidelines import load_guideline
+from labelagent.store import log, synthetic
+from labelagent.store.annotations import load
+from labelagent.store.copying import copy_log
+from labelagent.store.db import migrate, transaction
+from labelagent.tasks import prompt_hash
 
 GUIDELINE = Path(__file__).resolve().parents[2] / "guidelines" / "sentiment.md"
 

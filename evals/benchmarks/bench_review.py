@@ -43,13 +43,13 @@ from typing import Any
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import sync_playwright
 
-from agent.guidelines import load_guideline
-from agent.review.accounts import add_reviewer
-from agent.review.queue import claim, release, set_settings, submit
-from agent.store import log, readback, synthetic
-from agent.store.db import migrate, transaction
-from agent.tasks import prompt_hash
-from review_ui.hold import Hold
+from labelagent.guidelines import load_guideline
+from labelagent.review.accounts import add_reviewer
+from labelagent.review.queue import claim, release, set_settings, submit
+from labelagent.review_ui.hold import Hold
+from labelagent.store import log, readback, synthetic
+from labelagent.store.db import migrate, transaction
+from labelagent.tasks import prompt_hash
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "sentiment.md"
@@ -181,7 +181,16 @@ def free_port() -> int:
 @contextmanager
 def review_app(db: Path) -> Iterator[str]:
     port = free_port()
-    command = [sys.executable, "-m", "agent.cli", "review", "--db", str(db), "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "labelagent.cli",
+        "review",
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+    ]
     process = subprocess.Popen(
         command,
         cwd=REPO,

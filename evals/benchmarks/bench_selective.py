@@ -6,7 +6,7 @@
 On `../shared/data/arena_judges/items.jsonl` (`--data`; 500 pairwise preferences with a human
 label and the probabilities three real LLM judges gave to A and B; read only, never copied):
 
-1. `python -m agent.simserver` runs as a separate process on 127.0.0.1 with a gold file whose
+1. `python -m labelagent.simserver` runs as a separate process on 127.0.0.1 with a gold file whose
    rows carry each judge's recorded probabilities, so a request for `openai/gpt-4-turbo` samples
    its vote from gpt-4-turbo's own (p_a, p_b).
 2. labelagent's real path (`Labeler` + `make_backend`, a fresh DuckDB log) labels all items with
@@ -14,13 +14,13 @@ label and the probabilities three real LLM judges gave to A and B; read only, ne
    `openai/mistral-7b-instruct`, fixed K=5 per judge (no early stopping). This is repeated
    `--replays` times with other server seeds and `audit_seed`s, so the votes differ.
 3. For every replay, `--splits` random halves: the human labels of one half calibrate an
-   acceptance rule (`agent.calibration.learn.calibrate`: fixed-sequence tests, Clopper-Pearson
+   acceptance rule (`labelagent.calibration.learn.calibrate`: fixed-sequence tests, Clopper-Pearson
    bounds, confidence C=0.9, no holdout); the other half measures the share it auto-accepts and
    the realized error among those. Three rules, on the very same splits:
    (a)  gpt-4-turbo alone, its K=5 vote share of its own majority;
    (a') gpt-4-turbo alone, its exact recorded probability max(p_a, p_b);
    (b)  labelagent's rule: the jury decision's support (the mean, over all 15 votes, of the
-        probability each gives the decided label; `agent.consistency.support`), read from the
+        probability each gives the decided label; `labelagent.consistency.support`), read from the
         log as `labelagent calibrate` reads it;
    (b) dataset: the same with `--guarantee dataset`, whose bound is on the evaluated half itself
         (the unreviewed items of the log), the claim this benchmark's error test checks;
@@ -56,9 +56,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import duckdb
 
-from agent.calibration.learn import Example, calibrate
-from agent.store.readback import drafts_in_order
-from evals.benchmarks.bench_throughput import sim_server
+from labelagent.calibration.learn import Example, calibrate
+from labelagent.evals.benchmarks.bench_throughput import sim_server
+from labelagent.store.readback import drafts_in_order
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "preference.md"
@@ -140,10 +140,10 @@ def run_labeler(
 ) -> tuple[Any, int]:
     """All items through `Labeler` with the judge and its jury, fixed K, as `labelagent label`
     does it; returns the run's progress and the HTTP requests sent."""
-    from agent.backends import make_backend
-    from agent.calibration.rule import Thresholds
-    from agent.guidelines import load_guideline
-    from agent.pipeline import Labeler, RunSettings
+    from labelagent.backends import make_backend
+    from labelagent.calibration.rule import Thresholds
+    from labelagent.guidelines import load_guideline
+    from labelagent.pipeline import Labeler, RunSettings
 
     models = [f"openai/{judge}" for judge in JUDGES]
     backends = [
@@ -166,8 +166,8 @@ def run_labeler(
 def read_replay(replay: Replay) -> None:
     """The decisions' label, support and agreement as calibrate reads them, and every judge's
     votes, from the replay's log."""
-    from agent.guidelines import load_guideline
-    from agent.store.annotations import load
+    from labelagent.guidelines import load_guideline
+    from labelagent.store.annotations import load
 
     decisions = load(replay.db, load_guideline(GUIDELINE).content_hash).by_item(MAIN)
     for item_id, a in decisions.items():
@@ -328,7 +328,7 @@ def run_splits(
 
 def cli(*args: str) -> str:
     env = {**os.environ, "OPENAI_API_KEY": "sk-sim", "COLUMNS": "200"}
-    command = [sys.executable, "-m", "agent.cli", *args]
+    command = [sys.executable, "-m", "labelagent.cli", *args]
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(args[:1])} failed ({done.returncode}): {done.stderr}")

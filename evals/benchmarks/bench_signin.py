@@ -17,9 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from agent.review.accounts import add_reviewer
-from agent.store.db import migrate
-from review_ui import page_state
+from labelagent.review.accounts import add_reviewer
+from labelagent.review_ui import page_state
+from labelagent.store.db import migrate
 
 
 def timed(action: Callable[..., object], *args: object) -> float:

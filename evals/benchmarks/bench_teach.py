@@ -5,12 +5,12 @@ labels, and how often its guarantee breaks.
     python evals/benchmarks/bench_teach.py --datasets banking77 --sizes 1000 --splits 50    # ~1 min
 
 Gold labels stand in for trusted reviews. For each dataset of `../shared/data` (read only, never
-copied) and each N: a fixed random N items train the student (`agent.student.fit`, exactly what
+copied) and each N: a fixed random N items train the student (`labelagent.student.fit`, exactly what
 `labelagent student train` fits); every figure is on the other items, whose labels it never saw.
 
 - accuracy: its most probable label against gold, on all the other items;
 - coverage at E with C = 0.9: `--splits` random halvings of the other items; the gold labels of
-  one half calibrate with labelagent's rule (`agent.calibration.learn.select_threshold`: fixed
+  one half calibrate with labelagent's rule (`labelagent.calibration.learn.select_threshold`: fixed
   sequence, Clopper-Pearson; the score is the student's probability, which is its support), the
   other half is labeled: coverage is the share of it the rule accepts, `exceed` the share of
   splits whose realized error there is above E (target at most 1 - C = 10%). Both guarantees:
@@ -31,8 +31,8 @@ Few-shot on the embedded model (`--fewshot`, slow: seconds per item and setting 
 For tweeteval_sentiment and a 10-intent subset of banking77 (its 10 most common intents), a
 seeded 1,000 gold-labeled items are the pool of trusted labels; the next `--test-items` are
 labeled, none of them in the pool. Each test item is scored (`LocalBackend.score`, what `label
---model local --examples N` runs) with 0, 4 and 8 similar examples (`agent.examples`, TF-IDF) and
-with 8 random ones (the `fixed` selector), against the pool's majority class and against the
+--model local --examples N` runs) with 0, 4 and 8 similar examples (`labelagent.examples`, TF-IDF)
+and with 8 random ones (the `fixed` selector), against the pool's majority class and against the
 majority label of the 8 similar examples themselves (no model: what the retrieval alone gives).
 Items go one at a time through every setting, and each result is appended to `--out` as it
 comes, so a run cut short still gives every setting on the same items.
@@ -50,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from agent.calibration.learn import Example, select_threshold
-from agent.guidelines import Guideline, parse_guideline
-from agent.student import StudentModel, fit
-from evals.benchmarks import fewshot
+from labelagent.calibration.learn import Example, select_threshold
+from labelagent.evals.benchmarks import fewshot
+from labelagent.guidelines import Guideline, parse_guideline
+from labelagent.student import StudentModel, fit
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 CLASSIFICATION = ["banking77", "clinc150_oos", "davidson_hate_offensive", "tweeteval_sentiment"]
@@ -170,12 +170,12 @@ def ten_thousand(args: argparse.Namespace) -> dict[str, Any]:
 
 def pipeline_rate(args: argparse.Namespace) -> dict[str, Any]:
     """`labelagent student train` and `label --model student` through the real code and log."""
-    from agent.backends import make_backend
-    from agent.calibration.rule import thresholds_for
-    from agent.guidelines import load_guideline
-    from agent.importing import import_labels
-    from agent.pipeline import Labeler, RunSettings
-    from agent.student_train import train_student
+    from labelagent.backends import make_backend
+    from labelagent.calibration.rule import thresholds_for
+    from labelagent.guidelines import load_guideline
+    from labelagent.importing import import_labels
+    from labelagent.pipeline import Labeler, RunSettings
+    from labelagent.student_train import train_student
 
     rows = read(args.data, "banking77")
     random.Random(args.seed).shuffle(rows)

@@ -5,7 +5,7 @@ simulated server.
     python evals/benchmarks/bench_throughput.py --items 300 --long-items 200 --ratelimit-items 300 \
         --adaptive-items 100 --rounds-items 100 --memory-items 600 --estimate-items 300  # smoke
 
-Each measurement runs against `python -m agent.simserver` as a separate process on 127.0.0.1
+Each measurement runs against `python -m labelagent.simserver` as a separate process on 127.0.0.1
 (so the server and the client do not share one GIL):
 
 1. overhead: `Labeler` + `RemoteBackend` vs a bare client replaying the very same requests
@@ -50,11 +50,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import duckdb
 
-from agent.consistency import next_batch
-from agent.guidelines import Guideline, load_guideline
-from agent.records import Item, Sample, SampleRequest
-from agent.store.readback import decided_labels, draft_costs, drafts_in_order
-from agent.tasks import aggregate, build_messages
+from labelagent.consistency import next_batch
+from labelagent.guidelines import Guideline, load_guideline
+from labelagent.records import Item, Sample, SampleRequest
+from labelagent.store.readback import decided_labels, draft_costs, drafts_in_order
+from labelagent.tasks import aggregate, build_messages
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDELINE = REPO / "guidelines" / "sentiment.md"
@@ -168,7 +168,7 @@ def sim_server(
     options = {"--port": 0, "--gold": gold, "--latency-ms": latency_ms, "--accuracy": accuracy}
     if rpm:
         options["--rpm"] = rpm
-    command = [sys.executable, "-m", "agent.simserver", "--no-history", "--seed", str(seed)]
+    command = [sys.executable, "-m", "labelagent.simserver", "--no-history", "--seed", str(seed)]
     command += [str(part) for option in options.items() for part in option] + list(flags)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=REPO)
     try:
@@ -218,7 +218,7 @@ def measuring(server: Server | None) -> Iterator[Measured]:
 
 
 def make_backend(url: str, mode: str, concurrency: int, transport: str = "openai") -> Any:
-    from agent.llm import RemoteBackend
+    from labelagent.llm import RemoteBackend
 
     return RemoteBackend(
         "openai/sim",
@@ -242,8 +242,8 @@ def run_labeler(
     transport: str = "openai",
 ) -> Measured:
     """A real labelagent run (Labeler, RemoteBackend, DuckDB log), timed around `run`."""
-    from agent.calibration.rule import Thresholds
-    from agent.pipeline import Labeler, RunSettings
+    from labelagent.calibration.rule import Thresholds
+    from labelagent.pipeline import Labeler, RunSettings
 
     backend = make_backend(url, mode, concurrency, transport)
     guideline = load_guideline(GUIDELINE)
@@ -325,7 +325,7 @@ class Template:
 def capture_template(mode: str, guideline: Guideline, folder: Path) -> Template:
     """Run labelagent on one item against an in-process SimServer that keeps history, and keep
     the request body it sent."""
-    from agent.simserver import SimConfig, SimServer
+    from labelagent.simserver import SimConfig, SimServer
 
     rows = synthetic_rows(1, 0)
     items, _ = write_inputs(rows, folder)
@@ -375,7 +375,7 @@ def bare_sender(url: str, kind: str) -> tuple[Callable[..., Any], Callable[[], A
         import httpx
         import openai
 
-        from agent.transports.aiohttp_http import AiohttpTransport
+        from labelagent.transports.aiohttp_http import AiohttpTransport
 
         http = httpx.AsyncClient(transport=AiohttpTransport(), timeout=60.0)
         client = openai.AsyncOpenAI(
@@ -527,9 +527,9 @@ def _prepare(
 
 def time_setup(items_path: Path, db: Path) -> float:
     """What a run does before its first request (scan, migrate, insert the items), timed alone."""
-    from agent import inputs
-    from agent.store import log
-    from agent.store.db import migrate
+    from labelagent import inputs
+    from labelagent.store import log
+    from labelagent.store.db import migrate
 
     started = time.perf_counter()
     keys = inputs.ItemKeys()
@@ -843,7 +843,7 @@ class RoundsResult:
 def rounds(args: argparse.Namespace, folder: Path) -> None:
     """Each schedule on a fresh server (its prompt cache starts empty), interleaved per
     provider."""
-    from agent import prices
+    from labelagent import prices
 
     rows, source = load_rows(args.data, args.rounds_items, args.seed)
     items_path, gold_path = write_inputs(rows, folder)
@@ -875,9 +875,9 @@ def rounds(args: argparse.Namespace, folder: Path) -> None:
 
 
 def _rounds_one(url: str, items_path: Path, db: Path, schedule: str, args: Any) -> RoundsResult:
-    from agent.calibration.rule import Thresholds
-    from agent.llm import RemoteBackend
-    from agent.pipeline import Labeler, RunSettings
+    from labelagent.calibration.rule import Thresholds
+    from labelagent.llm import RemoteBackend
+    from labelagent.pipeline import Labeler, RunSettings
 
     class AdaptiveOnly(RemoteBackend):
         """Knows no costs, so `round_size` keeps the adaptive schedule (`next_batch`)."""
@@ -965,7 +965,7 @@ def memory_child(job: dict[str, Any], results: Any) -> None:
     # loaded before the baseline: the pipeline, and instructor (the tools mode's schema builder)
     import instructor  # noqa: F401
 
-    import agent.pipeline  # noqa: F401
+    import labelagent.pipeline  # noqa: F401
 
     baseline = _rss_mb()
     timeline: list[tuple[int, float]] = []
@@ -1073,7 +1073,10 @@ def startup(args: argparse.Namespace, folder: Path) -> None:
     for _ in range(5):
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "agent.cli", "--help"], cwd=REPO, capture_output=True, check=True
+            [sys.executable, "-m", "labelagent.cli", "--help"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
         )
         times.append(time.perf_counter() - started)
     best = min(times)

@@ -9,10 +9,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from agent.examples import ExamplePicker, ExampleSettings
-from agent.guidelines import Guideline, parse_guideline
-from agent.local_model import LocalBackend
-from agent.records import Example, Item
+from labelagent.examples import ExamplePicker, ExampleSettings
+from labelagent.guidelines import Guideline, parse_guideline
+from labelagent.local_model import LocalBackend
+from labelagent.records import Example, Item
 
 POOL = 1000
 INTENTS = 10

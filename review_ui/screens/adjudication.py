@@ -3,10 +3,10 @@ filters; the adjudicator's label is the final one."""
 
 import streamlit as st
 
-from agent.review.accounts import Reviewer
-from agent.review.adjudication import Case, cases
-from agent.review.queue import QueueFilter
-from review_ui import filters, keys, page_state, render, views
+from labelagent.review.accounts import Reviewer
+from labelagent.review.adjudication import Case, cases
+from labelagent.review.queue import QueueFilter
+from labelagent.review_ui import filters, keys, page_state, render, views
 
 PREFIX = "adj-"
 FORWARD = {"Enter": "adj-save", "s": "adj-skip", "?": "show-keys"}

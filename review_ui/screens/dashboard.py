@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from agent.review.stats import progress
-from review_ui import page_state, render, views
+from labelagent.review.stats import progress
+from labelagent.review_ui import page_state, render, views
 
 
 def show(db: str) -> None:

@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from agent.review.accounts import Reviewer
-from agent.review.queue import QueueFilter
-from review_ui import filters as review_filters
-from review_ui import keys, page_state, progress, views
+from labelagent.review.accounts import Reviewer
+from labelagent.review.queue import QueueFilter
+from labelagent.review_ui import filters as review_filters
+from labelagent.review_ui import keys, page_state, progress, views
 
 state = st.session_state
 

@@ -8,8 +8,8 @@ import pandas as pd
 import streamlit as st
 from matplotlib.figure import Figure
 
-from evals import report
-from review_ui import render, views
+from labelagent.evals import report
+from labelagent.review_ui import render, views
 
 RESULT_KEY = "report_result"  # test hook: a result put here is shown instead of evaluating the db
 EMPTY = (
@@ -21,11 +21,11 @@ EMPTY = (
 
 @st.cache_data(ttl=30, show_spinner="Comparing annotators…")
 def evaluation(db: str) -> dict[str, Any]:
-    """`evals.evaluate.evaluate(db)` as the mapping the report reads, recomputed at most every
-    30 seconds.
+    """`labelagent.evals.evaluate.evaluate(db)` as the mapping the report reads, recomputed at
+    most every 30 seconds.
     Imported on first use, so the other pages never load the evaluation code and its statistics
     libraries."""
-    from evals.evaluate import evaluate
+    from labelagent.evals.evaluate import evaluate
 
     return evaluate(db).as_dict()
 

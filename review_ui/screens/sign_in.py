@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from agent.review.accounts import count_reviewers
-from review_ui import browser_session, page_state, views
+from labelagent.review.accounts import count_reviewers
+from labelagent.review_ui import browser_session, page_state, views
 
 db = views.db_path()
 state = st.session_state

@@ -7,7 +7,7 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agent.store.review.queue import (
+from labelagent.store.review.queue import (
     ESCALATED_COLUMNS,
     ESCALATED_WIDTH,
     Escalated,

@@ -89,7 +89,9 @@ class Escalated:
     votes: dict[str, int]
     reasons: list[str]
     disagreeing_models: list[str]
-    stages_tried: list[dict[str, Any]]  # a cascade's stages (agent.cascade.tried_stage); else []
+    stages_tried: list[
+        dict[str, Any]
+    ]  # a cascade's stages (labelagent.cascade.tried_stage); else []
 
 
 @dataclass(frozen=True)
