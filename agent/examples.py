@@ -11,14 +11,16 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from labelagent.errors import ConfigError
 from labelagent.guidelines import Guideline
 from labelagent.records import Example, Item
 from labelagent.store.students import trusted_rows
 from labelagent.tasks.voting import vote_key
+
+if TYPE_CHECKING:  # numpy is imported only when a run ranks by embeddings
+    import numpy as np
 
 SELECTORS = ("similar", "diverse", "fixed")
 
@@ -87,7 +89,7 @@ class ExamplePicker:
         chosen = [self.pool[i] for i in ranked if self.pool[i].item.item_id != item.item_id]
         return chosen[:n]
 
-    def _similarity(self, item: Item) -> np.ndarray:
+    def _similarity(self, item: Item) -> "np.ndarray":
         if self._tfidf is not None:
             from sklearn.metrics.pairwise import linear_kernel
 
@@ -97,8 +99,10 @@ class ExamplePicker:
             raise RuntimeError("embed_pool and embed_item come before for_item")
         return self._pool_vectors @ self._item_vectors.pop(item.item_id)
 
-    async def _embed(self, texts: list[str]) -> np.ndarray:
+    async def _embed(self, texts: list[str]) -> "np.ndarray":
         """Unit-length embeddings (rows), so their dot product is the cosine."""
+        import numpy as np
+
         from labelagent.llm import embed
 
         model, base = self.settings.embedding_model, self.settings.embedding_api_base
