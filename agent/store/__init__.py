@@ -5,6 +5,8 @@ operation, the database path; rows come back as frozen dataclasses with named fi
 
 Who owns what (tables as in docs/schema.md):
 - db.py: opening the file (locks, read-only, damage checks), `schema_migrations`, `migrate`.
+- postgres.py, address.py: the PostgreSQL pool and its URLs; catalog.py: whether a database
+  holds a log, judged the same way on both backends; batches.py: `batches` and `batch_lines`.
 - migrations.py, schema_doc.py: the numbered schema and its generated document.
 - log.py: the labeling run's writes and resume reads: `guidelines`, `items`, `runs`, `drafts`,
   `decisions` and `decisions_history` (`replace_decisions`), `retries`; writer.py batches them

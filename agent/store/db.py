@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NoReturn, TypeAlias, TypeVar
 
@@ -26,6 +27,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 
 from labelagent.errors import DatabaseError
 from labelagent.store.address import PostgresUrl, postgres_url
+from labelagent.store.catalog import holds_log
 from labelagent.store.migrations import MIGRATIONS
 
 # How long to wait for another process to let go of the file (LABELAGENT_DB_WAIT_SECONDS).
@@ -323,20 +325,17 @@ def check_log(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
             "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
         ).fetchall()
     }
-    if "schema_migrations" not in tables:
-        if tables:
-            listed = ", ".join(sorted(tables)[:5])
-            raise not_a_log(path, f"it has tables {listed} and no schema_migrations")
-        return 0
-    columns = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns()"
-            " WHERE schema_name = 'main' AND table_name = 'schema_migrations'"
-        ).fetchall()
-    )
-    if columns.get("version") != "INTEGER" or columns.get("name") != "VARCHAR":
-        raise not_a_log(path, "its schema_migrations table is not labelagent's")
-    return schema_version(con)
+
+    def columns() -> dict[str, str]:
+        return dict(
+            con.execute(
+                "SELECT column_name, data_type FROM duckdb_columns()"
+                " WHERE schema_name = 'main' AND table_name = 'schema_migrations'"
+            ).fetchall()
+        )
+
+    refuse = partial(not_a_log, path)
+    return schema_version(con) if holds_log(tables, columns, ("INTEGER", "VARCHAR"), refuse) else 0
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

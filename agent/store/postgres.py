@@ -10,6 +10,7 @@ import atexit
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import psycopg
 from psycopg.types.string import TextBinaryLoader, TextLoader
@@ -17,6 +18,7 @@ from psycopg_pool import ConnectionPool
 
 from labelagent.errors import DatabaseError
 from labelagent.store.address import PostgresUrl
+from labelagent.store.catalog import holds_log
 from labelagent.store.migrations import MIGRATIONS
 
 NEWEST = MIGRATIONS[-1].version
@@ -120,19 +122,17 @@ def check_log(con: psycopg.Connection, db: PostgresUrl) -> int:
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
         ).fetchall()
     }
-    if "schema_migrations" not in tables:
-        if tables:
-            listed = ", ".join(sorted(tables)[:5])
-            raise not_a_log(db, f"it has tables {listed} and no schema_migrations")
+
+    def columns() -> dict[str, str]:
+        return dict(
+            con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+            ).fetchall()
+        )
+
+    if not holds_log(tables, columns, ("integer", "character varying"), partial(not_a_log, db)):
         return 0
-    columns = dict(
-        con.execute(
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
-        ).fetchall()
-    )
-    if columns.get("version") != "integer" or columns.get("name") != "character varying":
-        raise not_a_log(db, "its schema_migrations table is not labelagent's")
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
 

@@ -1,0 +1,26 @@
+"""Whether a database holds a labelagent log, judged the same way on DuckDB and PostgreSQL from
+what each one's catalog says: its tables, and the types of `schema_migrations`' columns."""
+
+from collections.abc import Callable
+
+from labelagent.errors import DatabaseError
+
+
+def holds_log(
+    tables: set[str],
+    migration_columns: Callable[[], dict[str, str]],
+    expected: tuple[str, str],
+    not_a_log: Callable[[str], DatabaseError],
+) -> bool:
+    """True when the database holds a log, False when it has no tables yet. Refuses one whose
+    tables another program made (`expected`: the backend's names of the types of
+    `schema_migrations.version` and `.name`)."""
+    if "schema_migrations" not in tables:
+        if tables:
+            listed = ", ".join(sorted(tables)[:5])
+            raise not_a_log(f"it has tables {listed} and no schema_migrations")
+        return False
+    columns = migration_columns()
+    if (columns.get("version"), columns.get("name")) != expected:
+        raise not_a_log("its schema_migrations table is not labelagent's")
+    return True
