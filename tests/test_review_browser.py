@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import IO, Any, ClassVar
 
 import pytest
 from conftest import GUIDELINES, REPO, write_jsonl
@@ -187,30 +187,18 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout: float 
 
 
 @contextmanager
-def serve(db: Path, *options: str) -> Iterator[str]:
-    """`labelagent review --db DB --port PORT [options]` in its own process group; yields the
-    app's URL."""
-    port = free_port()
-    log = db.parent / f"review-{port}.log"
-    command = [
-        sys.executable,
-        "-m",
-        "labelagent.cli",
-        "review",
-        "--db",
-        str(db),
-        "--port",
-        str(port),
-    ]
-    command += options
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
+def review_process(
+    db: Path, port: int, *options: str, output: IO[str] | int = subprocess.DEVNULL
+) -> Iterator[subprocess.Popen]:
+    """`labelagent review --db DB --port PORT [options]` in its own process group, stopped (its
+    whole group) after the block."""
+    command = [sys.executable, "-m", "labelagent.cli", "review", "--db", str(db)]
+    command += ["--port", str(port), *options]
+    process = subprocess.Popen(
+        command, cwd=REPO, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
-        wait_healthy(url, process, log)
-        yield url
+        yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -218,6 +206,17 @@ def serve(db: Path, *options: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextmanager
+def serve(db: Path, *options: str) -> Iterator[str]:
+    """The review app on a free port, answering; yields its URL."""
+    port = free_port()
+    log = db.parent / f"review-{port}.log"
+    url = f"http://127.0.0.1:{port}"
+    with log.open("w") as output, review_process(db, port, *options, output=output) as process:
+        wait_healthy(url, process, log)
+        yield url
 
 
 @pytest.fixture(scope="module")

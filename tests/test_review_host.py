@@ -2,14 +2,10 @@
 anything starts, and an address other machines can reach gets a warning on stderr. Only loopback
 addresses are ever listened on here."""
 
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import REPO
+from test_review_browser import review_process
 from test_review_config import free_port, listening_addresses
 from typer.testing import CliRunner
 
@@ -82,34 +78,10 @@ def test_labelagent_review_listens_on_the_address_given(tmp_path):
     db = tmp_path / "log.duckdb"
     migrate(db)
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "labelagent.cli",
-        "review",
-        "--db",
-        str(db),
-        "--port",
-        str(port),
-    ]
-    process = subprocess.Popen(
-        [*command, "--host", "127.0.0.2"],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with review_process(db, port, "--host", "127.0.0.2") as process:
         deadline = time.monotonic() + 60
         while not listening_addresses(port):
             assert process.poll() is None, "labelagent review stopped"
             assert time.monotonic() < deadline, "the app did not start"
             time.sleep(0.2)
         assert listening_addresses(port) == {"0200007F"}, "only 127.0.0.2"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

@@ -319,23 +319,15 @@ def check_log(con: duckdb.DuckDBPyConnection, path: str | Path) -> int:
             f"{expected} bytes)",
             DAMAGED,
         )
-    tables = {
-        row[0]
-        for row in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'"
-        ).fetchall()
-    }
-
-    def columns() -> dict[str, str]:
-        return dict(
-            con.execute(
-                "SELECT column_name, data_type FROM duckdb_columns()"
-                " WHERE schema_name = 'main' AND table_name = 'schema_migrations'"
-            ).fetchall()
-        )
-
-    refuse = partial(not_a_log, path)
-    return schema_version(con) if holds_log(tables, columns, ("INTEGER", "VARCHAR"), refuse) else 0
+    found = holds_log(
+        con,
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main'",
+        "SELECT column_name, data_type FROM duckdb_columns()"
+        " WHERE schema_name = 'main' AND table_name = 'schema_migrations'",
+        ("INTEGER", "VARCHAR"),
+        partial(not_a_log, path),
+    )
+    return schema_version(con) if found else 0
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

@@ -116,22 +116,15 @@ def not_a_log(db: PostgresUrl, why: str) -> DatabaseError:
 def check_log(con: psycopg.Connection, db: PostgresUrl) -> int:
     """The schema version of the log in `db`: 0 for a database with no tables. Refuses one whose
     tables were made by another program."""
-    tables = {
-        row[0]
-        for row in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
-        ).fetchall()
-    }
-
-    def columns() -> dict[str, str]:
-        return dict(
-            con.execute(
-                "SELECT column_name, data_type FROM information_schema.columns"
-                " WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
-            ).fetchall()
-        )
-
-    if not holds_log(tables, columns, ("integer", "character varying"), partial(not_a_log, db)):
+    found = holds_log(
+        con,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()",
+        "SELECT column_name, data_type FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = 'schema_migrations'",
+        ("integer", "character varying"),
+        partial(not_a_log, db),
+    )
+    if not found:
         return 0
     return con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()[0]
 
