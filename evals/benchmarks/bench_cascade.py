@@ -40,9 +40,7 @@ as `bench_selective.py` does (its data and server machinery are reused):
 import argparse
 import json
 import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +64,7 @@ from labelagent.evals.benchmarks.bench_selective import (
     DEFAULT_DATA,
     GUIDELINE,
     halves,
+    in_scratch_folder,
     load_rows,
     write_inputs,
 )
@@ -346,17 +345,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = arguments(argv)
-    started = time.perf_counter()
-    folder = Path(tempfile.mkdtemp(prefix="bench-cascade-"))
-    try:
-        run(args, folder)
-    finally:
-        if args.keep:
-            print(f"   logs kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
-    print(f"   total wall {time.perf_counter() - started:.0f} s")
+    in_scratch_folder(run, arguments(argv), "bench-cascade-")
 
 
 def run(args: argparse.Namespace, folder: Path) -> None:

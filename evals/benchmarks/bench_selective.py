@@ -47,7 +47,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -473,9 +473,16 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = arguments(argv)
+    in_scratch_folder(run, arguments(argv), "bench-selective-")
+
+
+def in_scratch_folder(
+    run: Callable[[argparse.Namespace, Path], None], args: argparse.Namespace, prefix: str
+) -> None:
+    """`run(args, folder)` in a new temporary folder, removed after unless `--keep`; prints the
+    folder when kept and the whole wall time."""
     started = time.perf_counter()
-    folder = Path(tempfile.mkdtemp(prefix="bench-selective-"))
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
     try:
         run(args, folder)
     finally:
