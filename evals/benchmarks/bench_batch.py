@@ -9,36 +9,20 @@ online price of the same tokens. Prints figures; asserts nothing.
 """
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
-
-import duckdb
 
 from labelagent import prices
+from labelagent.evals.benchmarks.bench_faults import ENV, ROOT, corpus, query
 from labelagent.simserver import SimConfig, SimServer
 from labelagent.store import readback
 
-ROOT = Path(__file__).resolve().parents[2]
-ENV = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "OPENAI_API_KEY": "sk-test"}
 MODEL = "openai/gpt-4o-mini"  # litellm's table has its batch price
 ESCALATE = "openai/gpt-4o"
-T = TypeVar("T")
-
-
-def corpus(where: Path, n: int) -> tuple[Path, dict[str, dict]]:
-    path = where / "items.jsonl"
-    labels = ("positive", "negative", "neutral")
-    with path.open("w") as f:
-        for i in range(n):
-            f.write(f'{{"id": "i{i:04d}", "text": "text number {i}"}}\n')
-    return path, {f"i{i:04d}": {"label": labels[i % 3]} for i in range(n)}
 
 
 def command(db: Path, items: Path, url: str) -> list[str]:
@@ -48,14 +32,6 @@ def command(db: Path, items: Path, url: str) -> list[str]:
         "--mode", "json", "--model", MODEL, "--escalate-to", ESCALATE, "--batch",
         "--batch-poll-seconds", "0.2",
     ]  # fmt: skip
-
-
-def query(db: Path, read: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return read(con)
-    finally:
-        con.close()
 
 
 def kill_while_pending(run: list[str], server: SimServer) -> None:
