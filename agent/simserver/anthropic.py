@@ -14,7 +14,13 @@ from typing import Any
 
 from aiohttp import web
 
-from labelagent.simserver.app import STATE, SimState, _bad_request, _latency, build_completion
+from labelagent.simserver.app import (
+    STATE,
+    SimState,
+    _latency,
+    build_completion,
+    messages_body,
+)
 
 
 def as_chat(body: dict[str, Any]) -> dict[str, Any]:
@@ -101,12 +107,9 @@ def _cache(state: SimState, body: dict[str, Any]) -> tuple[int, int]:
 
 async def messages(request: web.Request) -> web.Response:
     state: SimState = request.app[STATE]
-    try:
-        body = await request.json()
-    except ValueError:
-        return _bad_request("request body is not JSON")
-    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
-        return _bad_request("'messages' is required")
+    body = await messages_body(request)
+    if isinstance(body, web.Response):
+        return body
     state.record(body)
     await _latency(state.config, state.rng)
     read, written = _cache(state, body)

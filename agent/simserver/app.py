@@ -321,14 +321,22 @@ async def _answer(state: SimState, body: dict, fault: str | None) -> web.Respons
     return web.json_response(completion)
 
 
-async def chat_completions(request: web.Request) -> web.Response:
-    state: SimState = request.app[STATE]
+async def messages_body(request: web.Request) -> dict | web.Response:
+    """The request's JSON body, which must hold a 'messages' list, or the 400 to answer instead."""
     try:
         body = await request.json()
     except ValueError:
         return _bad_request("request body is not JSON")
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         return _bad_request("'messages' is required")
+    return body
+
+
+async def chat_completions(request: web.Request) -> web.Response:
+    state: SimState = request.app[STATE]
+    body = await messages_body(request)
+    if isinstance(body, web.Response):
+        return body
     if body.get("stream"):
         return _bad_request("streaming is not supported by the simulated annotator")
     state.record(body)
