@@ -8,7 +8,7 @@ import pytest
 from conftest import GUIDELINES
 
 from labelagent import prices
-from labelagent.guidelines import load_guideline
+from labelagent.guidelines import Guideline, load_guideline
 from labelagent.llm import RemoteBackend
 from labelagent.records import Example, Item, Sample, SampleRequest
 from labelagent.simserver import SimConfig, SimServer
@@ -49,6 +49,23 @@ def two_items_with_their_examples(name: str) -> list[tuple[Item, list[Example]]]
     ]
 
 
+def send_both(backend: RemoteBackend, guideline: Guideline) -> list[Sample]:
+    """Each of the two sentiment items, with its own example, as one request of one sample."""
+
+    async def send() -> list[Sample]:
+        drawn = []
+        for item, examples in two_items_with_their_examples("sentiment.md"):
+            messages = build_messages(guideline, item, examples)
+            request = SampleRequest(
+                guideline=guideline, item=item, messages=messages, examples=examples, n=1, seed=0
+            )
+            drawn += await backend.sample(request)
+        await backend.aclose()
+        return drawn
+
+    return asyncio.run(send())
+
+
 @pytest.mark.parametrize("name", sorted(TASKS))
 @pytest.mark.parametrize("with_examples", [False, True], ids=["zero-shot", "few-shot"])
 def test_the_fixed_instructions_come_first_byte_identical_for_every_item(name, with_examples):
@@ -73,22 +90,7 @@ def test_the_requests_sent_share_the_prefix_and_carry_each_items_own_examples():
         SimConfig(gold={"i1": {"label": "positive"}, "i2": {"label": "negative"}})
     ) as server:
         backend = RemoteBackend("openai/sim", api_base=server.url, api_key="sk-test", mode="json")
-
-        async def send() -> None:
-            for item, examples in two_items_with_their_examples("sentiment.md"):
-                messages = build_messages(guideline, item, examples)
-                request = SampleRequest(
-                    guideline=guideline,
-                    item=item,
-                    messages=messages,
-                    examples=examples,
-                    n=1,
-                    seed=0,
-                )
-                await backend.sample(request)
-            await backend.aclose()
-
-        asyncio.run(send())
+        send_both(backend, guideline)
         sent = [body["messages"] for body in server.history]
     fixed = system_prompt(guideline)
     first, second = (messages[0]["content"] for messages in sent)
@@ -117,23 +119,7 @@ def test_anthropic_requests_mark_the_fixed_prefix_for_the_prompt_cache_and_pay_t
             ANTHROPIC, api_base=server.url.removesuffix("/v1"), api_key="sk-ant-test"
         )
 
-        async def send() -> list[Sample]:
-            drawn = []
-            for item, examples in two_items_with_their_examples("sentiment.md"):
-                messages = build_messages(guideline, item, examples)
-                request = SampleRequest(
-                    guideline=guideline,
-                    item=item,
-                    messages=messages,
-                    examples=examples,
-                    n=1,
-                    seed=0,
-                )
-                drawn += await backend.sample(request)
-            await backend.aclose()
-            return drawn
-
-        first, second = asyncio.run(send())
+        first, second = send_both(backend, guideline)
         sent = list(server.history)
     fixed = system_prompt(guideline)
     for body, own in zip(sent, ("e1", "e2"), strict=True):
