@@ -26,6 +26,7 @@ import duckdb
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay
 
 from labelagent.errors import DatabaseError
+from labelagent.store import migrations
 from labelagent.store.address import PostgresUrl, postgres_url
 from labelagent.store.catalog import holds_log
 from labelagent.store.migrations import MIGRATIONS
@@ -344,24 +345,11 @@ def migrate(path: Location, target: int | None = None) -> list[int]:
     could not write (agent/store/journal.py); returns the versions applied."""
     if url := postgres_url(path):
         return _postgres().migrate(url, target)
-    applied = []
     with transaction(path) as con:
         current = check_log(con, path)
         if current > NEWEST:
             raise _too_new(path, current)
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
-            " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
-        )
-        for migration in MIGRATIONS:
-            if current < migration.version <= (target or NEWEST):
-                con.execute(migration.sql)
-                con.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES (?, ?)",
-                    [migration.version, migration.name],
-                )
-                applied.append(migration.version)
+        applied = migrations.apply(con, current, target)
     from labelagent.store.journal import (
         replay,  # it writes through the log, which imports this module
     )

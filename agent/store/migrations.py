@@ -1,7 +1,10 @@
-"""Numbered migrations of the DuckDB log. Table and column names are a public interface: add
-columns and tables in new migrations, never rename or drop in old ones."""
+"""Numbered migrations of the log (DuckDB's SQL; store/postgres.py translates it for PostgreSQL).
+Table and column names are a public interface: add columns and tables in new migrations, never
+rename or drop in old ones."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -359,3 +362,26 @@ CREATE TABLE batch_lines (
 """,
     ),
 ]
+
+
+def apply(
+    con: Any, current: int, target: int | None, translate: Callable[[str], str] | None = None
+) -> list[int]:
+    """Create `schema_migrations` if it is missing, then run on `con` every migration after
+    `current` up to `target` (the newest when None), each through `translate` (the backend's
+    dialect) and recorded there. Returns the versions applied."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
+        " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
+    )
+    applied = []
+    for migration in MIGRATIONS:
+        if current < migration.version <= (target or MIGRATIONS[-1].version):
+            con.execute(translate(migration.sql) if translate else migration.sql)
+            con.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                [migration.version, migration.name],
+            )
+            applied.append(migration.version)
+    return applied

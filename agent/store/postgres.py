@@ -17,6 +17,7 @@ from psycopg.types.string import TextBinaryLoader, TextLoader
 from psycopg_pool import ConnectionPool
 
 from labelagent.errors import DatabaseError
+from labelagent.store import migrations
 from labelagent.store.address import PostgresUrl
 from labelagent.store.catalog import holds_log
 from labelagent.store.migrations import MIGRATIONS
@@ -140,25 +141,12 @@ def too_new(db: PostgresUrl, version: int) -> DatabaseError:
 def migrate(db: PostgresUrl, target: int | None = None) -> list[int]:
     """Bring the database to the newest schema (or to `target`) in one transaction, one process
     at a time; returns the versions applied."""
-    applied = []
     with transaction(db) as con:
         con.execute("SELECT pg_advisory_xact_lock($1)", [_MIGRATION_LOCK])
         current = check_log(con, db)
         if current > NEWEST:
             raise too_new(db, current)
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL,"
-            " applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)"
-        )
-        for migration in MIGRATIONS:
-            if current < migration.version <= (target or NEWEST):
-                con.execute(for_postgres(migration.sql))
-                con.execute(
-                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                    [migration.version, migration.name],
-                )
-                applied.append(migration.version)
+        applied = migrations.apply(con, current, target, for_postgres)
     return applied
 
 
