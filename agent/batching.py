@@ -28,7 +28,7 @@ from labelagent.cascade import Stage
 from labelagent.consistency import RoundCosts
 from labelagent.errors import ConfigError, ProviderUnreachable
 from labelagent.pipeline import Labeler
-from labelagent.records import Backend, Item, Sample, SampleRequest
+from labelagent.records import ASKED_IN_BATCH, Backend, Item, Sample, SampleRequest
 from labelagent.store import batches as logged
 from labelagent.store import log
 from labelagent.store.writer import ResultWriter, with_retries
@@ -40,7 +40,6 @@ from labelagent.transports.batches import (
     BatchState,
 )
 
-ASKED = "batch"  # a Sample's `unanswered`: its request goes in the next batch
 MAX_LINES = 50_000  # per input file (OpenAI's limit)
 FAILED_ROUNDS = 3  # rounds in a row whose batches answered nothing before the run stops
 
@@ -86,7 +85,7 @@ def price_note(backend: Backend) -> str:
 
 class Collector:
     """A model in batch mode: answers a request from a finished batch's line for it, else
-    notes the request for the next batch and leaves it unanswered (`ASKED`)."""
+    notes the request for the next batch and leaves it unanswered (`ASKED_IN_BATCH`)."""
 
     def __init__(self, backend: Any) -> None:
         self.backend = backend
@@ -113,7 +112,7 @@ class Collector:
             return self.backend.batch_samples(request, line)
         self.asked.append(request)
         return [
-            Sample(model=self.name, error="asked in a batch", unanswered=ASKED)
+            Sample(model=self.name, error="asked in a batch", unanswered=ASKED_IN_BATCH)
             for _ in range(request.n)
         ]
 
@@ -224,7 +223,7 @@ class BatchLabeler(Labeler):
             asked = {c.name: len(c.asked) for c in self.collectors.values()}
             entry, answered = await self._label(item, stored, run_id)
             retry = entry["retry"]
-            if retry is not None and retry["reason"] == ASKED:
+            if retry is not None and retry["reason"] == ASKED_IN_BATCH:
                 still[item_id] = (item, stored)
                 writer.add({"drafts": entry["drafts"], "decision": None, "retry": None})
                 self.progress.cost_usd += sum(d["cost_usd"] for d in entry["drafts"])

@@ -29,7 +29,15 @@ from labelagent.errors import BudgetExceeded, ConfigError, ProviderUnreachable
 from labelagent.examples import ExamplePicker, ExampleSettings, load_picker
 from labelagent.guidelines import Guideline
 from labelagent.item_checks import DEFAULT_MAX_ITEM_BYTES
-from labelagent.records import Backend, Decision, Example, Item, Sample, SampleRequest
+from labelagent.records import (
+    ASKED_IN_BATCH,
+    Backend,
+    Decision,
+    Example,
+    Item,
+    Sample,
+    SampleRequest,
+)
 from labelagent.store import log
 from labelagent.store.db import migrate, transaction
 from labelagent.store.keys import audit_key
@@ -338,7 +346,7 @@ class Labeler:
             entry["drafts"] += [log.draft_row(*keys, run_id, s, shown) for s in new]
             answered |= bool(new) or len(unanswered) < len(stage.backends)
             if unanswered:
-                entry["retry"] = log.retry_row(*keys, self.model, run_id, unanswered[0])
+                entry["retry"] = log.retry_row(*keys, self.model, run_id, _why_waiting(unanswered))
                 return entry, answered
             verdict = build_verdict(self.guideline, samples)
             routed, reasons = route(
@@ -466,3 +474,10 @@ class Labeler:
 def _drain(chunks: Iterator[list[Item]]) -> None:
     for _ in chunks:
         pass
+
+
+def _why_waiting(unanswered: list[Sample]) -> Sample:
+    """The unanswered sample that keeps the item waiting: a failure (provider, budget) before a
+    request still out in a batch, so that the item waits for the next run whichever model's
+    answer came back first."""
+    return next((u for u in unanswered if u.unanswered != ASKED_IN_BATCH), unanswered[0])

@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from labelagent.budget import Budget
 from labelagent.guidelines import Guideline
 
+ASKED_IN_BATCH = "batch"  # a Sample's `unanswered`: its request goes in the next batch
+
 
 class Item(BaseModel):
     item_id: str
@@ -43,9 +45,10 @@ class Sample(BaseModel):
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     error: str | None = None
-    # Set when no answer was drawn: "provider" (transport or provider failure after every retry)
-    # or "budget" (the request could not be afforded). Such a sample is never stored nor part of a
-    # decision; its item stays undecided so that a later run tries it again.
+    # Set when no answer was drawn: "provider" (transport or provider failure after every retry),
+    # "budget" (the request could not be afforded) or ASKED_IN_BATCH (`label --batch`: the request
+    # goes in the next batch). Such a sample is never stored nor part of a decision; its item
+    # stays undecided so that a later run (or round) tries it again.
     unanswered: str | None = None
 
     @property
